@@ -1,0 +1,235 @@
+//! Request bodies of POST and PUT (and the result of a PATCH) → validated resources.
+//!
+//! Normalization, as IdPs need it: `null` values are dropped, read-only noise (`id`, `meta`,
+//! `schemas`, `groups`) and the write-only `password` are removed rather than rejected, attribute
+//! names take their canonical spelling, and booleans sent as "True"/"False" become booleans.
+//! Unknown attributes and extension URNs are kept as sent.
+
+use serde_json::{Map, Value};
+
+use crate::error::ScimError;
+use crate::filter::as_bool;
+use crate::schema::{ResourceType, canonical_sub_attribute};
+
+/// A User ready to store: the fields the store indexes, and every attribute as normalized JSON.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UserInput {
+    pub user_name: String,
+    pub external_id: Option<String>,
+    pub active: bool,
+    pub display_name: Option<String>,
+    pub attributes: Map<String, Value>,
+}
+
+impl UserInput {
+    /// A POST or PUT body.
+    pub fn from_body(body: Value) -> Result<Self, ScimError> {
+        Self::from_attributes(normalize(ResourceType::User, body)?)
+    }
+
+    /// Normalized attributes (for instance after a PATCH): checks and extracts what is indexed.
+    pub fn from_attributes(attributes: Map<String, Value>) -> Result<Self, ScimError> {
+        let user_name = required_string(&attributes, "userName")?;
+        let active = match attributes.get("active") {
+            None => true,
+            Some(value) => as_bool(value).ok_or_else(|| ScimError::invalid_value("'active' must be a boolean"))?,
+        };
+        Ok(Self {
+            user_name,
+            external_id: optional_string(&attributes, "externalId")?,
+            active,
+            display_name: optional_string(&attributes, "displayName")?,
+            attributes,
+        })
+    }
+}
+
+/// A Group ready to store. Members are kept apart: the store keeps them as rows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroupInput {
+    pub display_name: String,
+    pub external_id: Option<String>,
+    pub member_ids: Vec<String>,
+    /// The attributes without `members`.
+    pub attributes: Map<String, Value>,
+}
+
+impl GroupInput {
+    pub fn from_body(body: Value) -> Result<Self, ScimError> {
+        let mut attributes = normalize(ResourceType::Group, body)?;
+        let member_ids = match attributes.remove("members") {
+            None => Vec::new(),
+            Some(members) => member_ids(&members)?,
+        };
+        Self::from_attributes(attributes, member_ids)
+    }
+
+    pub fn from_attributes(attributes: Map<String, Value>, member_ids: Vec<String>) -> Result<Self, ScimError> {
+        Ok(Self {
+            display_name: required_string(&attributes, "displayName")?,
+            external_id: optional_string(&attributes, "externalId")?,
+            member_ids,
+            attributes,
+        })
+    }
+}
+
+/// The ids of a `members` value: an array of `{"value": id, ...}` objects, or one such object.
+pub fn member_ids(members: &Value) -> Result<Vec<String>, ScimError> {
+    let items: Vec<&Value> = match members {
+        Value::Array(items) => items.iter().collect(),
+        Value::Object(_) => vec![members],
+        Value::Null => Vec::new(),
+        _ => return Err(ScimError::invalid_value("'members' must be a list of {\"value\": id} objects")),
+    };
+    let mut ids: Vec<String> = Vec::with_capacity(items.len());
+    for item in items {
+        let id = crate::filter::lookup(item, "value")
+            .and_then(Value::as_str)
+            .filter(|id| !id.is_empty())
+            .ok_or_else(|| ScimError::invalid_value("each member needs a string 'value' holding the member's id"))?;
+        if !ids.iter().any(|known| known == id) {
+            ids.push(id.to_owned());
+        }
+    }
+    Ok(ids)
+}
+
+/// The normalized attributes of a POST or PUT body.
+pub fn normalize(kind: ResourceType, body: Value) -> Result<Map<String, Value>, ScimError> {
+    let Value::Object(object) = body else {
+        return Err(ScimError::invalid_syntax(format!("a {} must be a JSON object", kind.name())));
+    };
+    let mut attributes = Map::new();
+    for (key, value) in object {
+        if value.is_null() {
+            continue;
+        }
+        let name = kind.canonical_attribute(&key);
+        if is_ignored_on_write(kind, &name) {
+            continue;
+        }
+        if name == kind.core_schema() {
+            // A client that nests core attributes under their own URN.
+            attributes.extend(normalize(kind, value)?);
+            continue;
+        }
+        let value = normalize_value(&name, value);
+        attributes.insert(name, value);
+    }
+    Ok(attributes)
+}
+
+fn is_ignored_on_write(kind: ResourceType, name: &str) -> bool {
+    matches!(name, "id" | "meta" | "schemas")
+        || (kind == ResourceType::User && matches!(name, "groups" | "password"))
+}
+
+/// Drops nulls, canonicalizes sub-attribute names and coerces string booleans, recursively.
+pub fn normalize_value(name: &str, value: Value) -> Value {
+    match value {
+        Value::Object(object) => Value::Object(
+            object
+                .into_iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, v)| {
+                    let k = if k.starts_with("urn:") { k } else { canonical_sub_attribute(&k) };
+                    let v = normalize_value(&k, v);
+                    (k, v)
+                })
+                .collect(),
+        ),
+        Value::Array(items) => {
+            Value::Array(items.into_iter().filter(|v| !v.is_null()).map(|v| normalize_value(name, v)).collect())
+        }
+        Value::String(_) if is_boolean_attribute(name) => as_bool(&value).map(Value::Bool).unwrap_or(value),
+        other => other,
+    }
+}
+
+fn is_boolean_attribute(name: &str) -> bool {
+    name.eq_ignore_ascii_case("active") || name.eq_ignore_ascii_case("primary")
+}
+
+fn required_string(attributes: &Map<String, Value>, name: &str) -> Result<String, ScimError> {
+    match attributes.get(name) {
+        Some(Value::String(s)) if !s.trim().is_empty() => Ok(s.clone()),
+        Some(Value::String(_)) | None => Err(ScimError::invalid_value(format!("'{name}' is required"))),
+        Some(_) => Err(ScimError::invalid_value(format!("'{name}' must be a string"))),
+    }
+}
+
+fn optional_string(attributes: &Map<String, Value>, name: &str) -> Result<Option<String>, ScimError> {
+    match attributes.get(name) {
+        None => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(ScimError::invalid_value(format!("'{name}' must be a string"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn user_body_is_normalized() {
+        let user = UserInput::from_body(json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+            "id": "client-chosen",
+            "meta": {"resourceType": "User"},
+            "UserName": "bjensen@example.com",
+            "externalId": "abc",
+            "active": "False",
+            "password": "secret",
+            "addresses": null,
+            "name": {"GivenName": "Barbara", "familyName": null},
+            "emails": [{"primary": "True", "Value": "b@example.com", "type": "work"}]
+        }))
+        .unwrap();
+        assert_eq!(user.user_name, "bjensen@example.com");
+        assert_eq!(user.external_id.as_deref(), Some("abc"));
+        assert!(!user.active);
+        assert_eq!(
+            Value::Object(user.attributes),
+            json!({
+                "userName": "bjensen@example.com",
+                "externalId": "abc",
+                "active": false,
+                "name": {"givenName": "Barbara"},
+                "emails": [{"primary": true, "value": "b@example.com", "type": "work"}]
+            })
+        );
+    }
+
+    #[test]
+    fn user_name_is_required() {
+        let err = UserInput::from_body(json!({"displayName": "x"})).unwrap_err();
+        assert_eq!(err.status, 400);
+        assert_eq!(err.scim_type, Some(crate::ScimType::InvalidValue));
+        assert!(UserInput::from_body(json!({"userName": "  "})).is_err());
+        assert!(UserInput::from_body(json!({"userName": 5})).is_err());
+    }
+
+    #[test]
+    fn non_object_body_is_invalid_syntax() {
+        let err = UserInput::from_body(json!([1, 2])).unwrap_err();
+        assert_eq!(err.scim_type, Some(crate::ScimType::InvalidSyntax));
+    }
+
+    #[test]
+    fn group_members_are_split_out() {
+        let group = GroupInput::from_body(json!({
+            "displayName": "Team",
+            "members": [{"value": "u1"}, {"value": "u2", "display": "x"}, {"value": "u1"}]
+        }))
+        .unwrap();
+        assert_eq!(group.member_ids, vec!["u1", "u2"]);
+        assert!(group.attributes.get("members").is_none());
+    }
+
+    #[test]
+    fn member_without_value_is_rejected() {
+        assert!(GroupInput::from_body(json!({"displayName": "T", "members": [{"display": "x"}]})).is_err());
+    }
+}
