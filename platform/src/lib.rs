@@ -1,1 +1,8 @@
+//! What every service binary shares: configuration read through a trait, database pools over
+//! PostgreSQL or SQLite with embedded migrations, telemetry, and the shutdown signal.
+#![forbid(unsafe_code)]
 
+pub mod config;
+pub mod db;
+pub mod shutdown;
+pub mod telemetry;

@@ -8,6 +8,8 @@ pub mod v1 {
 
 pub use v1::*;
 
+pub mod convert;
+
 /// The header and type names of the CloudEvents binary-mode Kafka binding.
 pub mod cloudevents {
     pub const SPEC_VERSION: &str = "1.0";
@@ -20,4 +22,17 @@ pub mod cloudevents {
     pub const HEADER_SPEC_VERSION: &str = "ce_specversion";
     pub const HEADER_CONTENT_TYPE: &str = "content-type";
     pub const HEADER_TENANT: &str = "ce_tenantid";
+}
+
+/// How the gateway hands a bearer token to the core: as the hex SHA-256 of the token in the
+/// `scim-credential` gRPC metadata. The core stores and looks up only that hash.
+pub mod credential {
+    use sha2::{Digest, Sha256};
+
+    pub const METADATA_KEY: &str = "scim-credential";
+
+    /// The hex SHA-256 of a token, as stored and as sent to the core.
+    pub fn fingerprint(token: &str) -> String {
+        hex::encode(Sha256::digest(token.as_bytes()))
+    }
 }

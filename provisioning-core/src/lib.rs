@@ -1,1 +1,21 @@
+//! provisioning-core: the SCIM state of every tenant, the rules that turn it into directory
+//! records, and the transactional outbox that publishes every committed change.
+#![forbid(unsafe_code)]
 
+pub mod app;
+pub mod config;
+mod conversions;
+pub mod error;
+pub mod events;
+pub mod kafka;
+pub mod mapping;
+pub mod relay;
+pub mod schema;
+pub mod service;
+pub mod store;
+pub mod token;
+
+pub const MIGRATIONS_POSTGRES: diesel_migrations::EmbeddedMigrations =
+    diesel_migrations::embed_migrations!("migrations/postgres");
+pub const MIGRATIONS_SQLITE: diesel_migrations::EmbeddedMigrations =
+    diesel_migrations::embed_migrations!("migrations/sqlite");

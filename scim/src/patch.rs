@@ -441,6 +441,51 @@ fn drop_if_empty(container: &mut Map<String, Value>, name: &str) {
     }
 }
 
+/// Applies a whole PATCH to a user's attributes; the result is validated like a PUT body.
+pub fn patch_user(mut attributes: Map<String, Value>, operations: Vec<PatchOperation>) -> Result<crate::UserInput, ScimError> {
+    for operation in operations {
+        for operation in operation.expand()? {
+            apply(ResourceType::User, &mut attributes, &operation)?;
+        }
+    }
+    crate::UserInput::from_attributes(attributes)
+}
+
+/// Applies a whole PATCH to a group: operations on `members` change the member list, the
+/// others the attributes.
+pub fn patch_group(
+    mut attributes: Map<String, Value>,
+    mut members: Vec<String>,
+    operations: Vec<PatchOperation>,
+) -> Result<crate::GroupInput, ScimError> {
+    for operation in operations {
+        for operation in operation.expand()? {
+            match member_change(&operation)? {
+                Some(change) => change.apply(&mut members),
+                None => apply(ResourceType::Group, &mut attributes, &operation)?,
+            }
+        }
+    }
+    crate::GroupInput::from_attributes(attributes, members)
+}
+
+impl MemberChange {
+    pub fn apply(self, members: &mut Vec<String>) {
+        match self {
+            MemberChange::Add(ids) => {
+                for id in ids {
+                    if !members.contains(&id) {
+                        members.push(id);
+                    }
+                }
+            }
+            MemberChange::Remove(ids) => members.retain(|m| !ids.contains(m)),
+            MemberChange::RemoveAll => members.clear(),
+            MemberChange::Replace(ids) => *members = ids,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -524,6 +569,20 @@ mod tests {
         assert_eq!(PatchRequest::from_body(&ops(json!([{"op": "move", "path": "a"}]))).unwrap_err().scim_type, Some(crate::ScimType::InvalidSyntax));
         assert_eq!(PatchRequest::from_body(&ops(json!([{"op": "remove"}]))).unwrap_err().scim_type, Some(crate::ScimType::NoTarget));
         assert_eq!(PatchRequest::from_body(&ops(json!([{"op": "add", "path": "emails[type eq", "value": 1}]))).unwrap_err().scim_type, Some(crate::ScimType::InvalidPath));
+    }
+
+    #[test]
+    fn group_patch_changes_members_and_attributes() {
+        let body = ops(json!([
+            {"op": "Add", "path": "members", "value": [{"value": "u2"}, {"value": "u3"}]},
+            {"op": "Remove", "path": "members", "value": [{"value": "u1"}]},
+            {"op": "Replace", "path": "displayName", "value": "Renamed"}
+        ]));
+        let operations = PatchRequest::from_body(&body).unwrap().operations;
+        let attributes = json!({"displayName": "Team"}).as_object().unwrap().clone();
+        let group = patch_group(attributes, vec!["u1".into(), "u2".into()], operations).unwrap();
+        assert_eq!(group.member_ids, vec!["u2", "u3"]);
+        assert_eq!(group.display_name, "Renamed");
     }
 
     #[test]

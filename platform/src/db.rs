@@ -1,0 +1,223 @@
+//! One connection type for both databases: PostgreSQL in production, SQLite for the embedded
+//! default. Query code is written once against [`DbConnection`]; diesel's `MultiConnection`
+//! dispatches to the backend. The pool picks the backend from the URL's scheme, never by
+//! trying one and falling back to the other (a SQLite "open" of a Postgres URL would create a
+//! file).
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use anyhow::Context;
+use diesel::connection::SimpleConnection;
+use diesel::pg::PgConnection;
+use diesel::r2d2::{self, ManageConnection};
+use diesel::sqlite::SqliteConnection;
+use diesel::{Connection, ConnectionError};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness};
+use secrecy::{ExposeSecret, SecretString};
+
+#[derive(diesel::MultiConnection)]
+pub enum DbConnection {
+    Postgresql(PgConnection),
+    Sqlite(SqliteConnection),
+}
+
+/// The backend type of [`DbConnection`], for boxed query fragments.
+pub type DbBackend = <DbConnection as Connection>::Backend;
+
+pub type Pool = r2d2::Pool<Manager>;
+pub type PooledConnection = r2d2::PooledConnection<Manager>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Postgres,
+    Sqlite,
+}
+
+/// A database URL: `postgres://…` / `postgresql://…`, or `sqlite://path` / a bare file path.
+#[derive(Clone)]
+pub struct DatabaseUrl {
+    url: SecretString,
+    backend: Backend,
+}
+
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "DatabaseUrl({:?}, [redacted])", self.backend)
+    }
+}
+
+impl DatabaseUrl {
+    pub fn parse(raw: &str) -> anyhow::Result<Self> {
+        let raw = raw.trim();
+        anyhow::ensure!(!raw.is_empty(), "the database URL is empty");
+        let lower = raw.to_ascii_lowercase();
+        let (backend, url) = if lower.starts_with("postgres://") || lower.starts_with("postgresql://") {
+            (Backend::Postgres, raw.to_owned())
+        } else if let Some(path) = raw.strip_prefix("sqlite://") {
+            (Backend::Sqlite, path.to_owned())
+        } else if lower.contains("://") {
+            anyhow::bail!("unsupported database URL scheme: use postgres://… or sqlite://path");
+        } else {
+            (Backend::Sqlite, raw.to_owned())
+        };
+        Ok(Self { url: SecretString::from(url), backend })
+    }
+
+    pub fn sqlite_file(path: &std::path::Path) -> Self {
+        Self { url: SecretString::from(path.display().to_string()), backend: Backend::Sqlite }
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    pub fn expose(&self) -> &str {
+        self.url.expose_secret()
+    }
+}
+
+pub struct Manager {
+    url: DatabaseUrl,
+}
+
+impl ManageConnection for Manager {
+    type Connection = DbConnection;
+    type Error = r2d2::Error;
+
+    fn connect(&self) -> Result<DbConnection, r2d2::Error> {
+        let url = self.url.expose();
+        match self.url.backend {
+            Backend::Postgres => PgConnection::establish(url)
+                .map(DbConnection::Postgresql)
+                .map_err(r2d2::Error::ConnectionError),
+            Backend::Sqlite => {
+                let mut conn = SqliteConnection::establish(url).map_err(r2d2::Error::ConnectionError)?;
+                // WAL lets readers run beside the writer; busy_timeout waits instead of failing.
+                conn.batch_execute(
+                    "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                     PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;",
+                )
+                .map_err(|e| r2d2::Error::ConnectionError(ConnectionError::BadConnection(e.to_string())))?;
+                Ok(DbConnection::Sqlite(conn))
+            }
+        }
+    }
+
+    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), r2d2::Error> {
+        conn.batch_execute("SELECT 1").map_err(r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, _conn: &mut DbConnection) -> bool {
+        false
+    }
+}
+
+/// A pool, and for SQLite the lock that serializes writers: SQLite allows one writer, and a
+/// transaction that reads then writes can fail outright (not wait) if another writer committed
+/// in between. Taking this lock around every write transaction avoids that.
+#[derive(Clone)]
+pub struct Database {
+    pool: Pool,
+    backend: Backend,
+    write_lock: Option<Arc<Mutex<()>>>,
+}
+
+impl Database {
+    pub fn connect(url: &DatabaseUrl, max_connections: u32) -> anyhow::Result<Self> {
+        if url.backend == Backend::Sqlite {
+            if let Some(parent) = std::path::Path::new(url.expose()).parent() {
+                if !parent.as_os_str().is_empty() {
+                    std::fs::create_dir_all(parent)
+                        .with_context(|| format!("creating the data directory {}", parent.display()))?;
+                }
+            }
+        }
+        let pool = r2d2::Pool::builder()
+            .max_size(max_connections.max(1))
+            .connection_timeout(Duration::from_secs(10))
+            .build(Manager { url: url.clone() })
+            .context("connecting to the database")?;
+        let write_lock = (url.backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(())));
+        Ok(Self { pool, backend: url.backend, write_lock })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    pub fn get(&self) -> Result<PooledConnection, r2d2::PoolError> {
+        self.pool.get()
+    }
+
+    /// Held for the duration of a write transaction (a no-op on PostgreSQL).
+    pub fn write_guard(&self) -> Option<MutexGuard<'_, ()>> {
+        self.write_lock.as_ref().map(|lock| lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner()))
+    }
+
+    pub fn state(&self) -> r2d2::State {
+        self.pool.state()
+    }
+
+    /// Runs the pending migrations of the backend's set.
+    pub fn migrate(&self, postgres: EmbeddedMigrations, sqlite: EmbeddedMigrations) -> anyhow::Result<usize> {
+        let mut conn = self.get().context("getting a connection to migrate")?;
+        let applied = match &mut *conn {
+            DbConnection::Postgresql(conn) => conn.run_pending_migrations(postgres).map(|v| v.len()),
+            DbConnection::Sqlite(conn) => conn.run_pending_migrations(sqlite).map(|v| v.len()),
+        }
+        .map_err(|e| anyhow::anyhow!("running migrations: {e}"))?;
+        Ok(applied)
+    }
+}
+
+impl Database {
+    /// How many migrations of the backend's set are not applied yet.
+    pub fn pending_migrations(&self, postgres: EmbeddedMigrations, sqlite: EmbeddedMigrations) -> anyhow::Result<usize> {
+        let mut conn = self.get().context("getting a connection to check migrations")?;
+        let pending = match &mut *conn {
+            DbConnection::Postgresql(conn) => conn.pending_migrations(postgres).map(|v| v.len()),
+            DbConnection::Sqlite(conn) => conn.pending_migrations(sqlite).map(|v| v.len()),
+        }
+        .map_err(|e| anyhow::anyhow!("checking migrations: {e}"))?;
+        Ok(pending)
+    }
+
+    /// Refuses to serve on a schema older than the code: migrations are a release step.
+    pub fn ensure_migrated(&self, postgres: EmbeddedMigrations, sqlite: EmbeddedMigrations) -> anyhow::Result<()> {
+        let pending = self.pending_migrations(postgres, sqlite)?;
+        anyhow::ensure!(pending == 0, "the database has {pending} pending migration(s): run the `migrate` command first");
+        Ok(())
+    }
+}
+
+/// Microseconds since the Unix epoch: how timestamps are stored, the same on both backends.
+pub fn now_micros() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn url_scheme_picks_the_backend() {
+        assert_eq!(DatabaseUrl::parse("postgres://u@h/db").unwrap().backend(), Backend::Postgres);
+        assert_eq!(DatabaseUrl::parse("postgresql://u@h/db").unwrap().backend(), Backend::Postgres);
+        let sqlite = DatabaseUrl::parse("sqlite://./data/core.db").unwrap();
+        assert_eq!(sqlite.backend(), Backend::Sqlite);
+        assert_eq!(sqlite.expose(), "./data/core.db");
+        assert_eq!(DatabaseUrl::parse("data/core.db").unwrap().backend(), Backend::Sqlite);
+        assert!(DatabaseUrl::parse("mysql://x").is_err());
+        assert!(DatabaseUrl::parse("  ").is_err());
+    }
+
+    #[test]
+    fn debug_never_shows_the_url() {
+        let url = DatabaseUrl::parse("postgres://user:hunter2@h/db").unwrap();
+        assert!(!format!("{url:?}").contains("hunter2"));
+    }
+}

@@ -1,0 +1,97 @@
+//! Building and running provisioning-core: the gRPC server (provisioning + health) and the
+//! outbox relay. `build` binds the listener (port 0 allowed) so tests and standalone learn the
+//! port before anything runs.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use futures::FutureExt;
+use proto::provisioning_server::ProvisioningServer;
+use secrecy::{ExposeSecret, SecretString};
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+
+use crate::config::CoreConfig;
+use crate::kafka::KafkaSink;
+use crate::relay::{EventSink, Relay};
+use crate::service::ProvisioningService;
+use crate::store::{Store, tenants};
+use crate::token;
+
+pub struct Core {
+    listener: TcpListener,
+    address: SocketAddr,
+    service: ProvisioningService,
+    relay: Option<Relay>,
+}
+
+impl Core {
+    /// Binds the gRPC listener and prepares the relay: to `sink` when given (standalone),
+    /// else to Kafka when configured.
+    pub async fn build(config: &CoreConfig, store: Store, sink: Option<Arc<dyn EventSink>>) -> anyhow::Result<Self> {
+        let sink: Option<Arc<dyn EventSink>> = match (sink, &config.kafka) {
+            (Some(sink), _) => Some(sink),
+            (None, Some(kafka)) => Some(Arc::new(KafkaSink::new(kafka)?)),
+            (None, None) => {
+                tracing::warn!("no KAFKA_BOOTSTRAP_SERVERS: events stay in the outbox until a relay runs");
+                None
+            }
+        };
+        let wake = Arc::new(Notify::new());
+        let relay = sink.map(|sink| Relay::new(store.clone(), sink, wake.clone()));
+        let listener = TcpListener::bind(config.grpc_addr)
+            .await
+            .with_context(|| format!("binding the gRPC listener on {}", config.grpc_addr))?;
+        let address = listener.local_addr()?;
+        Ok(Self { listener, address, service: ProvisioningService::new(store, wake), relay })
+    }
+
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// Serves until `shutdown` resolves; then the relay finishes its batch and stops.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let shutdown = shutdown.shared();
+        let relay = self.relay.map(|relay| tokio::spawn(relay.run(shutdown.clone())));
+        let (health, health_service) = tonic_health::server::health_reporter();
+        health.set_serving::<ProvisioningServer<ProvisioningService>>().await;
+        tracing::info!(address = %self.address, "provisioning-core serving gRPC");
+        let served = tonic::transport::Server::builder()
+            .add_service(health_service)
+            .add_service(ProvisioningServer::new(self.service))
+            .serve_with_incoming_shutdown(tonic::transport::server::TcpIncoming::from(self.listener), shutdown)
+            .await
+            .context("gRPC server failed");
+        if let Some(relay) = relay {
+            relay.await.context("outbox relay panicked")?;
+        }
+        served
+    }
+}
+
+/// Creates the bootstrap tenant and token when configured. Returns a token generated here,
+/// which the caller shows once: it is stored only as a hash.
+pub fn bootstrap(store: &Store, config: &CoreConfig) -> anyhow::Result<Option<SecretString>> {
+    let Some(bootstrap) = &config.bootstrap else { return Ok(None) };
+    let generated = store
+        .write(|conn| {
+            tenants::ensure_tenant(conn, &bootstrap.tenant, &bootstrap.tenant)?;
+            match &bootstrap.token {
+                Some(token) => {
+                    tenants::add_token(conn, &bootstrap.tenant, &token::fingerprint(token.expose_secret()))?;
+                    Ok(None)
+                }
+                None if tenants::live_token_count(conn, &bootstrap.tenant)? == 0 => {
+                    let token = token::generate(&config.token_prefix, &config.region);
+                    tenants::add_token(conn, &bootstrap.tenant, &token::fingerprint(token.expose_secret()))?;
+                    Ok(Some(token))
+                }
+                None => Ok(None),
+            }
+        })
+        .context("bootstrapping the default tenant")?;
+    Ok(generated)
+}

@@ -1,0 +1,149 @@
+//! provisioning-core's settings, read from the environment and validated before anything starts.
+
+use std::net::SocketAddr;
+
+use platform::config::Source;
+use platform::db::DatabaseUrl;
+use secrecy::SecretString;
+
+#[derive(Debug, Clone)]
+pub struct CoreConfig {
+    /// `DATABASE_URL`: postgres://… or sqlite://path.
+    pub database_url: DatabaseUrl,
+    /// `DATABASE_MAX_CONNECTIONS`, default 10.
+    pub max_connections: u32,
+    /// `CORE_GRPC_ADDR`, default 127.0.0.1:50051.
+    pub grpc_addr: SocketAddr,
+    /// Set when `KAFKA_BOOTSTRAP_SERVERS` is.
+    pub kafka: Option<KafkaConfig>,
+    /// `REGION`, default `local`: part of every token issued here.
+    pub region: String,
+    /// `TOKEN_PREFIX`, default `scim`.
+    pub token_prefix: String,
+    /// `SCIM_BOOTSTRAP_TOKEN`: becomes a token of `BOOTSTRAP_TENANT` (default `default`).
+    pub bootstrap: Option<Bootstrap>,
+}
+
+#[derive(Clone)]
+pub struct Bootstrap {
+    pub tenant: String,
+    pub token: Option<SecretString>,
+}
+
+impl std::fmt::Debug for Bootstrap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Bootstrap").field("tenant", &self.tenant).field("token", &self.token.as_ref().map(|_| "[redacted]")).finish()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct KafkaConfig {
+    pub bootstrap_servers: String,
+    /// `KAFKA_TOPIC`, default `scim.changes`.
+    pub topic: String,
+    /// `KAFKA_MESSAGE_TIMEOUT_MS`, default 30000: how long one delivery attempt may take.
+    pub message_timeout_ms: u32,
+    /// `KAFKA_PROPERTIES`: extra librdkafka settings, `key=value` separated by `;`
+    /// (e.g. `security.protocol=SASL_SSL;sasl.mechanism=SCRAM-SHA-512`).
+    pub properties: Vec<(String, String)>,
+    /// The CloudEvents `source` prefix, `CLOUDEVENTS_SOURCE`, default `/scim-provisioning`.
+    pub source: String,
+}
+
+pub const DEFAULT_TOPIC: &str = "scim.changes";
+
+impl CoreConfig {
+    pub fn from_source(source: &impl Source) -> anyhow::Result<Self> {
+        let bootstrap_token = source.get("SCIM_BOOTSTRAP_TOKEN").filter(|t| !t.trim().is_empty());
+        let bootstrap_tenant = source.get("BOOTSTRAP_TENANT").filter(|t| !t.trim().is_empty());
+        let bootstrap = match (bootstrap_tenant, bootstrap_token) {
+            (None, None) => None,
+            (tenant, token) => Some(Bootstrap {
+                tenant: tenant.unwrap_or_else(|| "default".to_owned()),
+                token: token.map(SecretString::from),
+            }),
+        };
+        Ok(Self {
+            database_url: DatabaseUrl::parse(&source.require("DATABASE_URL")?)?,
+            max_connections: source.parse_or("DATABASE_MAX_CONNECTIONS", 10)?,
+            grpc_addr: source.socket_addr_or("CORE_GRPC_ADDR", "127.0.0.1:50051")?,
+            kafka: KafkaConfig::from_source(source)?,
+            region: region(source)?,
+            token_prefix: source.get("TOKEN_PREFIX").filter(|p| !p.is_empty()).unwrap_or_else(|| "scim".to_owned()),
+            bootstrap,
+        })
+    }
+}
+
+/// `REGION`: lowercase letters and digits (it is part of tokens and tenant URLs).
+pub fn region(source: &impl Source) -> anyhow::Result<String> {
+    let region = source.get("REGION").filter(|r| !r.trim().is_empty()).unwrap_or_else(|| "local".to_owned());
+    anyhow::ensure!(
+        region.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'),
+        "REGION={region:?} must be lowercase letters, digits or '-'"
+    );
+    Ok(region)
+}
+
+impl KafkaConfig {
+    pub fn from_source(source: &impl Source) -> anyhow::Result<Option<Self>> {
+        let Some(bootstrap_servers) = source.get("KAFKA_BOOTSTRAP_SERVERS").filter(|s| !s.trim().is_empty()) else {
+            return Ok(None);
+        };
+        let properties = source
+            .get("KAFKA_PROPERTIES")
+            .unwrap_or_default()
+            .split(';')
+            .filter(|pair| !pair.trim().is_empty())
+            .map(|pair| {
+                pair.split_once('=')
+                    .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+                    .ok_or_else(|| anyhow::anyhow!("KAFKA_PROPERTIES: {pair:?} is not key=value"))
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        Ok(Some(Self {
+            bootstrap_servers,
+            topic: source.get("KAFKA_TOPIC").filter(|t| !t.is_empty()).unwrap_or_else(|| DEFAULT_TOPIC.to_owned()),
+            message_timeout_ms: source.parse_or("KAFKA_MESSAGE_TIMEOUT_MS", 30_000)?,
+            properties,
+            source: source.get("CLOUDEVENTS_SOURCE").unwrap_or_else(|| "/scim-provisioning".to_owned()),
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    #[test]
+    fn minimal_config_has_defaults() {
+        let source: HashMap<&str, &str> = HashMap::from([("DATABASE_URL", "sqlite://x.db")]);
+        let config = CoreConfig::from_source(&source).unwrap();
+        assert_eq!(config.grpc_addr.port(), 50051);
+        assert!(config.kafka.is_none());
+        assert!(config.bootstrap.is_none());
+        assert_eq!(config.region, "local");
+    }
+
+    #[test]
+    fn kafka_properties_are_parsed_and_checked() {
+        let source: HashMap<&str, &str> = HashMap::from([
+            ("DATABASE_URL", "postgres://h/db"),
+            ("KAFKA_BOOTSTRAP_SERVERS", "k:9092"),
+            ("KAFKA_PROPERTIES", "security.protocol=SSL; a=b"),
+        ]);
+        let kafka = CoreConfig::from_source(&source).unwrap().kafka.unwrap();
+        assert_eq!(kafka.properties, vec![("security.protocol".into(), "SSL".into()), ("a".into(), "b".into())]);
+        assert_eq!(kafka.topic, DEFAULT_TOPIC);
+        let bad: HashMap<&str, &str> = HashMap::from([("DATABASE_URL", "x.db"), ("KAFKA_BOOTSTRAP_SERVERS", "k"), ("KAFKA_PROPERTIES", "nope")]);
+        assert!(CoreConfig::from_source(&bad).is_err());
+    }
+
+    #[test]
+    fn missing_database_url_and_bad_region_fail() {
+        assert!(CoreConfig::from_source(&HashMap::<&str, &str>::new()).is_err());
+        let bad: HashMap<&str, &str> = HashMap::from([("DATABASE_URL", "x.db"), ("REGION", "EU West")]);
+        assert!(CoreConfig::from_source(&bad).is_err());
+    }
+}

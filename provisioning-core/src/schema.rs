@@ -1,0 +1,74 @@
+// The tables of migrations/{postgres,sqlite}; both backends share these definitions.
+
+diesel::table! {
+    tenants (id) {
+        id -> Text,
+        display_name -> Text,
+        disabled -> Bool,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    tenant_tokens (id) {
+        id -> Text,
+        tenant_id -> Text,
+        token_sha256 -> Text,
+        created_at -> BigInt,
+        revoked_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    scim_users (tenant_id, id) {
+        tenant_id -> Text,
+        id -> Text,
+        user_name -> Text,
+        user_name_key -> Text,
+        external_id -> Nullable<Text>,
+        active -> Bool,
+        display_name -> Nullable<Text>,
+        attributes -> Text,
+        version -> BigInt,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    scim_groups (tenant_id, id) {
+        tenant_id -> Text,
+        id -> Text,
+        display_name -> Text,
+        display_name_key -> Text,
+        external_id -> Nullable<Text>,
+        attributes -> Text,
+        version -> BigInt,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    group_members (tenant_id, group_id, member_id) {
+        tenant_id -> Text,
+        group_id -> Text,
+        member_id -> Text,
+    }
+}
+
+diesel::table! {
+    outbox (seq) {
+        seq -> BigInt,
+        event_id -> Text,
+        event_type -> Text,
+        tenant_id -> Text,
+        resource_type -> Text,
+        resource_id -> Text,
+        payload -> Binary,
+        created_at -> BigInt,
+        published_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(tenants, tenant_tokens, scim_users, scim_groups, group_members, outbox);

@@ -1,0 +1,265 @@
+//! SCIM Groups. Members are rows of `group_members`; every change to a group first takes the
+//! group's row lock, so concurrent membership changes apply one after the other and none is lost.
+
+use diesel::prelude::*;
+use platform::db::DbConnection;
+use scim::{GroupInput, ResourceType};
+use serde_json::{Map, Value, json};
+
+use super::tenants::TenantId;
+use super::{StoredResource, fold_case, now_micros, outbox, parse_attributes, query};
+use crate::error::CoreError;
+use crate::events;
+use crate::mapping;
+use crate::schema::{group_members, scim_groups, scim_users};
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = scim_groups)]
+pub struct GroupRow {
+    pub tenant_id: String,
+    pub id: String,
+    pub display_name: String,
+    pub display_name_key: String,
+    pub external_id: Option<String>,
+    pub attributes: String,
+    pub version: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Insertable, AsChangeset)]
+#[diesel(table_name = scim_groups)]
+struct GroupRecord<'a> {
+    tenant_id: &'a str,
+    id: &'a str,
+    display_name: &'a str,
+    display_name_key: &'a str,
+    #[diesel(treat_none_as_null = true)]
+    external_id: Option<&'a str>,
+    attributes: &'a str,
+    version: i64,
+    created_at: i64,
+    updated_at: i64,
+}
+
+/// A group's resource: its attributes with `members` (unless excluded) rendered from the rows.
+fn resource(row: &GroupRow, members: Option<&[String]>) -> Result<StoredResource, CoreError> {
+    let mut attributes = parse_attributes(&row.attributes)?;
+    if let Some(members) = members.filter(|m| !m.is_empty()) {
+        let members: Vec<Value> = members.iter().map(|id| json!({"value": id, "type": "User"})).collect();
+        attributes.insert("members".into(), Value::Array(members));
+    }
+    Ok(StoredResource {
+        id: row.id.clone(),
+        attributes,
+        version: row.version,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+    })
+}
+
+pub fn members(conn: &mut DbConnection, tenant: &TenantId, group_id: &str) -> Result<Vec<String>, CoreError> {
+    Ok(group_members::table
+        .filter(group_members::tenant_id.eq(tenant.as_str()))
+        .filter(group_members::group_id.eq(group_id))
+        .select(group_members::member_id)
+        .order(group_members::member_id.asc())
+        .load(conn)?)
+}
+
+fn find(conn: &mut DbConnection, tenant: &TenantId, id: &str) -> Result<Option<GroupRow>, CoreError> {
+    Ok(scim_groups::table
+        .find((tenant.as_str(), id))
+        .select(GroupRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+pub fn get(conn: &mut DbConnection, tenant: &TenantId, id: &str, exclude_members: bool) -> Result<StoredResource, CoreError> {
+    let row = find(conn, tenant, id)?.ok_or_else(|| CoreError::not_found(ResourceType::Group, id))?;
+    let members = if exclude_members { None } else { Some(members(conn, tenant, id)?) };
+    resource(&row, members.as_deref())
+}
+
+/// Fails with 400 `invalidValue` unless every id is a user of the tenant.
+fn ensure_users_exist(conn: &mut DbConnection, tenant: &TenantId, ids: &[String]) -> Result<(), CoreError> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let found: Vec<String> = scim_users::table
+        .filter(scim_users::tenant_id.eq(tenant.as_str()))
+        .filter(scim_users::id.eq_any(ids))
+        .select(scim_users::id)
+        .load(conn)?;
+    match ids.iter().find(|id| !found.contains(id)) {
+        Some(missing) => Err(scim::ScimError::invalid_value(format!("member {missing} is not a user of this tenant")).into()),
+        None => Ok(()),
+    }
+}
+
+fn insert_members(conn: &mut DbConnection, tenant: &TenantId, group_id: &str, ids: &[String]) -> Result<(), CoreError> {
+    for member_id in ids {
+        diesel::insert_into(group_members::table)
+            .values((
+                group_members::tenant_id.eq(tenant.as_str()),
+                group_members::group_id.eq(group_id),
+                group_members::member_id.eq(member_id),
+            ))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+fn delete_members(conn: &mut DbConnection, tenant: &TenantId, group_id: &str, ids: &[String]) -> Result<(), CoreError> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    diesel::delete(
+        group_members::table
+            .filter(group_members::tenant_id.eq(tenant.as_str()))
+            .filter(group_members::group_id.eq(group_id))
+            .filter(group_members::member_id.eq_any(ids)),
+    )
+    .execute(conn)?;
+    Ok(())
+}
+
+pub fn create(conn: &mut DbConnection, tenant: &TenantId, input: GroupInput) -> Result<StoredResource, CoreError> {
+    ensure_users_exist(conn, tenant, &input.member_ids)?;
+    let id = uuid::Uuid::new_v4().to_string();
+    let now = now_micros();
+    let attributes = Value::Object(input.attributes.clone()).to_string();
+    let key = fold_case(&input.display_name);
+    diesel::insert_into(scim_groups::table)
+        .values(&GroupRecord {
+            tenant_id: tenant.as_str(),
+            id: &id,
+            display_name: &input.display_name,
+            display_name_key: &key,
+            external_id: input.external_id.as_deref(),
+            attributes: &attributes,
+            version: 1,
+            created_at: now,
+            updated_at: now,
+        })
+        .execute(conn)?;
+    insert_members(conn, tenant, &id, &input.member_ids)?;
+    let team = mapping::team(tenant.as_str(), &id, &input.attributes, input.member_ids.clone());
+    let event = events::group_event("group.created", team, 1, false, input.member_ids.clone(), Vec::new());
+    outbox::enqueue(conn, &event, ResourceType::Group)?;
+    let row = find(conn, tenant, &id)?.ok_or_else(|| CoreError::Internal("created group vanished".into()))?;
+    resource(&row, Some(&input.member_ids))
+}
+
+fn lock(conn: &mut DbConnection, tenant: &TenantId, id: &str) -> Result<GroupRow, CoreError> {
+    let locked = diesel::update(scim_groups::table.find((tenant.as_str(), id)))
+        .set(scim_groups::version.eq(scim_groups::version))
+        .execute(conn)?;
+    if locked == 0 {
+        return Err(CoreError::not_found(ResourceType::Group, id));
+    }
+    find(conn, tenant, id)?.ok_or_else(|| CoreError::not_found(ResourceType::Group, id))
+}
+
+/// Changes a group to what `change` computes from its attributes and member ids (PUT and
+/// PATCH). Members are diffed into row inserts and deletes; nothing is written, and no event
+/// produced, when nothing changed.
+pub fn update(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    id: &str,
+    if_match: Option<i64>,
+    change: impl FnOnce(Map<String, Value>, Vec<String>) -> Result<GroupInput, CoreError>,
+) -> Result<StoredResource, CoreError> {
+    let row = lock(conn, tenant, id)?;
+    if if_match.is_some_and(|v| v != row.version) {
+        return Err(CoreError::version_mismatch(row.version));
+    }
+    let before_attributes = parse_attributes(&row.attributes)?;
+    let before_members = members(conn, tenant, id)?;
+    let input = change(before_attributes.clone(), before_members.clone())?;
+    let added: Vec<String> = input.member_ids.iter().filter(|m| !before_members.contains(m)).cloned().collect();
+    let removed: Vec<String> = before_members.iter().filter(|m| !input.member_ids.contains(m)).cloned().collect();
+    let attributes_changed = input.attributes != before_attributes;
+    if !attributes_changed && added.is_empty() && removed.is_empty() {
+        return resource(&row, Some(&before_members));
+    }
+    ensure_users_exist(conn, tenant, &added)?;
+    insert_members(conn, tenant, id, &added)?;
+    delete_members(conn, tenant, id, &removed)?;
+    let version = row.version + 1;
+    let now = now_micros();
+    let attributes = Value::Object(input.attributes.clone()).to_string();
+    let key = fold_case(&input.display_name);
+    diesel::update(scim_groups::table.find((tenant.as_str(), id)))
+        .set(&GroupRecord {
+            tenant_id: tenant.as_str(),
+            id,
+            display_name: &input.display_name,
+            display_name_key: &key,
+            external_id: input.external_id.as_deref(),
+            attributes: &attributes,
+            version,
+            created_at: row.created_at,
+            updated_at: now,
+        })
+        .execute(conn)?;
+    let after_members = members(conn, tenant, id)?;
+    let team = mapping::team(tenant.as_str(), id, &input.attributes, after_members.clone());
+    let event_type = events::group_event_type(attributes_changed, &added, &removed);
+    outbox::enqueue(conn, &events::group_event(event_type, team, version, false, added, removed), ResourceType::Group)?;
+    let row = find(conn, tenant, id)?.ok_or_else(|| CoreError::Internal("updated group vanished".into()))?;
+    resource(&row, Some(&after_members))
+}
+
+/// Removes members from a group (a user being deleted leaves its groups).
+pub fn remove_members(conn: &mut DbConnection, tenant: &TenantId, id: &str, leaving: &[String]) -> Result<(), CoreError> {
+    update(conn, tenant, id, None, |attributes, mut members| {
+        members.retain(|m| !leaving.contains(m));
+        Ok(GroupInput::from_attributes(attributes, members)?)
+    })
+    .map(|_| ())
+}
+
+pub fn delete(conn: &mut DbConnection, tenant: &TenantId, id: &str, if_match: Option<i64>) -> Result<(), CoreError> {
+    let row = lock(conn, tenant, id)?;
+    if if_match.is_some_and(|v| v != row.version) {
+        return Err(CoreError::version_mismatch(row.version));
+    }
+    let former_members = members(conn, tenant, id)?;
+    diesel::delete(group_members::table.filter(group_members::tenant_id.eq(tenant.as_str())).filter(group_members::group_id.eq(id)))
+        .execute(conn)?;
+    diesel::delete(scim_groups::table.find((tenant.as_str(), id))).execute(conn)?;
+    let team = mapping::team(tenant.as_str(), id, &parse_attributes(&row.attributes)?, Vec::new());
+    let event = events::group_event("group.deleted", team, row.version + 1, true, Vec::new(), former_members);
+    outbox::enqueue(conn, &event, ResourceType::Group)
+}
+
+pub fn list(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    filter: Option<&scim::Filter>,
+    page: query::Page,
+    exclude_members: bool,
+) -> Result<(i64, Vec<StoredResource>), CoreError> {
+    let matching = || -> Result<_, CoreError> {
+        let mut statement = scim_groups::table.filter(scim_groups::tenant_id.eq(tenant.as_str())).into_boxed();
+        if let Some(filter) = filter {
+            statement = statement.filter(query::group_predicate(filter)?);
+        }
+        Ok(statement)
+    };
+    let total: i64 = matching()?.count().get_result(conn)?;
+    let rows: Vec<GroupRow> = matching()?
+        .order((scim_groups::created_at.asc(), scim_groups::id.asc()))
+        .offset(page.offset())
+        .limit(page.limit())
+        .select(GroupRow::as_select())
+        .load(conn)?;
+    let mut resources = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let members = if exclude_members { None } else { Some(members(conn, tenant, &row.id)?) };
+        resources.push(resource(row, members.as_deref())?);
+    }
+    Ok((total, resources))
+}

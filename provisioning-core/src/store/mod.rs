@@ -1,0 +1,81 @@
+//! Storage of SCIM state. Query functions take a connection so they compose inside one
+//! transaction; every change writes its outbox event in the transaction that makes it.
+
+pub mod groups;
+pub mod outbox;
+pub mod query;
+pub mod tenants;
+pub mod users;
+
+use platform::db::{Database, DbConnection};
+use diesel::Connection;
+use serde_json::{Map, Value};
+
+use crate::error::CoreError;
+
+pub use platform::db::now_micros;
+
+/// Database access for the core: transactions, and the SQLite writer lock.
+#[derive(Clone)]
+pub struct Store {
+    db: Database,
+}
+
+impl Store {
+    pub fn new(db: Database) -> Self {
+        Self { db }
+    }
+
+    pub fn database(&self) -> &Database {
+        &self.db
+    }
+
+    /// Runs `work` in a write transaction: committed when it returns `Ok`, rolled back otherwise.
+    pub fn write<T>(&self, work: impl FnOnce(&mut DbConnection) -> Result<T, CoreError>) -> Result<T, CoreError> {
+        let _writer = self.db.write_guard();
+        let mut conn = self.db.get()?;
+        (*conn).transaction(work)
+    }
+
+    /// Runs `work` on a pooled connection, in a transaction so that it reads one snapshot.
+    pub fn read<T>(&self, work: impl FnOnce(&mut DbConnection) -> Result<T, CoreError>) -> Result<T, CoreError> {
+        let mut conn = self.db.get()?;
+        (*conn).transaction(work)
+    }
+}
+
+/// A resource as stored: what the gateway needs to render it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredResource {
+    pub id: String,
+    pub attributes: Map<String, Value>,
+    pub version: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl From<StoredResource> for proto::Resource {
+    fn from(resource: StoredResource) -> Self {
+        let StoredResource { id, attributes, version, created_at, updated_at } = resource;
+        proto::Resource {
+            id,
+            attributes_json: Value::Object(attributes).to_string(),
+            version,
+            created_micros: created_at,
+            last_modified_micros: updated_at,
+        }
+    }
+}
+
+/// Parses stored attribute JSON; a row that does not parse is a bug, reported as internal.
+pub(crate) fn parse_attributes(text: &str) -> Result<Map<String, Value>, CoreError> {
+    match serde_json::from_str(text) {
+        Ok(Value::Object(map)) => Ok(map),
+        _ => Err(CoreError::Internal("stored attributes are not a JSON object".into())),
+    }
+}
+
+/// The lowercased form used for case-insensitive uniqueness and lookups.
+pub fn fold_case(text: &str) -> String {
+    text.to_lowercase()
+}
