@@ -1,1 +1,51 @@
+//! directory-store: the product's directory (accounts, teams, memberships), projected from the
+//! change events and served over HTTP JSON and gRPC. It can be dropped and rebuilt from the
+//! topic.
+#![forbid(unsafe_code)]
 
+pub mod app;
+pub mod apply;
+pub mod config;
+pub mod consumer;
+pub mod error;
+pub mod grpc;
+pub mod http;
+pub mod read;
+pub mod schema;
+
+use diesel::Connection;
+use platform::db::{Database, DbConnection};
+
+use crate::error::DirectoryError;
+
+pub const MIGRATIONS_POSTGRES: diesel_migrations::EmbeddedMigrations =
+    diesel_migrations::embed_migrations!("migrations/postgres");
+pub const MIGRATIONS_SQLITE: diesel_migrations::EmbeddedMigrations =
+    diesel_migrations::embed_migrations!("migrations/sqlite");
+
+/// The directory's database.
+#[derive(Clone)]
+pub struct Directory {
+    db: Database,
+}
+
+impl Directory {
+    pub fn new(db: Database) -> Self {
+        Self { db }
+    }
+
+    pub fn database(&self) -> &Database {
+        &self.db
+    }
+
+    pub fn write<T>(&self, work: impl FnOnce(&mut DbConnection) -> Result<T, DirectoryError>) -> Result<T, DirectoryError> {
+        let _writer = self.db.write_guard();
+        let mut conn = self.db.get()?;
+        (*conn).transaction(work)
+    }
+
+    pub fn read<T>(&self, work: impl FnOnce(&mut DbConnection) -> Result<T, DirectoryError>) -> Result<T, DirectoryError> {
+        let mut conn = self.db.get()?;
+        (*conn).transaction(work)
+    }
+}

@@ -34,6 +34,22 @@ pub trait Source {
     }
 }
 
+/// `KAFKA_PROPERTIES`: extra librdkafka settings as `key=value` pairs separated by `;`
+/// (e.g. `security.protocol=SASL_SSL;sasl.mechanism=SCRAM-SHA-512`).
+pub fn kafka_properties(source: &impl Source) -> anyhow::Result<Vec<(String, String)>> {
+    source
+        .get("KAFKA_PROPERTIES")
+        .unwrap_or_default()
+        .split(';')
+        .filter(|pair| !pair.trim().is_empty())
+        .map(|pair| {
+            pair.split_once('=')
+                .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+                .ok_or_else(|| anyhow!("KAFKA_PROPERTIES: {pair:?} is not key=value"))
+        })
+        .collect()
+}
+
 /// The process environment.
 pub struct Env;
 

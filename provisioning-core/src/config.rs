@@ -90,17 +90,7 @@ impl KafkaConfig {
         let Some(bootstrap_servers) = source.get("KAFKA_BOOTSTRAP_SERVERS").filter(|s| !s.trim().is_empty()) else {
             return Ok(None);
         };
-        let properties = source
-            .get("KAFKA_PROPERTIES")
-            .unwrap_or_default()
-            .split(';')
-            .filter(|pair| !pair.trim().is_empty())
-            .map(|pair| {
-                pair.split_once('=')
-                    .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
-                    .ok_or_else(|| anyhow::anyhow!("KAFKA_PROPERTIES: {pair:?} is not key=value"))
-            })
-            .collect::<anyhow::Result<Vec<_>>>()?;
+        let properties = platform::config::kafka_properties(source)?;
         Ok(Some(Self {
             bootstrap_servers,
             topic: source.get("KAFKA_TOPIC").filter(|t| !t.is_empty()).unwrap_or_else(|| DEFAULT_TOPIC.to_owned()),

@@ -1,0 +1,58 @@
+//! The directory's one error type, mapped exhaustively to HTTP and to gRPC.
+
+use actix_web::HttpResponse;
+use actix_web::http::StatusCode;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DirectoryError {
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("the database is unavailable: {0}")]
+    Unavailable(#[from] diesel::r2d2::PoolError),
+    #[error("database error: {0}")]
+    Database(#[from] diesel::result::Error),
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl DirectoryError {
+    fn log(&self) {
+        match self {
+            DirectoryError::NotFound(_) => {}
+            DirectoryError::Unavailable(cause) => tracing::error!(error = %cause, "database unavailable"),
+            DirectoryError::Database(cause) => tracing::error!(error = %cause, "database error"),
+            DirectoryError::Internal(cause) => tracing::error!(error = %cause, "internal error"),
+        }
+    }
+}
+
+impl actix_web::ResponseError for DirectoryError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            DirectoryError::NotFound(_) => StatusCode::NOT_FOUND,
+            DirectoryError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            DirectoryError::Database(_) | DirectoryError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        self.log();
+        let message = match self {
+            DirectoryError::NotFound(what) => format!("{what} not found"),
+            DirectoryError::Unavailable(_) => "the directory is unavailable".to_owned(),
+            DirectoryError::Database(_) | DirectoryError::Internal(_) => "internal error".to_owned(),
+        };
+        HttpResponse::build(self.status_code()).json(serde_json::json!({ "error": message }))
+    }
+}
+
+impl From<DirectoryError> for tonic::Status {
+    fn from(error: DirectoryError) -> Self {
+        error.log();
+        match error {
+            DirectoryError::NotFound(what) => tonic::Status::not_found(format!("{what} not found")),
+            DirectoryError::Unavailable(_) => tonic::Status::unavailable("the directory is unavailable"),
+            DirectoryError::Database(_) | DirectoryError::Internal(_) => tonic::Status::internal("internal error"),
+        }
+    }
+}

@@ -1,0 +1,49 @@
+// The tables of migrations/{postgres,sqlite}; both backends share these definitions.
+
+diesel::table! {
+    accounts (tenant_id, id) {
+        tenant_id -> Text,
+        id -> Text,
+        user_name -> Text,
+        external_id -> Nullable<Text>,
+        active -> Bool,
+        email -> Nullable<Text>,
+        given_name -> Nullable<Text>,
+        family_name -> Nullable<Text>,
+        display_name -> Nullable<Text>,
+        roles -> Text,
+        version -> BigInt,
+        deleted -> Bool,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    teams (tenant_id, id) {
+        tenant_id -> Text,
+        id -> Text,
+        name -> Text,
+        external_id -> Nullable<Text>,
+        version -> BigInt,
+        deleted -> Bool,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    memberships (tenant_id, team_id, account_id) {
+        tenant_id -> Text,
+        team_id -> Text,
+        account_id -> Text,
+    }
+}
+
+diesel::table! {
+    consumed_offsets (topic, kafka_partition) {
+        topic -> Text,
+        kafka_partition -> Integer,
+        next_offset -> BigInt,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(accounts, teams, memberships, consumed_offsets);
