@@ -1,1 +1,11 @@
+//! gateway: the SCIM 2.0 HTTP front. It authenticates bearer tokens (through provisioning-core,
+//! by fingerprint), parses and normalizes requests, forwards them as commands over gRPC, and
+//! renders SCIM responses and errors. It keeps no state of its own.
+#![forbid(unsafe_code)]
 
+pub mod app;
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod render;
+pub mod routes;

@@ -94,9 +94,10 @@ impl ManageConnection for Manager {
             Backend::Sqlite => {
                 let mut conn = SqliteConnection::establish(url).map_err(r2d2::Error::ConnectionError)?;
                 // WAL lets readers run beside the writer; busy_timeout waits instead of failing.
+                // busy_timeout first, so that the WAL switch of concurrent opens waits its turn.
                 conn.batch_execute(
-                    "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                     PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;",
+                    "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; \
+                     PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
                 )
                 .map_err(|e| r2d2::Error::ConnectionError(ConnectionError::BadConnection(e.to_string())))?;
                 Ok(DbConnection::Sqlite(conn))
@@ -135,6 +136,7 @@ impl Database {
         }
         let pool = r2d2::Pool::builder()
             .max_size(max_connections.max(1))
+            .min_idle(Some(1))
             .connection_timeout(Duration::from_secs(10))
             .build(Manager { url: url.clone() })
             .context("connecting to the database")?;

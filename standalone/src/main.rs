@@ -1,1 +1,87 @@
-fn main() {}
+//! standalone: the embedded default. gateway, provisioning-core and directory-store in one
+//! process, on SQLite files under `DATA_DIR`, with the outbox delivered to the directory store
+//! in-process instead of through Kafka. The gateway still calls the core over gRPC (on a
+//! loopback port), so requests take the production code path.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use directory_store::Directory;
+use directory_store::app::DirectoryApp;
+use directory_store::config::DirectoryConfig;
+use futures::FutureExt;
+use gateway::app::Application;
+use gateway::config::GatewayConfig;
+use platform::config::{Env, Source};
+use platform::db::{Database, DatabaseUrl};
+use provisioning_core::app::{self, Core};
+use provisioning_core::config::{Bootstrap, CoreConfig};
+use provisioning_core::store::Store;
+use secrecy::{ExposeSecret, SecretString};
+
+mod sink;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    platform::telemetry::init(&Env);
+    let data_dir = PathBuf::from(Env.get("DATA_DIR").filter(|d| !d.is_empty()).unwrap_or_else(|| "./data".to_owned()));
+    std::fs::create_dir_all(&data_dir).with_context(|| format!("creating DATA_DIR {}", data_dir.display()))?;
+
+    let mut gateway_config = GatewayConfig::from_source(&Env).context("invalid gateway configuration")?;
+    let core_config = CoreConfig {
+        database_url: DatabaseUrl::sqlite_file(&data_dir.join("core.db")),
+        max_connections: 8,
+        // The gateway → core hop stays gRPC, on a loopback port chosen by the OS.
+        grpc_addr: "127.0.0.1:0".parse()?,
+        kafka: None,
+        region: provisioning_core::config::region(&Env)?,
+        token_prefix: Env.get("TOKEN_PREFIX").filter(|p| !p.is_empty()).unwrap_or_else(|| "scim".to_owned()),
+        bootstrap: Some(Bootstrap {
+            tenant: "default".to_owned(),
+            token: Env.get("SCIM_BOOTSTRAP_TOKEN").filter(|t| !t.trim().is_empty()).map(SecretString::from),
+        }),
+    };
+    let directory_config = DirectoryConfig {
+        database_url: DatabaseUrl::sqlite_file(&data_dir.join("directory.db")),
+        max_connections: 8,
+        http_addr: Env.socket_addr_or("DIRECTORY_HTTP_ADDR", "127.0.0.1:8090")?,
+        grpc_addr: Env.socket_addr_or("DIRECTORY_GRPC_ADDR", "127.0.0.1:50052")?,
+        kafka: None,
+    };
+
+    let core_db = Database::connect(&core_config.database_url, core_config.max_connections)?;
+    core_db.migrate(provisioning_core::MIGRATIONS_POSTGRES, provisioning_core::MIGRATIONS_SQLITE)?;
+    let directory_db = Database::connect(&directory_config.database_url, directory_config.max_connections)?;
+    directory_db.migrate(directory_store::MIGRATIONS_POSTGRES, directory_store::MIGRATIONS_SQLITE)?;
+    let directory = Directory::new(directory_db);
+
+    let store = Store::new(core_db);
+    let new_token = app::bootstrap(&store, &core_config)?;
+    let sink = Arc::new(sink::DirectorySink::new(directory.clone()));
+    let core = Core::build(&core_config, store, Some(sink)).await?;
+    gateway_config.core_url = format!("http://{}", core.address());
+    let public_url = gateway_config.public_base_url.clone();
+    let base_path = gateway_config.base_path.clone();
+    let gateway = Application::build(gateway_config)?;
+    let directory_app = DirectoryApp::build(&directory_config, directory).await?;
+
+    let tenant_url = public_url.unwrap_or_else(|| format!("http://{}{}", gateway.address(), base_path));
+    println!("SCIM tenant URL (tenant 'default'): {tenant_url}");
+    match new_token {
+        Some(token) => println!("Secret token (shown once, stored only as a hash): {}", token.expose_secret()),
+        None => println!("Secret token: the one already issued (or SCIM_BOOTSTRAP_TOKEN)"),
+    }
+    println!("Directory API: http://{}/v1/tenants/default/accounts/{{id}}", directory_app.http_address());
+
+    let shutdown = platform::shutdown::signal().shared();
+    let (core, gateway, directory) = tokio::join!(
+        core.run(shutdown.clone()),
+        gateway.run(shutdown.clone()),
+        directory_app.run(shutdown),
+    );
+    core.context("provisioning-core")?;
+    gateway.context("gateway")?;
+    directory.context("directory-store")?;
+    Ok(())
+}

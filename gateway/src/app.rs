@@ -1,0 +1,93 @@
+//! Building and running the gateway. `Application::build` binds the listener (port 0 allowed)
+//! and connects lazily to provisioning-core, so the gateway starts even while the core does not
+//! answer yet; requests then get 503 until it does.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use actix_web::{App, HttpResponse, HttpServer, get, web};
+use anyhow::Context;
+use proto::provisioning_client::ProvisioningClient;
+use scim::ResourceType;
+
+use crate::config::GatewayConfig;
+use crate::routes::{self, Gateway};
+
+pub struct Application {
+    server: actix_web::dev::Server,
+    address: SocketAddr,
+}
+
+#[get("/livez")]
+async fn livez() -> HttpResponse {
+    HttpResponse::Ok().body("ok")
+}
+
+/// Ready when provisioning-core's gRPC health service says it is serving.
+#[get("/readyz")]
+async fn readyz(gateway: web::Data<Gateway>) -> HttpResponse {
+    let mut health = tonic_health::pb::health_client::HealthClient::new(gateway.channel.clone());
+    let request = tonic_health::pb::HealthCheckRequest { service: String::new() };
+    match tokio::time::timeout(Duration::from_secs(2), health.check(request)).await {
+        Ok(Ok(response)) if response.get_ref().status == tonic_health::pb::health_check_response::ServingStatus::Serving as i32 => {
+            HttpResponse::Ok().body("ready")
+        }
+        _ => HttpResponse::ServiceUnavailable().body("provisioning-core is not reachable"),
+    }
+}
+
+impl Application {
+    pub fn build(config: GatewayConfig) -> anyhow::Result<Self> {
+        let channel = tonic::transport::Endpoint::from_shared(config.core_url.clone())
+            .context("CORE_GRPC_URL is not a valid URI")?
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(30))
+            .connect_lazy();
+        let listener = std::net::TcpListener::bind(config.http_addr)
+            .with_context(|| format!("binding the SCIM listener on {}", config.http_addr))?;
+        let address = listener.local_addr()?;
+        let base_path = config.base_path.clone();
+        let gateway = web::Data::new(Gateway { config, core: ProvisioningClient::new(channel.clone()), channel });
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(gateway.clone())
+                .service(livez)
+                .service(readyz)
+                .service(
+                    web::scope(&base_path)
+                        .service(
+                            web::scope("/Users")
+                                .app_data(web::Data::new(ResourceType::User))
+                                .configure(routes::resource_routes),
+                        )
+                        .service(
+                            web::scope("/Groups")
+                                .app_data(web::Data::new(ResourceType::Group))
+                                .configure(routes::resource_routes),
+                        ),
+                )
+                .default_service(web::to(routes::not_found))
+        })
+        .disable_signals()
+        .shutdown_timeout(10)
+        .listen(listener)?
+        .run();
+        Ok(Self { server, address })
+    }
+
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// Serves until `shutdown` resolves, then drains in-flight requests.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let handle = self.server.handle();
+        tokio::spawn(async move {
+            shutdown.await;
+            handle.stop(true).await;
+        });
+        tracing::info!(address = %self.address, "gateway serving SCIM");
+        self.server.await.context("gateway HTTP server failed")
+    }
+}

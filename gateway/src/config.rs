@@ -1,0 +1,67 @@
+//! The gateway's settings, read from the environment and validated before anything starts.
+
+use std::net::SocketAddr;
+
+use platform::config::Source;
+
+#[derive(Debug, Clone)]
+pub struct GatewayConfig {
+    /// `GATEWAY_HTTP_ADDR`, default 127.0.0.1:8080.
+    pub http_addr: SocketAddr,
+    /// `SCIM_BASE_PATH`, default `/scim/v2`.
+    pub base_path: String,
+    /// `CORE_GRPC_URL`, default `http://127.0.0.1:50051`.
+    pub core_url: String,
+    /// `PUBLIC_BASE_URL`: the tenant URL as IdPs see it (e.g. `https://api.eu.example.com/scim/v2`),
+    /// used in `meta.location`. Without it, locations are built from the request's host.
+    pub public_base_url: Option<String>,
+    /// `MAX_BODY_BYTES`, default 1 MiB.
+    pub max_body_bytes: usize,
+}
+
+impl GatewayConfig {
+    pub fn from_source(source: &impl Source) -> anyhow::Result<Self> {
+        let base_path = normalize_base_path(&source.get("SCIM_BASE_PATH").unwrap_or_else(|| "/scim/v2".to_owned()))?;
+        let core_url = source.get("CORE_GRPC_URL").filter(|u| !u.is_empty()).unwrap_or_else(|| "http://127.0.0.1:50051".to_owned());
+        anyhow::ensure!(
+            core_url.starts_with("http://") || core_url.starts_with("https://"),
+            "CORE_GRPC_URL={core_url:?} must start with http:// or https://"
+        );
+        let public_base_url = source.get("PUBLIC_BASE_URL").filter(|u| !u.is_empty()).map(|u| u.trim_end_matches('/').to_owned());
+        Ok(Self {
+            http_addr: source.socket_addr_or("GATEWAY_HTTP_ADDR", "127.0.0.1:8080")?,
+            base_path,
+            core_url,
+            public_base_url,
+            max_body_bytes: source.parse_or("MAX_BODY_BYTES", 1024 * 1024)?,
+        })
+    }
+}
+
+/// `scim/v2/` → `/scim/v2`; `/` → `` (SCIM at the root).
+fn normalize_base_path(raw: &str) -> anyhow::Result<String> {
+    let trimmed = raw.trim().trim_matches('/');
+    anyhow::ensure!(
+        trimmed.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | '-' | '_' | '.')),
+        "SCIM_BASE_PATH={raw:?} may hold only letters, digits, '/', '-', '_' and '.'"
+    );
+    Ok(if trimmed.is_empty() { String::new() } else { format!("/{trimmed}") })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    #[test]
+    fn defaults_and_base_path_normalization() {
+        let config = GatewayConfig::from_source(&HashMap::<&str, &str>::new()).unwrap();
+        assert_eq!(config.base_path, "/scim/v2");
+        assert_eq!(config.http_addr.port(), 8080);
+        assert_eq!(normalize_base_path("scim/").unwrap(), "/scim");
+        assert_eq!(normalize_base_path("/").unwrap(), "");
+        assert!(normalize_base_path("/a b").is_err());
+        let bad: HashMap<&str, &str> = HashMap::from([("CORE_GRPC_URL", "core:50051")]);
+        assert!(GatewayConfig::from_source(&bad).is_err());
+    }
+}

@@ -1,0 +1,118 @@
+//! Every gateway error is answered as RFC 7644 §3.12 JSON with `application/scim+json`. Errors
+//! from provisioning-core arrive as gRPC statuses whose details carry the SCIM status and
+//! `scimType`; statuses without them are mapped by code, and unexpected ones become an opaque
+//! 500 with the cause logged once here.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpResponse, ResponseError};
+use scim::{ScimError, ScimType};
+use tonic::Code;
+use tonic_types::StatusExt;
+
+pub const SCIM_CONTENT_TYPE: &str = "application/scim+json";
+
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    #[error(transparent)]
+    Scim(#[from] ScimError),
+    #[error("provisioning-core answered {0}")]
+    Upstream(#[from] tonic::Status),
+}
+
+impl GatewayError {
+    pub fn to_scim(&self) -> ScimError {
+        match self {
+            GatewayError::Scim(error) => error.clone(),
+            GatewayError::Upstream(status) => scim_error_from_status(status),
+        }
+    }
+}
+
+fn scim_error_from_status(status: &tonic::Status) -> ScimError {
+    if let Some(info) = status.get_details_error_info().filter(|info| info.domain == "scim") {
+        let http = info.metadata.get("status").and_then(|s| s.parse().ok()).unwrap_or(400);
+        return ScimError::new(http, ScimType::parse(&info.reason), status.message());
+    }
+    match status.code() {
+        Code::Unauthenticated => ScimError::unauthorized("the bearer token is missing, unknown, expired or revoked"),
+        Code::NotFound => ScimError::not_found(status.message()),
+        Code::InvalidArgument => ScimError::invalid_value(status.message()),
+        Code::AlreadyExists => ScimError::uniqueness(status.message()),
+        Code::FailedPrecondition => ScimError::new(412, None, status.message()),
+        Code::ResourceExhausted => ScimError::new(429, None, "too many requests"),
+        Code::Unavailable => {
+            tracing::error!(status = %status, "provisioning-core unavailable");
+            ScimError::new(503, None, "the service is temporarily unavailable; retry later")
+        }
+        Code::DeadlineExceeded => {
+            tracing::error!(status = %status, "provisioning-core timed out");
+            ScimError::new(503, None, "the service is temporarily unavailable; retry later")
+        }
+        Code::Ok
+        | Code::Cancelled
+        | Code::Unknown
+        | Code::PermissionDenied
+        | Code::Aborted
+        | Code::OutOfRange
+        | Code::Unimplemented
+        | Code::Internal
+        | Code::DataLoss => {
+            tracing::error!(status = %status, "provisioning-core failed");
+            ScimError::new(500, None, "internal error")
+        }
+    }
+}
+
+/// A SCIM error response.
+pub fn scim_error_response(error: &ScimError) -> HttpResponse {
+    let status = StatusCode::from_u16(error.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut response = HttpResponse::build(status);
+    response.content_type(SCIM_CONTENT_TYPE);
+    if error.status == 401 {
+        response.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
+    }
+    if error.status == 429 {
+        response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("1")));
+    }
+    response.body(error.to_json().to_string())
+}
+
+impl ResponseError for GatewayError {
+    fn status_code(&self) -> StatusCode {
+        StatusCode::from_u16(self.to_scim().status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        scim_error_response(&self.to_scim())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tonic_types::ErrorDetails;
+
+    #[test]
+    fn status_details_carry_the_scim_type() {
+        let mut details = ErrorDetails::new();
+        details.set_error_info("uniqueness", "scim", [("status".to_owned(), "409".to_owned())].into_iter().collect());
+        let status = tonic::Status::with_error_details(Code::AlreadyExists, "userName taken", details);
+        let error = GatewayError::from(status).to_scim();
+        assert_eq!(error.status, 409);
+        assert_eq!(error.scim_type, Some(ScimType::Uniqueness));
+        assert_eq!(error.detail, "userName taken");
+    }
+
+    #[test]
+    fn internal_statuses_are_opaque() {
+        let error = GatewayError::from(tonic::Status::internal("db password is hunter2")).to_scim();
+        assert_eq!(error.status, 500);
+        assert!(!error.detail.contains("hunter2"));
+    }
+
+    #[test]
+    fn unauthenticated_is_401() {
+        assert_eq!(GatewayError::from(tonic::Status::unauthenticated("x")).to_scim().status, 401);
+    }
+}

@@ -1,0 +1,53 @@
+//! The in-process event sink: the outbox relay hands events straight to the directory store,
+//! each applied in its own transaction (the same code the Kafka consumer runs).
+
+use futures::future::BoxFuture;
+use prost::Message;
+use provisioning_core::relay::EventSink;
+use provisioning_core::store::outbox::OutboxEvent;
+
+use directory_store::Directory;
+use directory_store::apply;
+
+pub struct DirectorySink {
+    directory: Directory,
+}
+
+impl DirectorySink {
+    pub fn new(directory: Directory) -> Self {
+        Self { directory }
+    }
+}
+
+impl EventSink for DirectorySink {
+    fn publish<'a>(&'a self, events: &'a [OutboxEvent]) -> BoxFuture<'a, Vec<i64>> {
+        let directory = self.directory.clone();
+        let batch: Vec<(i64, Vec<u8>)> = events.iter().map(|e| (e.seq, e.payload.clone())).collect();
+        Box::pin(async move {
+            let applied = tokio::task::spawn_blocking(move || {
+                let mut acknowledged = Vec::with_capacity(batch.len());
+                for (seq, payload) in batch {
+                    let event = match proto::ChangeEvent::decode(payload.as_slice()) {
+                        Ok(event) => event,
+                        Err(error) => {
+                            tracing::error!(error = %error, seq, "outbox payload is not a change event; skipped");
+                            acknowledged.push(seq);
+                            continue;
+                        }
+                    };
+                    match directory.write(|conn| apply::apply_event(conn, &event)) {
+                        Ok(_) => acknowledged.push(seq),
+                        Err(error) => {
+                            // Stop here: later events wait so that order holds.
+                            tracing::error!(error = %error, seq, "directory could not apply an event");
+                            break;
+                        }
+                    }
+                }
+                acknowledged
+            })
+            .await;
+            applied.unwrap_or_default()
+        })
+    }
+}
