@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# The whole test suite, from a bare machine: starts a throwaway PostgreSQL and a tansu Kafka
+# broker (in-memory storage) on free ports, runs every test of the workspace with cargo
+# nextest, and stops what it started, even when tests fail.
+#
+#   scripts/test.sh [extra cargo-nextest arguments]
+#
+# Installs what is missing: Debian's postgresql when its binaries are absent, and tansu
+# (built once with cargo, cached in ${TANSU_ROOT:-~/.cache/scim-provisioning/tansu}).
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+started=$(date +%s)
+
+work="$(mktemp -d /tmp/scim-test.XXXXXX)"
+chmod 755 "$work"
+pg_data="$work/pg"
+pg_ctl_bin=""
+tansu_pid=""
+
+log() { printf '[test.sh] %s\n' "$*" >&2; }
+
+as_postgres() {
+  if [ "$(id -u)" = "0" ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+cleanup() {
+  status=$?
+  if [ -n "$tansu_pid" ]; then kill "$tansu_pid" 2>/dev/null || true; wait "$tansu_pid" 2>/dev/null || true; fi
+  if [ -n "$pg_ctl_bin" ] && [ -f "$pg_data/postmaster.pid" ]; then
+    as_postgres "$pg_ctl_bin" -D "$pg_data" -m immediate stop >/dev/null 2>&1 || true
+  fi
+  if [ $status -ne 0 ]; then
+    for f in "$pg_data"/server.log "$work"/tansu.log; do
+      [ -f "$f" ] && { log "--- tail of $f"; tail -n 30 "$f" >&2; }
+    done
+  fi
+  rm -rf "$work"
+  log "finished in $(( $(date +%s) - started ))s with status $status"
+  exit $status
+}
+trap cleanup EXIT INT TERM
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+wait_for_port() {
+  local port=$1 what=$2
+  for _ in $(seq 1 200); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
+    sleep 0.1
+  done
+  log "$what did not open port $port"; return 1
+}
+
+# --- PostgreSQL -------------------------------------------------------------------------------
+pg_bin_dir() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1; }
+if [ -z "$(pg_bin_dir)" ]; then
+  log "installing Debian's postgresql"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq && apt-get install -y -qq postgresql >/dev/null
+fi
+pg_bin="$(pg_bin_dir)"
+pg_ctl_bin="$pg_bin/pg_ctl"
+id postgres >/dev/null 2>&1 || useradd --system --home "$work" postgres
+mkdir -p "$pg_data"
+if [ "$(id -u)" = "0" ]; then chown postgres "$pg_data"; fi
+pg_port="$(free_port)"
+as_postgres "$pg_bin/initdb" -D "$pg_data" -U postgres --auth=trust -E UTF8 >"$work/initdb.log" 2>&1
+as_postgres "$pg_ctl_bin" -D "$pg_data" -l "$pg_data/server.log" -w -o \
+  "-p $pg_port -k $pg_data -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300" \
+  start >/dev/null
+export TEST_DATABASE_URL="postgres://postgres@127.0.0.1:$pg_port/postgres"
+log "PostgreSQL on 127.0.0.1:$pg_port"
+
+# --- tansu (Kafka API) ------------------------------------------------------------------------
+tansu_root="${TANSU_ROOT:-$HOME/.cache/scim-provisioning/tansu}"
+export TANSU_BIN="${TANSU_BIN:-$tansu_root/bin/tansu}"
+if [ ! -x "$TANSU_BIN" ]; then
+  log "building tansu once (about 10 minutes); cached in $tansu_root"
+  cargo install --locked tansu --version 0.6.0 --features dynostore,postgres --root "$tansu_root"
+fi
+kafka_port="$(free_port)"
+"$TANSU_BIN" broker \
+  --listener-url "tcp://127.0.0.1:$kafka_port" \
+  --advertised-listener-url "tcp://127.0.0.1:$kafka_port" \
+  --storage-engine "memory://tansu/" >"$work/tansu.log" 2>&1 &
+tansu_pid=$!
+wait_for_port "$kafka_port" tansu
+export KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:$kafka_port"
+log "tansu on 127.0.0.1:$kafka_port"
+
+# --- the suite --------------------------------------------------------------------------------
+# The end-to-end tests start the real binaries: build them first.
+cargo build --workspace --bins
+cargo nextest run --workspace --no-fail-fast "$@"

@@ -1,0 +1,8 @@
+//! End-to-end suites: the real binaries (gateway, provisioning-core, directory-store, and
+//! standalone) against a real PostgreSQL and a real Kafka-API broker, driven over HTTP as an IdP
+//! drives them. `scripts/test.sh` starts PostgreSQL and tansu and exports TEST_DATABASE_URL,
+//! KAFKA_BOOTSTRAP_SERVERS and TANSU_BIN.
+
+mod broker_down;
+mod lifecycle;
+mod support;
