@@ -65,7 +65,10 @@ impl DirectoryApp {
         let grpc = tonic::transport::Server::builder()
             .add_service(health_service)
             .add_service(DirectoryServer::new(DirectoryService::new(self.directory)))
-            .serve_with_incoming_shutdown(tonic::transport::server::TcpIncoming::from(self.grpc_listener), shutdown.clone());
+            .serve_with_incoming_shutdown(
+                tonic::transport::server::TcpIncoming::from(self.grpc_listener),
+                shutdown.clone(),
+            );
         let http_handle = self.http.handle();
         let stop_http = async move {
             shutdown.await;

@@ -38,7 +38,10 @@ impl DirectoryConfig {
             Some(bootstrap_servers) => Some(ConsumerConfig {
                 bootstrap_servers,
                 topic: source.get("KAFKA_TOPIC").filter(|t| !t.is_empty()).unwrap_or_else(|| "scim.changes".to_owned()),
-                group_id: source.get("KAFKA_GROUP_ID").filter(|g| !g.is_empty()).unwrap_or_else(|| "directory-store".to_owned()),
+                group_id: source
+                    .get("KAFKA_GROUP_ID")
+                    .filter(|g| !g.is_empty())
+                    .unwrap_or_else(|| "directory-store".to_owned()),
                 properties: platform::config::kafka_properties(source)?,
             }),
         };

@@ -73,7 +73,9 @@ impl EventConsumer {
                         }
                         break;
                     }
-                    Ok(Err(error)) => tracing::error!(error = %error, partition, offset, "applying an event failed; retrying"),
+                    Ok(Err(error)) => {
+                        tracing::error!(error = %error, partition, offset, "applying an event failed; retrying")
+                    }
                     Err(error) => tracing::error!(error = %error, partition, offset, "apply task failed; retrying"),
                 }
                 tokio::select! {

@@ -64,14 +64,20 @@ async fn blocking<T: Send + 'static>(
 }
 
 #[get("/v1/tenants/{tenant}/accounts/{id}")]
-async fn get_account(directory: web::Data<Directory>, path: web::Path<(String, String)>) -> Result<HttpResponse, DirectoryError> {
+async fn get_account(
+    directory: web::Data<Directory>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, DirectoryError> {
     let (tenant, id) = path.into_inner();
     let account = blocking(&directory, move |d| d.read(|conn| read::account(conn, &tenant, &id))).await?;
     Ok(HttpResponse::Ok().json(AccountBody::from(account)))
 }
 
 #[get("/v1/tenants/{tenant}/teams/{id}")]
-async fn get_team(directory: web::Data<Directory>, path: web::Path<(String, String)>) -> Result<HttpResponse, DirectoryError> {
+async fn get_team(
+    directory: web::Data<Directory>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, DirectoryError> {
     let (tenant, id) = path.into_inner();
     let team = blocking(&directory, move |d| d.read(|conn| read::team(conn, &tenant, &id))).await?;
     Ok(HttpResponse::Ok().json(TeamBody::from(team)))

@@ -38,13 +38,19 @@ impl Directory {
         &self.db
     }
 
-    pub fn write<T>(&self, work: impl FnOnce(&mut DbConnection) -> Result<T, DirectoryError>) -> Result<T, DirectoryError> {
+    pub fn write<T>(
+        &self,
+        work: impl FnOnce(&mut DbConnection) -> Result<T, DirectoryError>,
+    ) -> Result<T, DirectoryError> {
         let _writer = self.db.write_guard();
         let mut conn = self.db.get()?;
         (*conn).transaction(work)
     }
 
-    pub fn read<T>(&self, work: impl FnOnce(&mut DbConnection) -> Result<T, DirectoryError>) -> Result<T, DirectoryError> {
+    pub fn read<T>(
+        &self,
+        work: impl FnOnce(&mut DbConnection) -> Result<T, DirectoryError>,
+    ) -> Result<T, DirectoryError> {
         let mut conn = self.db.get()?;
         (*conn).transaction(work)
     }

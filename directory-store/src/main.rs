@@ -20,7 +20,10 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         "serve" => {
-            anyhow::ensure!(config.kafka.is_some(), "KAFKA_BOOTSTRAP_SERVERS must be set: the directory consumes the change topic");
+            anyhow::ensure!(
+                config.kafka.is_some(),
+                "KAFKA_BOOTSTRAP_SERVERS must be set: the directory consumes the change topic"
+            );
             database.ensure_migrated(MIGRATIONS_POSTGRES, MIGRATIONS_SQLITE)?;
             let app = DirectoryApp::build(&config, Directory::new(database)).await?;
             app.run(platform::shutdown::signal()).await

@@ -8,16 +8,8 @@ use proto::{Account, Team};
 use crate::error::DirectoryError;
 use crate::schema::{accounts, memberships, teams};
 
-type AccountColumns = (
-    String,
-    Option<String>,
-    bool,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    String,
-);
+type AccountColumns =
+    (String, Option<String>, bool, Option<String>, Option<String>, Option<String>, Option<String>, String);
 
 pub fn account(conn: &mut DbConnection, tenant: &str, id: &str) -> Result<Account, DirectoryError> {
     let row: Option<AccountColumns> = accounts::table
@@ -38,7 +30,9 @@ pub fn account(conn: &mut DbConnection, tenant: &str, id: &str) -> Result<Accoun
     let (user_name, external_id, active, email, given_name, family_name, display_name, roles) =
         row.ok_or(DirectoryError::NotFound("account"))?;
     let teams: Vec<String> = memberships::table
-        .inner_join(teams::table.on(teams::tenant_id.eq(memberships::tenant_id).and(teams::id.eq(memberships::team_id))))
+        .inner_join(
+            teams::table.on(teams::tenant_id.eq(memberships::tenant_id).and(teams::id.eq(memberships::team_id))),
+        )
         .filter(memberships::tenant_id.eq(tenant))
         .filter(memberships::account_id.eq(id))
         .filter(teams::deleted.eq(false))
@@ -70,7 +64,10 @@ pub fn team(conn: &mut DbConnection, tenant: &str, id: &str) -> Result<Team, Dir
         .ok_or(DirectoryError::NotFound("team"))?;
     // Members whose account is known to be deleted are left out, whatever order events came in.
     let member_ids: Vec<String> = memberships::table
-        .left_join(accounts::table.on(accounts::tenant_id.eq(memberships::tenant_id).and(accounts::id.eq(memberships::account_id))))
+        .left_join(
+            accounts::table
+                .on(accounts::tenant_id.eq(memberships::tenant_id).and(accounts::id.eq(memberships::account_id))),
+        )
         .filter(memberships::tenant_id.eq(tenant))
         .filter(memberships::team_id.eq(id))
         .filter(accounts::deleted.eq(false).or(accounts::deleted.is_null()))

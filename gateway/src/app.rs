@@ -30,7 +30,9 @@ async fn readyz(gateway: web::Data<Gateway>) -> HttpResponse {
     let mut health = tonic_health::pb::health_client::HealthClient::new(gateway.channel.clone());
     let request = tonic_health::pb::HealthCheckRequest { service: String::new() };
     match tokio::time::timeout(Duration::from_secs(2), health.check(request)).await {
-        Ok(Ok(response)) if response.get_ref().status == tonic_health::pb::health_check_response::ServingStatus::Serving as i32 => {
+        Ok(Ok(response))
+            if response.get_ref().status == tonic_health::pb::health_check_response::ServingStatus::Serving as i32 =>
+        {
             HttpResponse::Ok().body("ready")
         }
         _ => HttpResponse::ServiceUnavailable().body("provisioning-core is not reachable"),

@@ -22,12 +22,16 @@ pub struct GatewayConfig {
 impl GatewayConfig {
     pub fn from_source(source: &impl Source) -> anyhow::Result<Self> {
         let base_path = normalize_base_path(&source.get("SCIM_BASE_PATH").unwrap_or_else(|| "/scim/v2".to_owned()))?;
-        let core_url = source.get("CORE_GRPC_URL").filter(|u| !u.is_empty()).unwrap_or_else(|| "http://127.0.0.1:50051".to_owned());
+        let core_url = source
+            .get("CORE_GRPC_URL")
+            .filter(|u| !u.is_empty())
+            .unwrap_or_else(|| "http://127.0.0.1:50051".to_owned());
         anyhow::ensure!(
             core_url.starts_with("http://") || core_url.starts_with("https://"),
             "CORE_GRPC_URL={core_url:?} must start with http:// or https://"
         );
-        let public_base_url = source.get("PUBLIC_BASE_URL").filter(|u| !u.is_empty()).map(|u| u.trim_end_matches('/').to_owned());
+        let public_base_url =
+            source.get("PUBLIC_BASE_URL").filter(|u| !u.is_empty()).map(|u| u.trim_end_matches('/').to_owned());
         Ok(Self {
             http_addr: source.socket_addr_or("GATEWAY_HTTP_ADDR", "127.0.0.1:8080")?,
             base_path,

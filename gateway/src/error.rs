@@ -96,7 +96,11 @@ mod tests {
     #[test]
     fn status_details_carry_the_scim_type() {
         let mut details = ErrorDetails::new();
-        details.set_error_info("uniqueness", "scim", std::collections::HashMap::from([("status".to_owned(), "409".to_owned())]));
+        details.set_error_info(
+            "uniqueness",
+            "scim",
+            std::collections::HashMap::from([("status".to_owned(), "409".to_owned())]),
+        );
         let status = tonic::Status::with_error_details(Code::AlreadyExists, "userName taken", details);
         let error = GatewayError::from(status).to_scim();
         assert_eq!(error.status, 409);

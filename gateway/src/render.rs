@@ -29,7 +29,12 @@ fn timestamp(micros: i64) -> String {
 }
 
 /// A resource as JSON, and its ETag.
-pub fn resource(kind: ResourceType, resource: proto::Resource, base: &str, projection: &Projection) -> Result<(Value, String), GatewayError> {
+pub fn resource(
+    kind: ResourceType,
+    resource: proto::Resource,
+    base: &str,
+    projection: &Projection,
+) -> Result<(Value, String), GatewayError> {
     let proto::Resource { id, attributes_json, version, created_micros, last_modified_micros } = resource;
     let mut attributes: Map<String, Value> = match serde_json::from_str(&attributes_json) {
         Ok(Value::Object(map)) => map,

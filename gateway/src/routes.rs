@@ -50,7 +50,9 @@ impl Params {
 
     fn number(&self, name: &str) -> Result<Option<i64>, ScimError> {
         self.get(name)
-            .map(|v| v.trim().parse::<i64>().map_err(|_| ScimError::invalid_value(format!("'{name}' must be an integer"))))
+            .map(|v| {
+                v.trim().parse::<i64>().map_err(|_| ScimError::invalid_value(format!("'{name}' must be an integer")))
+            })
             .transpose()
     }
 }
@@ -74,7 +76,13 @@ fn if_match(request: &HttpRequest) -> Option<i64> {
 
 fn user_message(input: UserInput) -> proto::UserInput {
     let UserInput { user_name, external_id, active, display_name, attributes } = input;
-    proto::UserInput { user_name, external_id, active, display_name, attributes_json: Value::Object(attributes).to_string() }
+    proto::UserInput {
+        user_name,
+        external_id,
+        active,
+        display_name,
+        attributes_json: Value::Object(attributes).to_string(),
+    }
 }
 
 fn group_message(input: GroupInput) -> proto::GroupInput {
@@ -92,7 +100,8 @@ fn render_one(
 ) -> Handled {
     let base = render::base_url(&gateway.config, request);
     let (body, etag) = render::resource(kind, resource, &base, projection)?;
-    let location = (status == StatusCode::CREATED).then(|| body["meta"]["location"].as_str().unwrap_or_default().to_owned());
+    let location =
+        (status == StatusCode::CREATED).then(|| body["meta"]["location"].as_str().unwrap_or_default().to_owned());
     Ok(render::respond(status, &body, Some(&etag), location.as_deref()))
 }
 
@@ -142,12 +151,19 @@ pub async fn get(
         .and_then(render::etag_version)
         .is_some_and(|v| v == resource.version);
     if unchanged {
-        return Ok(HttpResponse::NotModified().insert_header((header::ETAG, scim::list::weak_etag(resource.version))).finish());
+        return Ok(HttpResponse::NotModified()
+            .insert_header((header::ETAG, scim::list::weak_etag(resource.version)))
+            .finish());
     }
     render_one(&gateway, &request, **kind, resource, StatusCode::OK, &projection)
 }
 
-pub async fn list(gateway: web::Data<Gateway>, kind: web::Data<ResourceType>, credential: Credential, request: HttpRequest) -> Handled {
+pub async fn list(
+    gateway: web::Data<Gateway>,
+    kind: web::Data<ResourceType>,
+    credential: Credential,
+    request: HttpRequest,
+) -> Handled {
     let params = Params::from_request(&request)?;
     let filter = params.get("filter").filter(|f| !f.trim().is_empty()).map(Filter::parse).transpose()?;
     let start_index = params.number("startIndex")?.unwrap_or(1).clamp(1, i64::from(u32::MAX));
@@ -222,7 +238,9 @@ pub async fn patch(
     }
     .into_inner();
     if **kind == ResourceType::Group && params.get("attributes").is_none() {
-        return Ok(HttpResponse::NoContent().insert_header((header::ETAG, scim::list::weak_etag(resource.version))).finish());
+        return Ok(HttpResponse::NoContent()
+            .insert_header((header::ETAG, scim::list::weak_etag(resource.version)))
+            .finish());
     }
     render_one(&gateway, &request, **kind, resource, StatusCode::OK, &params.projection())
 }

@@ -88,9 +88,9 @@ impl ManageConnection for Manager {
     fn connect(&self) -> Result<DbConnection, r2d2::Error> {
         let url = self.url.expose();
         match self.url.backend {
-            Backend::Postgres => PgConnection::establish(url)
-                .map(DbConnection::Postgresql)
-                .map_err(r2d2::Error::ConnectionError),
+            Backend::Postgres => {
+                PgConnection::establish(url).map(DbConnection::Postgresql).map_err(r2d2::Error::ConnectionError)
+            }
             Backend::Sqlite => {
                 let mut conn = SqliteConnection::establish(url).map_err(r2d2::Error::ConnectionError)?;
                 // WAL lets readers run beside the writer; busy_timeout waits instead of failing.
@@ -126,13 +126,12 @@ pub struct Database {
 
 impl Database {
     pub fn connect(url: &DatabaseUrl, max_connections: u32) -> anyhow::Result<Self> {
-        if url.backend == Backend::Sqlite {
-            if let Some(parent) = std::path::Path::new(url.expose()).parent() {
-                if !parent.as_os_str().is_empty() {
-                    std::fs::create_dir_all(parent)
-                        .with_context(|| format!("creating the data directory {}", parent.display()))?;
-                }
-            }
+        if url.backend == Backend::Sqlite
+            && let Some(parent) = std::path::Path::new(url.expose()).parent()
+            && !parent.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("creating the data directory {}", parent.display()))?;
         }
         let pool = r2d2::Pool::builder()
             .max_size(max_connections.max(1))
@@ -175,7 +174,11 @@ impl Database {
 
 impl Database {
     /// How many migrations of the backend's set are not applied yet.
-    pub fn pending_migrations(&self, postgres: EmbeddedMigrations, sqlite: EmbeddedMigrations) -> anyhow::Result<usize> {
+    pub fn pending_migrations(
+        &self,
+        postgres: EmbeddedMigrations,
+        sqlite: EmbeddedMigrations,
+    ) -> anyhow::Result<usize> {
         let mut conn = self.get().context("getting a connection to check migrations")?;
         let pending = match &mut *conn {
             DbConnection::Postgresql(conn) => conn.pending_migrations(postgres).map(|v| v.len()),
@@ -188,7 +191,10 @@ impl Database {
     /// Refuses to serve on a schema older than the code: migrations are a release step.
     pub fn ensure_migrated(&self, postgres: EmbeddedMigrations, sqlite: EmbeddedMigrations) -> anyhow::Result<()> {
         let pending = self.pending_migrations(postgres, sqlite)?;
-        anyhow::ensure!(pending == 0, "the database has {pending} pending migration(s): run the `migrate` command first");
+        anyhow::ensure!(
+            pending == 0,
+            "the database has {pending} pending migration(s): run the `migrate` command first"
+        );
         Ok(())
     }
 }

@@ -32,7 +32,10 @@ pub struct Bootstrap {
 
 impl std::fmt::Debug for Bootstrap {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Bootstrap").field("tenant", &self.tenant).field("token", &self.token.as_ref().map(|_| "[redacted]")).finish()
+        f.debug_struct("Bootstrap")
+            .field("tenant", &self.tenant)
+            .field("token", &self.token.as_ref().map(|_| "[redacted]"))
+            .finish()
     }
 }
 
@@ -126,7 +129,8 @@ mod tests {
         let kafka = CoreConfig::from_source(&source).unwrap().kafka.unwrap();
         assert_eq!(kafka.properties, vec![("security.protocol".into(), "SSL".into()), ("a".into(), "b".into())]);
         assert_eq!(kafka.topic, DEFAULT_TOPIC);
-        let bad: HashMap<&str, &str> = HashMap::from([("DATABASE_URL", "x.db"), ("KAFKA_BOOTSTRAP_SERVERS", "k"), ("KAFKA_PROPERTIES", "nope")]);
+        let bad: HashMap<&str, &str> =
+            HashMap::from([("DATABASE_URL", "x.db"), ("KAFKA_BOOTSTRAP_SERVERS", "k"), ("KAFKA_PROPERTIES", "nope")]);
         assert!(CoreConfig::from_source(&bad).is_err());
     }
 

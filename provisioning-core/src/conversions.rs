@@ -17,7 +17,11 @@ pub fn user_input(message: Option<proto::UserInput>) -> Result<UserInput, CoreEr
     let proto::UserInput { user_name, external_id, active, display_name, attributes_json } =
         message.ok_or_else(|| ScimError::invalid_syntax("the request has no user"))?;
     let input = UserInput::from_attributes(attributes(&attributes_json)?)?;
-    if input.user_name != user_name || input.external_id != external_id || input.active != active || input.display_name != display_name {
+    if input.user_name != user_name
+        || input.external_id != external_id
+        || input.active != active
+        || input.display_name != display_name
+    {
         return Err(ScimError::invalid_value("the typed fields disagree with attributes_json").into());
     }
     Ok(input)

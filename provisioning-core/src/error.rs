@@ -29,11 +29,7 @@ impl CoreError {
     }
 
     pub fn version_mismatch(current: i64) -> Self {
-        CoreError::Scim(ScimError::new(
-            412,
-            None,
-            format!("the resource has changed: its version is W/\"{current}\""),
-        ))
+        CoreError::Scim(ScimError::new(412, None, format!("the resource has changed: its version is W/\"{current}\"")))
     }
 }
 

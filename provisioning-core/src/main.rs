@@ -26,7 +26,11 @@ async fn main() -> anyhow::Result<()> {
             let store = Store::new(database);
             if let Some(token) = app::bootstrap(&store, &config)? {
                 // Shown once, on the console of the operator who started it; stored only hashed.
-                println!("New SCIM token for tenant '{}': {}", config.bootstrap.as_ref().map(|b| b.tenant.as_str()).unwrap_or("default"), token.expose_secret());
+                println!(
+                    "New SCIM token for tenant '{}': {}",
+                    config.bootstrap.as_ref().map(|b| b.tenant.as_str()).unwrap_or("default"),
+                    token.expose_secret()
+                );
             }
             let core = Core::build(&config, store, None).await?;
             core.run(platform::shutdown::signal()).await

@@ -49,10 +49,7 @@ fn email(user: &Value) -> Option<String> {
         .find(|e| lookup(e, "primary").and_then(as_bool) == Some(true))
         .and_then(value)
         .or_else(|| {
-            emails
-                .iter()
-                .find(|e| string(e, "type").is_some_and(|t| t.eq_ignore_ascii_case("work")))
-                .and_then(value)
+            emails.iter().find(|e| string(e, "type").is_some_and(|t| t.eq_ignore_ascii_case("work"))).and_then(value)
         })
         .or_else(|| emails.iter().find_map(value))
 }
@@ -60,7 +57,9 @@ fn email(user: &Value) -> Option<String> {
 fn roles(user: &Value) -> Vec<String> {
     lookup(user, "roles")
         .and_then(Value::as_array)
-        .map(|roles| roles.iter().filter_map(|r| string(r, "value").or_else(|| r.as_str().map(str::to_owned))).collect())
+        .map(|roles| {
+            roles.iter().filter_map(|r| string(r, "value").or_else(|| r.as_str().map(str::to_owned))).collect()
+        })
         .unwrap_or_default()
 }
 
@@ -78,7 +77,9 @@ mod tests {
         let primary = attrs(json!({"userName": "u", "emails": [
             {"type": "work", "value": "w@x"}, {"type": "home", "value": "p@x", "primary": true}]}));
         assert_eq!(account("t", "1", &primary, true).email.as_deref(), Some("p@x"));
-        let work = attrs(json!({"userName": "u", "emails": [{"type": "home", "value": "h@x"}, {"type": "Work", "value": "w@x"}]}));
+        let work = attrs(
+            json!({"userName": "u", "emails": [{"type": "home", "value": "h@x"}, {"type": "Work", "value": "w@x"}]}),
+        );
         assert_eq!(account("t", "1", &work, true).email.as_deref(), Some("w@x"));
         let first = attrs(json!({"userName": "u", "emails": [{"type": "home", "value": "h@x"}, {"value": "o@x"}]}));
         assert_eq!(account("t", "1", &first, true).email.as_deref(), Some("h@x"));

@@ -81,7 +81,8 @@ impl Relay {
         let marked = acknowledged.len();
         if marked > 0 {
             let store = self.store.clone();
-            tokio::task::spawn_blocking(move || store.write(|conn| outbox::mark_published(conn, &acknowledged))).await??;
+            tokio::task::spawn_blocking(move || store.write(|conn| outbox::mark_published(conn, &acknowledged)))
+                .await??;
         }
         if marked < events.len() {
             return Ok(Progress::Stalled { pending: events.len(), acknowledged: marked });

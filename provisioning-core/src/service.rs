@@ -92,7 +92,8 @@ impl Provisioning for ProvisioningService {
     #[tracing::instrument(skip_all, fields(rpc.system = "grpc", rpc.method = "GetUser", tenant.id))]
     async fn get_user(&self, request: Request<GetResourceRequest>) -> Result<Response<Resource>, Status> {
         let (metadata, _, GetResourceRequest { id, exclude_members: _ }) = request.into_parts();
-        let resource = self.run(&metadata, move |store, tenant| store.read(|conn| users::get(conn, tenant, &id))).await?;
+        let resource =
+            self.run(&metadata, move |store, tenant| store.read(|conn| users::get(conn, tenant, &id))).await?;
         Ok(Response::new(resource.into()))
     }
 
@@ -100,7 +101,8 @@ impl Provisioning for ProvisioningService {
     async fn replace_user(&self, request: Request<ReplaceUserRequest>) -> Result<Response<Resource>, Status> {
         let (metadata, _, ReplaceUserRequest { id, user, if_match_version }) = request.into_parts();
         let input = conversions::user_input(user)?;
-        self.write(&metadata, move |conn, tenant| users::update(conn, tenant, &id, if_match_version, |_| Ok(input))).await
+        self.write(&metadata, move |conn, tenant| users::update(conn, tenant, &id, if_match_version, |_| Ok(input)))
+            .await
     }
 
     #[tracing::instrument(skip_all, fields(rpc.system = "grpc", rpc.method = "PatchUser", tenant.id))]
@@ -116,7 +118,10 @@ impl Provisioning for ProvisioningService {
     }
 
     #[tracing::instrument(skip_all, fields(rpc.system = "grpc", rpc.method = "DeleteUser", tenant.id))]
-    async fn delete_user(&self, request: Request<DeleteResourceRequest>) -> Result<Response<DeleteResourceResponse>, Status> {
+    async fn delete_user(
+        &self,
+        request: Request<DeleteResourceRequest>,
+    ) -> Result<Response<DeleteResourceResponse>, Status> {
         let (metadata, _, DeleteResourceRequest { id, if_match_version }) = request.into_parts();
         self.delete(&metadata, move |conn, tenant| users::delete(conn, tenant, &id, if_match_version)).await
     }
@@ -169,7 +174,10 @@ impl Provisioning for ProvisioningService {
     }
 
     #[tracing::instrument(skip_all, fields(rpc.system = "grpc", rpc.method = "DeleteGroup", tenant.id))]
-    async fn delete_group(&self, request: Request<DeleteResourceRequest>) -> Result<Response<DeleteResourceResponse>, Status> {
+    async fn delete_group(
+        &self,
+        request: Request<DeleteResourceRequest>,
+    ) -> Result<Response<DeleteResourceResponse>, Status> {
         let (metadata, _, DeleteResourceRequest { id, if_match_version }) = request.into_parts();
         self.delete(&metadata, move |conn, tenant| groups::delete(conn, tenant, &id, if_match_version)).await
     }

@@ -47,9 +47,9 @@ impl AttrPath {
     }
 
     fn is_core(&self) -> bool {
-        self.schema.as_deref().is_none_or(|s| {
-            s.eq_ignore_ascii_case(crate::schema::USER) || s.eq_ignore_ascii_case(crate::schema::GROUP)
-        })
+        self.schema
+            .as_deref()
+            .is_none_or(|s| s.eq_ignore_ascii_case(crate::schema::USER) || s.eq_ignore_ascii_case(crate::schema::GROUP))
     }
 }
 
@@ -68,10 +68,10 @@ impl std::fmt::Display for AttrPath {
 
 /// Splits `urn:...:Schema:attr.sub` into the schema URN and `attr.sub`.
 fn split_urn(text: &str) -> (Option<String>, &str) {
-    if text.get(..4).is_some_and(|prefix| prefix.eq_ignore_ascii_case("urn:")) {
-        if let Some(idx) = text.rfind(':') {
-            return (Some(text[..idx].to_owned()), &text[idx + 1..]);
-        }
+    if text.get(..4).is_some_and(|prefix| prefix.eq_ignore_ascii_case("urn:"))
+        && let Some(idx) = text.rfind(':')
+    {
+        return (Some(text[..idx].to_owned()), &text[idx + 1..]);
     }
     (None, text)
 }
@@ -114,13 +114,20 @@ impl CompareOp {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Filter {
-    Compare { path: AttrPath, op: CompareOp, value: Value },
+    Compare {
+        path: AttrPath,
+        op: CompareOp,
+        value: Value,
+    },
     Present(AttrPath),
     And(Box<Filter>, Box<Filter>),
     Or(Box<Filter>, Box<Filter>),
     Not(Box<Filter>),
     /// `attr[filter]`: some value of the multi-valued `attr` matches `filter`.
-    ValuePath { path: AttrPath, filter: Box<Filter> },
+    ValuePath {
+        path: AttrPath,
+        filter: Box<Filter>,
+    },
 }
 
 impl Filter {
@@ -142,9 +149,7 @@ impl Filter {
             Filter::Or(a, b) => a.matches(target) || b.matches(target),
             Filter::Not(f) => !f.matches(target),
             Filter::Present(path) => values_at(target, path).iter().any(|v| !is_empty(v)),
-            Filter::Compare { path, op, value } => {
-                values_at(target, path).iter().any(|v| compare(v, *op, value))
-            }
+            Filter::Compare { path, op, value } => values_at(target, path).iter().any(|v| compare(v, *op, value)),
             Filter::ValuePath { path, filter } => match lookup(target, &path.name) {
                 Some(Value::Array(items)) => items.iter().any(|item| filter.matches(item)),
                 Some(item @ Value::Object(_)) => filter.matches(item),
@@ -487,8 +492,10 @@ mod tests {
 
     #[test]
     fn operators_and_keywords_are_case_insensitive() {
-        assert_eq!(Filter::parse(r#"userName EQ "a" AND active Eq true"#).unwrap(),
-            Filter::And(Box::new(eq("userName", json!("a"))), Box::new(eq("active", json!(true)))));
+        assert_eq!(
+            Filter::parse(r#"userName EQ "a" AND active Eq true"#).unwrap(),
+            Filter::And(Box::new(eq("userName", json!("a"))), Box::new(eq("active", json!(true))))
+        );
     }
 
     #[test]
@@ -518,10 +525,9 @@ mod tests {
 
     #[test]
     fn urn_qualified_attribute() {
-        let parsed = Filter::parse(
-            r#"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber eq "7""#,
-        )
-        .unwrap();
+        let parsed =
+            Filter::parse(r#"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber eq "7""#)
+                .unwrap();
         let Filter::Compare { path, .. } = parsed else { panic!() };
         assert_eq!(path.schema.as_deref(), Some("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"));
         assert_eq!(path.name, "employeeNumber");
@@ -535,7 +541,16 @@ mod tests {
 
     #[test]
     fn malformed_filters_are_invalid_filter() {
-        for text in ["", "userName", "userName eq", "userName xx \"a\"", "(userName eq \"a\"", "userName eq \"a", "userName eq \"a\" and", "not userName eq \"a\""] {
+        for text in [
+            "",
+            "userName",
+            "userName eq",
+            "userName xx \"a\"",
+            "(userName eq \"a\"",
+            "userName eq \"a",
+            "userName eq \"a\" and",
+            "not userName eq \"a\"",
+        ] {
             let err = Filter::parse(text).unwrap_err();
             assert_eq!(err.scim_type, Some(crate::ScimType::InvalidFilter), "{text}");
         }

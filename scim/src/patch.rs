@@ -209,7 +209,11 @@ fn filter_member_ids(filter: &Filter) -> Result<Vec<String>, ScimError> {
 }
 
 /// Applies one (expanded) operation to a resource's attributes.
-pub fn apply(kind: ResourceType, attributes: &mut Map<String, Value>, operation: &PatchOperation) -> Result<(), ScimError> {
+pub fn apply(
+    kind: ResourceType,
+    attributes: &mut Map<String, Value>,
+    operation: &PatchOperation,
+) -> Result<(), ScimError> {
     let Some(path_text) = &operation.path else {
         return Err(ScimError::no_target("the operation has no path; expand it first"));
     };
@@ -293,9 +297,9 @@ fn apply_at(
                 }
                 _ => {
                     let entry = container.entry(name.to_owned()).or_insert_with(|| Value::Object(Map::new()));
-                    let object = entry
-                        .as_object_mut()
-                        .ok_or_else(|| ScimError::invalid_path(format!("'{path_text}': '{name}' has no sub-attributes")))?;
+                    let object = entry.as_object_mut().ok_or_else(|| {
+                        ScimError::invalid_path(format!("'{path_text}': '{name}' has no sub-attributes"))
+                    })?;
                     if let Some(value) = value {
                         object.insert(sub, value);
                     }
@@ -442,7 +446,10 @@ fn drop_if_empty(container: &mut Map<String, Value>, name: &str) {
 }
 
 /// Applies a whole PATCH to a user's attributes; the result is validated like a PUT body.
-pub fn patch_user(mut attributes: Map<String, Value>, operations: Vec<PatchOperation>) -> Result<crate::UserInput, ScimError> {
+pub fn patch_user(
+    mut attributes: Map<String, Value>,
+    operations: Vec<PatchOperation>,
+) -> Result<crate::UserInput, ScimError> {
     for operation in operations {
         for operation in operation.expand()? {
             apply(ResourceType::User, &mut attributes, &operation)?;
@@ -507,7 +514,11 @@ mod tests {
 
     #[test]
     fn replace_active_with_entra_string_boolean() {
-        let out = patch(json!({"userName": "a", "active": true}), ops(json!([{"op": "Replace", "path": "active", "value": "False"}]))).unwrap();
+        let out = patch(
+            json!({"userName": "a", "active": true}),
+            ops(json!([{"op": "Replace", "path": "active", "value": "False"}])),
+        )
+        .unwrap();
         assert_eq!(out["active"], json!(false));
     }
 
@@ -536,24 +547,35 @@ mod tests {
 
     #[test]
     fn replace_of_complex_merges_sub_attributes() {
-        let out = patch(json!({"userName": "a", "name": {"givenName": "A", "familyName": "B"}}),
-            ops(json!([{"op": "replace", "path": "name", "value": {"givenName": "C"}}]))).unwrap();
+        let out = patch(
+            json!({"userName": "a", "name": {"givenName": "A", "familyName": "B"}}),
+            ops(json!([{"op": "replace", "path": "name", "value": {"givenName": "C"}}])),
+        )
+        .unwrap();
         assert_eq!(out["name"], json!({"givenName": "C", "familyName": "B"}));
     }
 
     #[test]
     fn filtered_add_creates_missing_element() {
-        let out = patch(json!({"userName": "a"}), ops(json!([{"op": "Add", "path": "emails[type eq \"work\"].value", "value": "a@x.com"}]))).unwrap();
+        let out = patch(
+            json!({"userName": "a"}),
+            ops(json!([{"op": "Add", "path": "emails[type eq \"work\"].value", "value": "a@x.com"}])),
+        )
+        .unwrap();
         assert_eq!(out["emails"], json!([{"type": "work", "value": "a@x.com"}]));
-        let out = patch(out, ops(json!([{"op": "Replace", "path": "emails[type eq \"work\"].value", "value": "b@x.com"}]))).unwrap();
+        let out =
+            patch(out, ops(json!([{"op": "Replace", "path": "emails[type eq \"work\"].value", "value": "b@x.com"}])))
+                .unwrap();
         assert_eq!(out["emails"], json!([{"type": "work", "value": "b@x.com"}]));
     }
 
     #[test]
     fn remove_attribute_and_read_only_paths() {
-        let out = patch(json!({"userName": "a", "title": "t"}), ops(json!([{"op": "remove", "path": "title"}]))).unwrap();
+        let out =
+            patch(json!({"userName": "a", "title": "t"}), ops(json!([{"op": "remove", "path": "title"}]))).unwrap();
         assert!(out.get("title").is_none());
-        let err = patch(json!({"userName": "a"}), ops(json!([{"op": "replace", "path": "id", "value": "x"}]))).unwrap_err();
+        let err =
+            patch(json!({"userName": "a"}), ops(json!([{"op": "replace", "path": "id", "value": "x"}]))).unwrap_err();
         assert_eq!(err.scim_type, Some(crate::ScimType::Mutability));
     }
 
@@ -566,9 +588,20 @@ mod tests {
     #[test]
     fn malformed_bodies_are_rejected() {
         assert_eq!(PatchRequest::from_body(&json!({})).unwrap_err().scim_type, Some(crate::ScimType::InvalidSyntax));
-        assert_eq!(PatchRequest::from_body(&ops(json!([{"op": "move", "path": "a"}]))).unwrap_err().scim_type, Some(crate::ScimType::InvalidSyntax));
-        assert_eq!(PatchRequest::from_body(&ops(json!([{"op": "remove"}]))).unwrap_err().scim_type, Some(crate::ScimType::NoTarget));
-        assert_eq!(PatchRequest::from_body(&ops(json!([{"op": "add", "path": "emails[type eq", "value": 1}]))).unwrap_err().scim_type, Some(crate::ScimType::InvalidPath));
+        assert_eq!(
+            PatchRequest::from_body(&ops(json!([{"op": "move", "path": "a"}]))).unwrap_err().scim_type,
+            Some(crate::ScimType::InvalidSyntax)
+        );
+        assert_eq!(
+            PatchRequest::from_body(&ops(json!([{"op": "remove"}]))).unwrap_err().scim_type,
+            Some(crate::ScimType::NoTarget)
+        );
+        assert_eq!(
+            PatchRequest::from_body(&ops(json!([{"op": "add", "path": "emails[type eq", "value": 1}])))
+                .unwrap_err()
+                .scim_type,
+            Some(crate::ScimType::InvalidPath)
+        );
     }
 
     #[test]
@@ -587,13 +620,16 @@ mod tests {
 
     #[test]
     fn member_changes_in_both_entra_dialects() {
-        let remove_listed = PatchOperation { op: PatchOp::Remove, path: Some("members".into()), value: Some(json!([{"value": "u1"}])) };
+        let remove_listed =
+            PatchOperation { op: PatchOp::Remove, path: Some("members".into()), value: Some(json!([{"value": "u1"}])) };
         assert_eq!(member_change(&remove_listed).unwrap(), Some(MemberChange::Remove(vec!["u1".into()])));
-        let remove_filtered = PatchOperation { op: PatchOp::Remove, path: Some("members[value eq \"u2\"]".into()), value: None };
+        let remove_filtered =
+            PatchOperation { op: PatchOp::Remove, path: Some("members[value eq \"u2\"]".into()), value: None };
         assert_eq!(member_change(&remove_filtered).unwrap(), Some(MemberChange::Remove(vec!["u2".into()])));
         let remove_all = PatchOperation { op: PatchOp::Remove, path: Some("Members".into()), value: None };
         assert_eq!(member_change(&remove_all).unwrap(), Some(MemberChange::RemoveAll));
-        let add = PatchOperation { op: PatchOp::Add, path: Some("members".into()), value: Some(json!([{"value": "u3"}])) };
+        let add =
+            PatchOperation { op: PatchOp::Add, path: Some("members".into()), value: Some(json!([{"value": "u3"}])) };
         assert_eq!(member_change(&add).unwrap(), Some(MemberChange::Add(vec!["u3".into()])));
         let other = PatchOperation { op: PatchOp::Replace, path: Some("displayName".into()), value: Some(json!("x")) };
         assert_eq!(member_change(&other).unwrap(), None);

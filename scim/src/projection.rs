@@ -75,7 +75,10 @@ mod tests {
 
     #[test]
     fn excluded_members_are_left_out() {
-        let out = project(Projection::parse(None, Some("members")), json!({"id": "1", "displayName": "T", "members": [{"value": "u"}]}));
+        let out = project(
+            Projection::parse(None, Some("members")),
+            json!({"id": "1", "displayName": "T", "members": [{"value": "u"}]}),
+        );
         assert_eq!(out, json!({"id": "1", "displayName": "T"}));
     }
 

@@ -121,8 +121,7 @@ pub fn normalize(kind: ResourceType, body: Value) -> Result<Map<String, Value>, 
 }
 
 fn is_ignored_on_write(kind: ResourceType, name: &str) -> bool {
-    matches!(name, "id" | "meta" | "schemas")
-        || (kind == ResourceType::User && matches!(name, "groups" | "password"))
+    matches!(name, "id" | "meta" | "schemas") || (kind == ResourceType::User && matches!(name, "groups" | "password"))
 }
 
 /// Drops nulls, canonicalizes sub-attribute names and coerces string booleans, recursively.

@@ -97,10 +97,7 @@ impl ResourceType {
         };
         canonical(known, name)
             .or_else(|| {
-                [USER, GROUP, ENTERPRISE_USER]
-                    .into_iter()
-                    .find(|urn| urn.eq_ignore_ascii_case(name))
-                    .map(str::to_owned)
+                [USER, GROUP, ENTERPRISE_USER].into_iter().find(|urn| urn.eq_ignore_ascii_case(name)).map(str::to_owned)
             })
             .unwrap_or_else(|| name.to_owned())
     }

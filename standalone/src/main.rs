@@ -75,11 +75,8 @@ async fn main() -> anyhow::Result<()> {
     println!("Directory API: http://{}/v1/tenants/default/accounts/{{id}}", directory_app.http_address());
 
     let shutdown = platform::shutdown::signal().shared();
-    let (core, gateway, directory) = tokio::join!(
-        core.run(shutdown.clone()),
-        gateway.run(shutdown.clone()),
-        directory_app.run(shutdown),
-    );
+    let (core, gateway, directory) =
+        tokio::join!(core.run(shutdown.clone()), gateway.run(shutdown.clone()), directory_app.run(shutdown),);
     core.context("provisioning-core")?;
     gateway.context("gateway")?;
     directory.context("directory-store")?;

@@ -68,14 +68,15 @@ pub fn members(conn: &mut DbConnection, tenant: &TenantId, group_id: &str) -> Re
 }
 
 fn find(conn: &mut DbConnection, tenant: &TenantId, id: &str) -> Result<Option<GroupRow>, CoreError> {
-    Ok(scim_groups::table
-        .find((tenant.as_str(), id))
-        .select(GroupRow::as_select())
-        .first(conn)
-        .optional()?)
+    Ok(scim_groups::table.find((tenant.as_str(), id)).select(GroupRow::as_select()).first(conn).optional()?)
 }
 
-pub fn get(conn: &mut DbConnection, tenant: &TenantId, id: &str, exclude_members: bool) -> Result<StoredResource, CoreError> {
+pub fn get(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    id: &str,
+    exclude_members: bool,
+) -> Result<StoredResource, CoreError> {
     let row = find(conn, tenant, id)?.ok_or_else(|| CoreError::not_found(ResourceType::Group, id))?;
     let members = if exclude_members { None } else { Some(members(conn, tenant, id)?) };
     resource(&row, members.as_deref())
@@ -92,7 +93,9 @@ fn ensure_users_exist(conn: &mut DbConnection, tenant: &TenantId, ids: &[String]
         .select(scim_users::id)
         .load(conn)?;
     match ids.iter().find(|id| !found.contains(id)) {
-        Some(missing) => Err(scim::ScimError::invalid_value(format!("member {missing} is not a user of this tenant")).into()),
+        Some(missing) => {
+            Err(scim::ScimError::invalid_value(format!("member {missing} is not a user of this tenant")).into())
+        }
         None => Ok(()),
     }
 }
@@ -213,7 +216,12 @@ pub fn update(
 }
 
 /// Removes members from a group (a user being deleted leaves its groups).
-pub fn remove_members(conn: &mut DbConnection, tenant: &TenantId, id: &str, leaving: &[String]) -> Result<(), CoreError> {
+pub fn remove_members(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    id: &str,
+    leaving: &[String],
+) -> Result<(), CoreError> {
     update(conn, tenant, id, None, |attributes, mut members| {
         members.retain(|m| !leaving.contains(m));
         Ok(GroupInput::from_attributes(attributes, members)?)
@@ -227,8 +235,12 @@ pub fn delete(conn: &mut DbConnection, tenant: &TenantId, id: &str, if_match: Op
         return Err(CoreError::version_mismatch(row.version));
     }
     let former_members = members(conn, tenant, id)?;
-    diesel::delete(group_members::table.filter(group_members::tenant_id.eq(tenant.as_str())).filter(group_members::group_id.eq(id)))
-        .execute(conn)?;
+    diesel::delete(
+        group_members::table
+            .filter(group_members::tenant_id.eq(tenant.as_str()))
+            .filter(group_members::group_id.eq(id)),
+    )
+    .execute(conn)?;
     diesel::delete(scim_groups::table.find((tenant.as_str(), id))).execute(conn)?;
     let team = mapping::team(tenant.as_str(), id, &parse_attributes(&row.attributes)?, Vec::new());
     let event = events::group_event("group.deleted", team, row.version + 1, true, Vec::new(), former_members);

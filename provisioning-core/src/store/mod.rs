@@ -7,8 +7,8 @@ pub mod query;
 pub mod tenants;
 pub mod users;
 
-use platform::db::{Database, DbConnection};
 use diesel::Connection;
+use platform::db::{Database, DbConnection};
 use serde_json::{Map, Value};
 
 use crate::error::CoreError;

@@ -37,7 +37,11 @@ impl OutboxEvent {
     }
 }
 
-pub fn enqueue(conn: &mut DbConnection, event: &ChangeEvent, resource_type: scim::ResourceType) -> Result<(), CoreError> {
+pub fn enqueue(
+    conn: &mut DbConnection,
+    event: &ChangeEvent,
+    resource_type: scim::ResourceType,
+) -> Result<(), CoreError> {
     diesel::insert_into(outbox::table)
         .values((
             outbox::event_id.eq(&event.event_id),

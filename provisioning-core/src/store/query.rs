@@ -45,7 +45,10 @@ fn unsupported(what: &str) -> ScimError {
 }
 
 fn string_value(value: &Value, attribute: &str) -> Result<String, ScimError> {
-    value.as_str().map(str::to_owned).ok_or_else(|| ScimError::invalid_filter(format!("{attribute} is compared with a string")))
+    value
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| ScimError::invalid_filter(format!("{attribute} is compared with a string")))
 }
 
 pub fn user_predicate(filter: &Filter) -> Result<UserPredicate, ScimError> {
@@ -59,9 +62,15 @@ pub fn user_predicate(filter: &Filter) -> Result<UserPredicate, ScimError> {
                 match op {
                     CompareOp::Eq => Box::new(scim_users::user_name_key.eq(key)),
                     CompareOp::Ne => Box::new(scim_users::user_name_key.ne(key)),
-                    CompareOp::Sw => Box::new(scim_users::user_name_key.like(format!("{}%", escape_like(&key))).escape('\\')),
-                    CompareOp::Ew => Box::new(scim_users::user_name_key.like(format!("%{}", escape_like(&key))).escape('\\')),
-                    CompareOp::Co => Box::new(scim_users::user_name_key.like(format!("%{}%", escape_like(&key))).escape('\\')),
+                    CompareOp::Sw => {
+                        Box::new(scim_users::user_name_key.like(format!("{}%", escape_like(&key))).escape('\\'))
+                    }
+                    CompareOp::Ew => {
+                        Box::new(scim_users::user_name_key.like(format!("%{}", escape_like(&key))).escape('\\'))
+                    }
+                    CompareOp::Co => {
+                        Box::new(scim_users::user_name_key.like(format!("%{}%", escape_like(&key))).escape('\\'))
+                    }
                     _ => return Err(unsupported("userName with this operator")),
                 }
             } else if path.is("externalId") {
@@ -79,7 +88,8 @@ pub fn user_predicate(filter: &Filter) -> Result<UserPredicate, ScimError> {
                     _ => return Err(unsupported("id with this operator")),
                 }
             } else if path.is("active") {
-                let value = scim::filter::as_bool(value).ok_or_else(|| ScimError::invalid_filter("active is compared with a boolean"))?;
+                let value = scim::filter::as_bool(value)
+                    .ok_or_else(|| ScimError::invalid_filter("active is compared with a boolean"))?;
                 match op {
                     CompareOp::Eq => Box::new(scim_users::active.eq(value)),
                     CompareOp::Ne => Box::new(scim_users::active.ne(value)),
@@ -106,8 +116,12 @@ pub fn group_predicate(filter: &Filter) -> Result<GroupPredicate, ScimError> {
                 match op {
                     CompareOp::Eq => Box::new(scim_groups::display_name_key.eq(key)),
                     CompareOp::Ne => Box::new(scim_groups::display_name_key.ne(key)),
-                    CompareOp::Sw => Box::new(scim_groups::display_name_key.like(format!("{}%", escape_like(&key))).escape('\\')),
-                    CompareOp::Co => Box::new(scim_groups::display_name_key.like(format!("%{}%", escape_like(&key))).escape('\\')),
+                    CompareOp::Sw => {
+                        Box::new(scim_groups::display_name_key.like(format!("{}%", escape_like(&key))).escape('\\'))
+                    }
+                    CompareOp::Co => {
+                        Box::new(scim_groups::display_name_key.like(format!("%{}%", escape_like(&key))).escape('\\'))
+                    }
                     _ => return Err(unsupported("displayName with this operator")),
                 }
             } else if path.is("externalId") && *op == CompareOp::Eq {

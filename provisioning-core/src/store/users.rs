@@ -59,11 +59,7 @@ struct UserRecord<'a> {
 }
 
 pub fn find(conn: &mut DbConnection, tenant: &TenantId, id: &str) -> Result<Option<UserRow>, CoreError> {
-    Ok(scim_users::table
-        .find((tenant.as_str(), id))
-        .select(UserRow::as_select())
-        .first(conn)
-        .optional()?)
+    Ok(scim_users::table.find((tenant.as_str(), id)).select(UserRow::as_select()).first(conn).optional()?)
 }
 
 pub fn get(conn: &mut DbConnection, tenant: &TenantId, id: &str) -> Result<StoredResource, CoreError> {
@@ -71,7 +67,12 @@ pub fn get(conn: &mut DbConnection, tenant: &TenantId, id: &str) -> Result<Store
 }
 
 /// Fails with 409 `uniqueness` when another user of the tenant has this userName (any case).
-fn ensure_unique(conn: &mut DbConnection, tenant: &TenantId, user_name_key: &str, except: Option<&str>) -> Result<(), CoreError> {
+fn ensure_unique(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    user_name_key: &str,
+    except: Option<&str>,
+) -> Result<(), CoreError> {
     let holder: Option<String> = scim_users::table
         .filter(scim_users::tenant_id.eq(tenant.as_str()))
         .filter(scim_users::user_name_key.eq(user_name_key))
@@ -172,7 +173,13 @@ pub fn update(
     let account = mapping::account(tenant.as_str(), id, &input.attributes, input.active);
     let event_type = events::user_event_type(Some(row.active), Some(input.active));
     outbox::enqueue(conn, &events::user_event(event_type, account, version, false), ResourceType::User)?;
-    Ok(StoredResource { id: id.to_owned(), attributes: input.attributes, version, created_at: row.created_at, updated_at: now })
+    Ok(StoredResource {
+        id: id.to_owned(),
+        attributes: input.attributes,
+        version,
+        created_at: row.created_at,
+        updated_at: now,
+    })
 }
 
 /// Deletes a user: it leaves every group it was in (each such group gets a new version and a

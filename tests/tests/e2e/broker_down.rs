@@ -40,10 +40,16 @@ async fn events_wait_in_the_outbox_until_the_broker_comes_back() {
         .await;
     assert_eq!(status, StatusCode::CREATED, "a SCIM write succeeds with the broker down: {created}");
     let id = created["id"].as_str().expect("id").to_owned();
-    let (status, _) = client.scim(Method::PATCH, &format!("/Users/{id}"), Some(json!({
-        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
-        "Operations": [{"op": "replace", "path": "active", "value": false}]
-    }))).await;
+    let (status, _) = client
+        .scim(
+            Method::PATCH,
+            &format!("/Users/{id}"),
+            Some(json!({
+                "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                "Operations": [{"op": "replace", "path": "active", "value": false}]
+            })),
+        )
+        .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(unpublished(&cluster.core_database.url), 2, "both events wait in the outbox");
     let (status, _) = client.directory("accounts", &id).await;
@@ -52,7 +58,13 @@ async fn events_wait_in_the_outbox_until_the_broker_comes_back() {
     // The broker comes up (a fresh tansu on the address the services were given).
     let _broker = Broker(
         Command::new(required_env("TANSU_BIN"))
-            .args(["broker", "--listener-url", &format!("tcp://{kafka}"), "--advertised-listener-url", &format!("tcp://{kafka}")])
+            .args([
+                "broker",
+                "--listener-url",
+                &format!("tcp://{kafka}"),
+                "--advertised-listener-url",
+                &format!("tcp://{kafka}"),
+            ])
             .args(["--storage-engine", "memory://tansu/"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())

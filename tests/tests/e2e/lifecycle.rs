@@ -29,13 +29,15 @@ fn patch(operations: Value) -> Value {
 
 async fn provisioning_lifecycle(client: &Client) {
     // Entra's Test Connection: a filter on a user that does not exist → 200, empty list.
-    let (status, body) = client.scim(Method::GET, "/Users?filter=userName+eq+%227d420df3-9995-4831-a406-ecf8166f5f6a%22", None).await;
+    let (status, body) =
+        client.scim(Method::GET, "/Users?filter=userName+eq+%227d420df3-9995-4831-a406-ecf8166f5f6a%22", None).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["totalResults"], 0);
     assert_eq!(body["Resources"], json!([]));
 
     // Create two users.
-    let (status, alice) = client.scim(Method::POST, "/Users", Some(user("Alice@Example.com", "alice", "Liddell"))).await;
+    let (status, alice) =
+        client.scim(Method::POST, "/Users", Some(user("Alice@Example.com", "alice", "Liddell"))).await;
     assert_eq!(status, StatusCode::CREATED, "{alice}");
     let alice_id = alice["id"].as_str().expect("id").to_owned();
     assert_eq!(alice["meta"]["version"], "W/\"1\"");
@@ -59,9 +61,8 @@ async fn provisioning_lifecycle(client: &Client) {
     assert_eq!(found["Resources"][0]["id"], bob_id.as_str());
 
     // The account appears in the directory, mapped.
-    let account = client
-        .directory_until("accounts", &alice_id, "alice's account", |status, _| status == StatusCode::OK)
-        .await;
+    let account =
+        client.directory_until("accounts", &alice_id, "alice's account", |status, _| status == StatusCode::OK).await;
     assert_eq!(account["user_name"], "Alice@Example.com");
     assert_eq!(account["email"], "alice@work.example");
     assert_eq!(account["given_name"], "alice");
@@ -72,7 +73,11 @@ async fn provisioning_lifecycle(client: &Client) {
 
     // Entra deactivates with a capitalized op and a string boolean.
     let (status, patched) = client
-        .scim(Method::PATCH, &format!("/Users/{alice_id}"), Some(patch(json!([{"op": "Replace", "path": "active", "value": "False"}]))))
+        .scim(
+            Method::PATCH,
+            &format!("/Users/{alice_id}"),
+            Some(patch(json!([{"op": "Replace", "path": "active", "value": "False"}]))),
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{patched}");
     assert_eq!(patched["active"], false);
@@ -81,7 +86,9 @@ async fn provisioning_lifecycle(client: &Client) {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(fetched["active"], false);
     client
-        .directory_until("accounts", &alice_id, "alice deactivated", |status, body| status == StatusCode::OK && body["active"] == false)
+        .directory_until("accounts", &alice_id, "alice deactivated", |status, body| {
+            status == StatusCode::OK && body["active"] == false
+        })
         .await;
 
     // A path-less replace (Okta's and aadOptscim062020's form) of names.
@@ -89,13 +96,17 @@ async fn provisioning_lifecycle(client: &Client) {
         .scim(
             Method::PATCH,
             &format!("/Users/{bob_id}"),
-            Some(patch(json!([{"op": "replace", "value": {"name.givenName": "Robert", "displayName": "Robert Builder"}}]))),
+            Some(patch(
+                json!([{"op": "replace", "value": {"name.givenName": "Robert", "displayName": "Robert Builder"}}]),
+            )),
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{renamed}");
     assert_eq!(renamed["name"]["givenName"], "Robert");
     client
-        .directory_until("accounts", &bob_id, "bob renamed", |_, body| body["given_name"] == "Robert" && body["display_name"] == "Robert Builder")
+        .directory_until("accounts", &bob_id, "bob renamed", |_, body| {
+            body["given_name"] == "Robert" && body["display_name"] == "Robert Builder"
+        })
         .await;
 
     // A group with both users → a team of two.
@@ -135,7 +146,9 @@ async fn provisioning_lifecycle(client: &Client) {
         .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     let team = client
-        .directory_until("teams", &group_id, "a team of one", |_, body| body["members"].as_array().map(Vec::len) == Some(1))
+        .directory_until("teams", &group_id, "a team of one", |_, body| {
+            body["members"].as_array().map(Vec::len) == Some(1)
+        })
         .await;
     assert_eq!(team["members"], json!([alice_id]));
 
@@ -146,9 +159,7 @@ async fn provisioning_lifecycle(client: &Client) {
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(error["status"], "404");
     client.directory_until("accounts", &alice_id, "alice gone", |status, _| status == StatusCode::NOT_FOUND).await;
-    client
-        .directory_until("teams", &group_id, "an empty team", |_, body| body["members"] == json!([]))
-        .await;
+    client.directory_until("teams", &group_id, "an empty team", |_, body| body["members"] == json!([])).await;
     let (_, group) = client.scim(Method::GET, &format!("/Groups/{group_id}"), None).await;
     assert!(group.get("members").is_none(), "{group}");
 

@@ -2,6 +2,8 @@
 //! standalone) against a real PostgreSQL and a real Kafka-API broker, driven over HTTP as an IdP
 //! drives them. `scripts/test.sh` starts PostgreSQL and tansu and exports TEST_DATABASE_URL,
 //! KAFKA_BOOTSTRAP_SERVERS and TANSU_BIN.
+// Test support code: a failed expectation is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod broker_down;
 mod lifecycle;

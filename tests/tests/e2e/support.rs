@@ -23,7 +23,11 @@ pub fn binary(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("current exe");
     let dir = exe.parent().and_then(|deps| deps.parent()).expect("target dir");
     let path = dir.join(name);
-    assert!(path.exists(), "{} is missing: run `cargo build --workspace --bins` (scripts/test.sh does)", path.display());
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo build --workspace --bins` (scripts/test.sh does)",
+        path.display()
+    );
     path
 }
 
@@ -110,7 +114,8 @@ impl TestDatabase {
 impl Drop for TestDatabase {
     fn drop(&mut self) {
         if let Ok(mut admin) = PgConnection::establish(&self.admin_url) {
-            let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name)).execute(&mut admin);
+            let _ =
+                diesel::sql_query(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name)).execute(&mut admin);
         }
     }
 }
@@ -165,10 +170,8 @@ impl Client {
 
     /// A SCIM request with the tenant's token; returns the status and the JSON body (Null when empty).
     pub async fn scim(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
-        let mut request = self
-            .http
-            .request(method, format!("{}{path}", self.endpoints.scim))
-            .bearer_auth(&self.endpoints.token);
+        let mut request =
+            self.http.request(method, format!("{}{path}", self.endpoints.scim)).bearer_auth(&self.endpoints.token);
         if let Some(body) = body {
             request = request.header("Content-Type", "application/scim+json").body(body.to_string());
         }
@@ -195,7 +198,13 @@ impl Client {
     }
 
     /// Waits until the directory's record satisfies `check`.
-    pub async fn directory_until(&self, kind: &str, id: &str, what: &str, check: impl Fn(StatusCode, &Value) -> bool) -> Value {
+    pub async fn directory_until(
+        &self,
+        kind: &str,
+        id: &str,
+        what: &str,
+        check: impl Fn(StatusCode, &Value) -> bool,
+    ) -> Value {
         eventually(what, || async {
             let (status, body) = self.directory(kind, id).await;
             check(status, &body).then_some(body)
@@ -209,10 +218,10 @@ pub async fn wait_ready(url: &str, processes: &[&Process]) {
     let http = reqwest::Client::new();
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        if let Ok(response) = http.get(url).send().await {
-            if response.status() == StatusCode::OK {
-                return;
-            }
+        if let Ok(response) = http.get(url).send().await
+            && response.status() == StatusCode::OK
+        {
+            return;
         }
         if Instant::now() > deadline {
             let logs: Vec<String> = processes.iter().map(|p| p.log()).collect();
@@ -255,7 +264,8 @@ impl Cluster {
         }
         let token = format!("scim_test_{suffix}");
         let tenant = "acme".to_owned();
-        let (core_port, gateway_port, directory_http, directory_grpc) = (free_port(), free_port(), free_port(), free_port());
+        let (core_port, gateway_port, directory_http, directory_grpc) =
+            (free_port(), free_port(), free_port(), free_port());
 
         let core_env = vec![
             ("DATABASE_URL", core_database.url.clone()),
@@ -282,7 +292,8 @@ impl Cluster {
         Process::run_to_completion("provisioning-core migrate", binary("provisioning-core"), &["migrate"], &core_env);
         Process::run_to_completion("directory-store migrate", binary("directory-store"), &["migrate"], &directory_env);
         let core = Process::spawn("provisioning-core", binary("provisioning-core"), &["serve"], &core_env, logs.path());
-        let directory = Process::spawn("directory-store", binary("directory-store"), &["serve"], &directory_env, logs.path());
+        let directory =
+            Process::spawn("directory-store", binary("directory-store"), &["serve"], &directory_env, logs.path());
         let gateway = Process::spawn("gateway", binary("gateway"), &[], &gateway_env, logs.path());
         wait_ready(&format!("http://127.0.0.1:{gateway_port}/readyz"), &[&core, &gateway]).await;
         wait_ready(&format!("http://127.0.0.1:{directory_http}/readyz"), &[&directory]).await;
