@@ -6,5 +6,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod broker_down;
+mod events;
 mod lifecycle;
 mod support;
