@@ -6,3 +6,5 @@ pub mod config;
 pub mod db;
 pub mod shutdown;
 pub mod telemetry;
+#[cfg(any(test, feature = "test-support"))]
+pub mod testing;

@@ -42,9 +42,12 @@ impl ProvisioningService {
             .map(str::to_owned)
             .ok_or(CoreError::Unauthenticated)?;
         let store = self.store.clone();
+        // The RPC's span: spawn_blocking does not carry it over by itself.
+        let span = tracing::Span::current();
         let outcome = tokio::task::spawn_blocking(move || {
             let tenant = store.read(|conn| tenants::authenticate(conn, &credential))?;
-            tracing::Span::current().record("tenant.id", tenant.as_str());
+            span.record("tenant.id", tenant.as_str());
+            let _entered = span.enter();
             work(&store, &tenant)
         })
         .await

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use diesel::{Connection, RunQueryDsl, pg::PgConnection};
+use platform::testing::PostgresDatabase as TestDatabase;
 use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
@@ -88,34 +88,6 @@ impl Drop for Process {
         let _ = self.child.wait();
         if std::thread::panicking() {
             eprintln!("----- {} log -----\n{}", self.name, self.log());
-        }
-    }
-}
-
-/// A PostgreSQL database of its own for one test, dropped afterwards.
-pub struct TestDatabase {
-    admin_url: String,
-    name: String,
-    pub url: String,
-}
-
-impl TestDatabase {
-    pub fn create() -> Self {
-        let admin_url = required_env("TEST_DATABASE_URL");
-        let name = format!("e2e_{}", uuid::Uuid::new_v4().simple());
-        let mut admin = PgConnection::establish(&admin_url).expect("connect to TEST_DATABASE_URL");
-        diesel::sql_query(format!("CREATE DATABASE {name}")).execute(&mut admin).expect("create database");
-        let (base, _) = admin_url.rsplit_once('/').expect("database URL with a path");
-        let url = format!("{base}/{name}");
-        Self { admin_url, name, url }
-    }
-}
-
-impl Drop for TestDatabase {
-    fn drop(&mut self) {
-        if let Ok(mut admin) = PgConnection::establish(&self.admin_url) {
-            let _ =
-                diesel::sql_query(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name)).execute(&mut admin);
         }
     }
 }

@@ -1,35 +1,47 @@
-//! A fresh, migrated database per test, on either backend: a SQLite file in a temporary
-//! directory, or a PostgreSQL database created on the server named by `TEST_DATABASE_URL` and
-//! dropped when the test ends. (directory-store's tests hold a copy of this module.)
+//! Test support (feature `test-support`): a fresh database per test, on either backend — a
+//! SQLite file in a temporary directory, or a PostgreSQL database created on the server named by
+//! `TEST_DATABASE_URL` (scripts/test.sh starts one) and dropped when the test ends.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use crate::db::{Database, DatabaseUrl};
 use diesel::Connection;
 use diesel::connection::SimpleConnection;
 use diesel::pg::PgConnection;
 use diesel_migrations::EmbeddedMigrations;
-use platform::db::{Database, DatabaseUrl};
 
 /// Enough connections for the concurrency tests' threads.
 const POOL_SIZE: u32 = 10;
 
 /// Keeps the test's database alive; dropping it removes the database.
 pub enum TestDatabase {
-    Sqlite(tempfile::TempDir),
-    Postgres(PostgresDatabase),
+    Sqlite { _dir: tempfile::TempDir },
+    Postgres { _database: PostgresDatabase },
 }
 
 pub struct PostgresDatabase {
     admin_url: String,
     name: String,
+    /// The database's URL.
+    pub url: String,
 }
 
 impl TestDatabase {
     pub fn sqlite(postgres: EmbeddedMigrations, sqlite: EmbeddedMigrations) -> (Self, Database) {
         let dir = tempfile::TempDir::new().expect("creating a temporary directory");
         let url = DatabaseUrl::sqlite_file(&dir.path().join("test.db"));
-        (Self::Sqlite(dir), migrated(&url, postgres, sqlite))
+        (Self::Sqlite { _dir: dir }, migrated(&url, postgres, sqlite))
     }
 
     pub fn postgres(postgres: EmbeddedMigrations, sqlite: EmbeddedMigrations) -> (Self, Database) {
+        let database = PostgresDatabase::create();
+        let url = DatabaseUrl::parse(&database.url).expect("a PostgreSQL URL");
+        (Self::Postgres { _database: database }, migrated(&url, postgres, sqlite))
+    }
+}
+
+impl PostgresDatabase {
+    /// An empty database of its own on the `TEST_DATABASE_URL` server.
+    pub fn create() -> Self {
         let admin_url = std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| {
             panic!(
                 "TEST_DATABASE_URL is not set: the PostgreSQL tests need a server. Run scripts/test.sh, \
@@ -41,9 +53,8 @@ impl TestDatabase {
         admin_connection(&admin_url)
             .batch_execute(&format!("CREATE DATABASE {name}"))
             .expect("creating the test database");
-        let url = DatabaseUrl::parse(&with_database_name(&admin_url, &name)).expect("a PostgreSQL URL");
-        let database = Self::Postgres(PostgresDatabase { admin_url, name });
-        (database, migrated(&url, postgres, sqlite))
+        let url = with_database_name(&admin_url, &name);
+        Self { admin_url, name, url }
     }
 }
 
@@ -59,8 +70,9 @@ impl Drop for PostgresDatabase {
 }
 
 fn admin_connection(admin_url: &str) -> PgConnection {
-    PgConnection::establish(admin_url)
-        .unwrap_or_else(|e| panic!("connecting to TEST_DATABASE_URL (is the server from scripts/test.sh running?): {e}"))
+    PgConnection::establish(admin_url).unwrap_or_else(|e| {
+        panic!("connecting to TEST_DATABASE_URL (is the server from scripts/test.sh running?): {e}")
+    })
 }
 
 fn migrated(url: &DatabaseUrl, postgres: EmbeddedMigrations, sqlite: EmbeddedMigrations) -> Database {
@@ -80,6 +92,7 @@ fn with_database_name(admin_url: &str, name: &str) -> String {
     }
 }
 
+#[cfg(test)]
 #[test]
 fn the_database_name_is_replaced() {
     let url = |admin| with_database_name(admin, "test_x");

@@ -1,0 +1,143 @@
+//! Groups: membership as rows, kept consistent through user deletion and concurrent PATCHes.
+
+use std::sync::Barrier;
+
+use provisioning_core::store::{Store, groups, users};
+use scim::GroupInput;
+use scim::patch::{PatchOperation, PatchRequest, patch_group};
+use serde_json::json;
+
+use crate::{TestStore, create_group, create_user, member_ids, scim_error, summary, take_events, team, tenant};
+
+fn add_member(user_id: &str) -> Vec<PatchOperation> {
+    let body = json!({
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [{"op": "add", "path": "members", "value": [{"value": user_id}]}]
+    });
+    PatchRequest::from_body(&body).expect("a PATCH body").operations
+}
+
+#[test]
+fn deleting_a_user_removes_it_from_its_groups_sqlite() {
+    deleting_a_user_removes_it_from_its_groups(&TestStore::sqlite());
+}
+
+#[test]
+fn deleting_a_user_removes_it_from_its_groups_postgres() {
+    deleting_a_user_removes_it_from_its_groups(&TestStore::postgres());
+}
+
+fn deleting_a_user_removes_it_from_its_groups(store: &Store) {
+    let acme = tenant(store, "acme");
+    let alice = create_user(store, &acme, json!({"userName": "alice"}));
+    let bob = create_user(store, &acme, json!({"userName": "bob"}));
+    let staff = create_group(
+        store,
+        &acme,
+        json!({"displayName": "Staff", "members": [{"value": alice.id}, {"value": bob.id}]}),
+    );
+    let bobs = create_group(store, &acme, json!({"displayName": "Bob's", "members": [{"value": bob.id}]}));
+    take_events(store);
+
+    store.write(|conn| users::delete(conn, &acme, &alice.id, None)).expect("deleting alice");
+
+    let staff_now = store.read(|conn| groups::get(conn, &acme, &staff.id, false)).expect("reading the group");
+    assert_eq!((staff_now.version, member_ids(&staff_now)), (2, vec![bob.id.clone()]));
+    assert_eq!(store.read(|conn| groups::get(conn, &acme, &bobs.id, false)).expect("reading the group"), bobs);
+    let gone = store.read(|conn| users::get(conn, &acme, &alice.id));
+    assert_eq!(scim_error(gone).status, 404);
+
+    let events = take_events(store);
+    assert_eq!(
+        summary(&events),
+        [("group.member_removed".to_owned(), staff.id.clone()), ("user.deleted".to_owned(), alice.id.clone())]
+    );
+    let removed = &events[0].1;
+    assert_eq!(removed.version, 2);
+    assert_eq!(team(removed).member_ids, [bob.id]);
+    assert!(removed.added_member_ids.is_empty());
+    assert_eq!(removed.removed_member_ids, [alice.id]);
+}
+
+/// PostgreSQL only: there, writers really run at once (SQLite's are serialized by the store).
+#[test]
+fn concurrent_member_additions_are_all_kept_postgres() {
+    concurrent_member_additions_are_all_kept(&TestStore::postgres());
+}
+
+fn concurrent_member_additions_are_all_kept(store: &Store) {
+    let acme = tenant(store, "acme");
+    let group = create_group(store, &acme, json!({"displayName": "Everyone"}));
+    let mut user_ids: Vec<String> =
+        (0..8).map(|i| create_user(store, &acme, json!({"userName": format!("user{i}")})).id).collect();
+    take_events(store);
+
+    let start = Barrier::new(user_ids.len());
+    std::thread::scope(|scope| {
+        for user_id in &user_ids {
+            let (start, acme, group_id) = (&start, &acme, group.id.as_str());
+            scope.spawn(move || {
+                let operations = add_member(user_id);
+                start.wait();
+                store
+                    .write(|conn| {
+                        groups::update(conn, acme, group_id, None, |attributes, members| {
+                            Ok(patch_group(attributes, members, operations)?)
+                        })
+                    })
+                    .expect("adding a member");
+            });
+        }
+    });
+
+    user_ids.sort();
+    let stored = store.read(|conn| groups::get(conn, &acme, &group.id, false)).expect("reading the group");
+    assert_eq!(member_ids(&stored), user_ids);
+    assert_eq!(stored.version, 1 + 8);
+
+    let events = take_events(store);
+    assert!(events.iter().all(|(row, _)| row.event_type == "group.member_added"), "{:?}", summary(&events));
+    let mut versions: Vec<i64> = events.iter().map(|(_, event)| event.version).collect();
+    versions.sort_unstable();
+    assert_eq!(versions, (2..=9).collect::<Vec<_>>());
+    let mut added: Vec<String> = events.iter().flat_map(|(_, event)| event.added_member_ids.clone()).collect();
+    added.sort();
+    assert_eq!(added, user_ids);
+    // The last event carries the whole member list.
+    let last = events.iter().max_by_key(|(_, event)| event.version).map(|(_, event)| team(event));
+    assert_eq!(last.map(|team| team.member_ids.clone()), Some(user_ids));
+}
+
+#[test]
+fn a_stale_if_match_on_a_group_is_refused_with_412_sqlite() {
+    a_stale_if_match_on_a_group_is_refused_with_412(&TestStore::sqlite());
+}
+
+#[test]
+fn a_stale_if_match_on_a_group_is_refused_with_412_postgres() {
+    a_stale_if_match_on_a_group_is_refused_with_412(&TestStore::postgres());
+}
+
+fn a_stale_if_match_on_a_group_is_refused_with_412(store: &Store) {
+    let acme = tenant(store, "acme");
+    let group = create_group(store, &acme, json!({"displayName": "Staff"}));
+    take_events(store);
+    let renamed = || GroupInput::from_body(json!({"displayName": "Everyone"})).expect("a Group body");
+
+    let stale_update = store.write(|conn| groups::update(conn, &acme, &group.id, Some(2), |_, _| Ok(renamed())));
+    assert_eq!(scim_error(stale_update).status, 412);
+    let stale_delete = store.write(|conn| groups::delete(conn, &acme, &group.id, Some(0)));
+    assert_eq!(scim_error(stale_delete).status, 412);
+    assert_eq!(store.read(|conn| groups::get(conn, &acme, &group.id, false)).expect("reading the group"), group);
+    assert!(take_events(store).is_empty());
+
+    let updated = store
+        .write(|conn| groups::update(conn, &acme, &group.id, Some(1), |_, _| Ok(renamed())))
+        .expect("an update with the current version");
+    assert_eq!((updated.version, updated.attributes["displayName"].as_str()), (2, Some("Everyone")));
+    store.write(|conn| groups::delete(conn, &acme, &group.id, Some(2))).expect("a delete with the current version");
+    assert_eq!(
+        summary(&take_events(store)),
+        [("group.updated".to_owned(), group.id.clone()), ("group.deleted".to_owned(), group.id.clone())]
+    );
+}

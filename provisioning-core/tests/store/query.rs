@@ -1,0 +1,101 @@
+//! SCIM filters run as SQL, and count/startIndex paging.
+
+use provisioning_core::error::CoreError;
+use provisioning_core::store::query::Page;
+use provisioning_core::store::tenants::TenantId;
+use provisioning_core::store::{Store, StoredResource, groups, users};
+use scim::{Filter, ScimType};
+use serde_json::json;
+
+use crate::{TestStore, create_group, create_user, scim_error, tenant};
+
+fn list_users(store: &Store, tenant: &TenantId, filter: &str, page: Page) -> Result<(i64, Vec<String>), CoreError> {
+    let filter = (!filter.is_empty()).then(|| Filter::parse(filter).expect("a valid filter"));
+    let (total, found) = store.read(|conn| users::list(conn, tenant, filter.as_ref(), page))?;
+    Ok((total, ids(&found)))
+}
+
+fn list_groups(store: &Store, tenant: &TenantId, filter: &str) -> Result<(i64, Vec<String>), CoreError> {
+    let filter = Filter::parse(filter).expect("a valid filter");
+    let (total, found) = store.read(|conn| groups::list(conn, tenant, Some(&filter), Page::new(1, None), false))?;
+    Ok((total, ids(&found)))
+}
+
+fn ids(resources: &[StoredResource]) -> Vec<String> {
+    resources.iter().map(|resource| resource.id.clone()).collect()
+}
+
+#[test]
+fn filters_select_in_the_database_sqlite() {
+    filters_select_in_the_database(&TestStore::sqlite());
+}
+
+#[test]
+fn filters_select_in_the_database_postgres() {
+    filters_select_in_the_database(&TestStore::postgres());
+}
+
+fn filters_select_in_the_database(store: &Store) {
+    let acme = tenant(store, "acme");
+    let globex = tenant(store, "globex");
+    let alice = create_user(store, &acme, json!({"userName": "Alice@Example.com", "externalId": "ext-a"}));
+    let bob = create_user(store, &acme, json!({"userName": "bob", "externalId": "ext-b"}));
+    create_user(store, &globex, json!({"userName": "alice@example.com", "externalId": "ext-b"}));
+    let all = Page::new(1, None);
+
+    let users = |filter| list_users(store, &acme, filter, all).expect("a supported filter");
+    assert_eq!(users(r#"userName eq "ALICE@example.COM""#), (1, vec![alice.id.clone()]));
+    assert_eq!(users(r#"externalId eq "ext-b""#), (1, vec![bob.id.clone()]));
+    assert_eq!(users(r#"externalId eq "EXT-B""#), (0, vec![]), "externalId is case-exact");
+    assert_eq!(users(r#"userName eq "nobody""#), (0, vec![]));
+
+    let one = create_group(store, &acme, json!({"displayName": "One", "members": [{"value": alice.id}]}));
+    let two =
+        create_group(store, &acme, json!({"displayName": "Two", "members": [{"value": alice.id}, {"value": bob.id}]}));
+    let groups = |filter: String| list_groups(store, &acme, &filter).expect("a supported filter");
+    assert_eq!(groups(format!(r#"id eq "{}" and members eq "{}""#, two.id, bob.id)), (1, vec![two.id.clone()]));
+    assert_eq!(groups(format!(r#"id eq "{}" and members eq "{}""#, one.id, bob.id)), (0, vec![]));
+    let (total, mut with_alice) = groups(format!(r#"members eq "{}""#, alice.id));
+    with_alice.sort();
+    let mut both = vec![one.id.clone(), two.id.clone()];
+    both.sort();
+    assert_eq!((total, with_alice), (2, both));
+
+    let unsupported = list_users(store, &acme, r#"title eq "x""#, all);
+    let error = scim_error(unsupported);
+    assert_eq!((error.status, error.scim_type), (400, Some(ScimType::InvalidFilter)));
+    let unsupported = list_groups(store, &acme, r#"title eq "x""#);
+    assert_eq!(scim_error(unsupported).scim_type, Some(ScimType::InvalidFilter));
+}
+
+#[test]
+fn count_and_start_index_page_the_results_sqlite() {
+    count_and_start_index_page_the_results(&TestStore::sqlite());
+}
+
+#[test]
+fn count_and_start_index_page_the_results_postgres() {
+    count_and_start_index_page_the_results(&TestStore::postgres());
+}
+
+fn count_and_start_index_page_the_results(store: &Store) {
+    let acme = tenant(store, "acme");
+    for i in 0..5 {
+        create_user(store, &acme, json!({"userName": format!("user{i}")}));
+    }
+    let zed = create_user(store, &acme, json!({"userName": "zed"})).id;
+    let page =
+        |filter, start_index, count| list_users(store, &acme, filter, Page::new(start_index, count)).expect("listing");
+
+    let (total, all) = page("", 1, None);
+    assert_eq!((total, all.len()), (6, 6));
+    assert_eq!(page("", 2, Some(2)), (6, all[1..3].to_vec()));
+    assert_eq!(page("", 6, Some(2)), (6, all[5..].to_vec()));
+    assert_eq!(page("", 7, Some(2)), (6, vec![]));
+    assert_eq!(page("", 0, Some(1)), (6, all[..1].to_vec()), "a startIndex below 1 means 1");
+    assert_eq!(page("", 1, Some(0)), (6, vec![]), "count 0 asks only for the total");
+
+    let not_zed: Vec<String> = all.iter().filter(|id| **id != zed).cloned().collect();
+    assert_eq!(page(r#"userName sw "user""#, 1, None), (5, not_zed.clone()));
+    assert_eq!(page(r#"userName sw "user""#, 4, Some(10)), (5, not_zed[3..].to_vec()));
+}
