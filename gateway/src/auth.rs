@@ -2,14 +2,9 @@
 //! SHA-256 fingerprint to provisioning-core, which resolves the tenant (and answers
 //! Unauthenticated for an unknown, revoked or disabled one).
 
-use std::future::{Ready, ready};
-
 use actix_web::http::header;
-use actix_web::{FromRequest, HttpRequest, dev::Payload};
 use scim::ScimError;
 use tonic::metadata::{AsciiMetadataValue, MetadataValue};
-
-use crate::error::GatewayError;
 
 /// The request's credential, as sent to the core.
 #[derive(Clone)]
@@ -29,7 +24,7 @@ impl Credential {
         request
     }
 
-    fn from_header(value: Option<&header::HeaderValue>) -> Result<Self, ScimError> {
+    pub(crate) fn from_header(value: Option<&header::HeaderValue>) -> Result<Self, ScimError> {
         let missing = || ScimError::unauthorized("an 'Authorization: Bearer <token>' header is required");
         let value = value.ok_or_else(missing)?.to_str().map_err(|_| missing())?;
         let (scheme, token) = value.trim().split_once(' ').ok_or_else(missing)?;
@@ -41,15 +36,6 @@ impl Credential {
         // A hex string is always valid ASCII metadata.
         let value = MetadataValue::try_from(fingerprint.as_str()).map_err(|_| missing())?;
         Ok(Self(value))
-    }
-}
-
-impl FromRequest for Credential {
-    type Error = GatewayError;
-    type Future = Ready<Result<Self, GatewayError>>;
-
-    fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(Credential::from_header(request.headers().get(header::AUTHORIZATION)).map_err(GatewayError::from))
     }
 }
 

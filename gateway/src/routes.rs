@@ -3,7 +3,10 @@
 
 use actix_web::http::StatusCode;
 use actix_web::http::header;
-use actix_web::{HttpRequest, HttpResponse, web};
+use std::future::{Ready, ready};
+
+use actix_web::dev::Payload;
+use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
 use futures::StreamExt;
 use proto::provisioning_client::ProvisioningClient;
 use proto::{
@@ -70,10 +73,6 @@ async fn read_json(mut payload: web::Payload, limit: usize) -> Result<Value, Sci
     serde_json::from_slice(&body).map_err(|e| ScimError::invalid_syntax(format!("the body is not valid JSON: {e}")))
 }
 
-fn if_match(request: &HttpRequest) -> Option<i64> {
-    request.headers().get(header::IF_MATCH).and_then(|v| v.to_str().ok()).and_then(render::etag_version)
-}
-
 fn user_message(input: UserInput) -> proto::UserInput {
     let UserInput { user_name, external_id, active, display_name, attributes } = input;
     proto::UserInput {
@@ -90,81 +89,104 @@ fn group_message(input: GroupInput) -> proto::GroupInput {
     proto::GroupInput { display_name, external_id, member_ids, attributes_json: Value::Object(attributes).to_string() }
 }
 
-fn render_one(
-    gateway: &Gateway,
-    request: &HttpRequest,
-    kind: ResourceType,
-    resource: proto::Resource,
-    status: StatusCode,
-    projection: &Projection,
-) -> Handled {
-    let base = render::base_url(&gateway.config, request);
-    let (body, etag) = render::resource(kind, resource, &base, projection)?;
-    let location =
-        (status == StatusCode::CREATED).then(|| body["meta"]["location"].as_str().unwrap_or_default().to_owned());
-    Ok(render::respond(status, &body, Some(&etag), location.as_deref()))
-}
-
-pub async fn create(
+/// What every SCIM handler starts from: the gateway, the resource type of the scope (`/Users`
+/// or `/Groups`), the caller's credential, the request and its query parameters.
+pub struct ScimCall {
     gateway: web::Data<Gateway>,
-    kind: web::Data<ResourceType>,
+    kind: ResourceType,
     credential: Credential,
     request: HttpRequest,
-    payload: web::Payload,
-) -> Handled {
-    let params = Params::from_request(&request)?;
-    let body = read_json(payload, gateway.config.max_body_bytes).await?;
-    let mut core = gateway.core.clone();
-    let resource = match **kind {
+    params: Params,
+}
+
+impl FromRequest for ScimCall {
+    type Error = GatewayError;
+    type Future = Ready<Result<Self, GatewayError>>;
+
+    fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let call = || -> Result<Self, GatewayError> {
+            let missing = |what: &str| tonic::Status::internal(format!("route without {what}"));
+            let gateway = request.app_data::<web::Data<Gateway>>().cloned().ok_or_else(|| missing("gateway"))?;
+            let kind =
+                request.app_data::<web::Data<ResourceType>>().map(|k| *k.get_ref()).ok_or_else(|| missing("kind"))?;
+            let credential = Credential::from_header(request.headers().get(header::AUTHORIZATION))?;
+            let params = Params::from_request(request)?;
+            Ok(Self { gateway, kind, credential, request: request.clone(), params })
+        };
+        ready(call())
+    }
+}
+
+impl ScimCall {
+    fn core(&self) -> ProvisioningClient<Channel> {
+        self.gateway.core.clone()
+    }
+
+    fn grpc<T>(&self, message: T) -> tonic::Request<T> {
+        self.credential.request(message)
+    }
+
+    async fn body(&self, payload: web::Payload) -> Result<Value, ScimError> {
+        read_json(payload, self.gateway.config.max_body_bytes).await
+    }
+
+    fn if_match(&self) -> Option<i64> {
+        self.request.headers().get(header::IF_MATCH).and_then(|v| v.to_str().ok()).and_then(render::etag_version)
+    }
+
+    fn base_url(&self) -> String {
+        render::base_url(&self.gateway.config, &self.request)
+    }
+
+    fn render(&self, resource: proto::Resource, status: StatusCode) -> Handled {
+        let (body, etag) = render::resource(self.kind, resource, &self.base_url(), &self.params.projection())?;
+        let location =
+            (status == StatusCode::CREATED).then(|| body["meta"]["location"].as_str().unwrap_or_default().to_owned());
+        Ok(render::respond(status, &body, Some(&etag), location.as_deref()))
+    }
+}
+
+pub async fn create(call: ScimCall, payload: web::Payload) -> Handled {
+    let body = call.body(payload).await?;
+    let mut core = call.core();
+    let resource = match call.kind {
         ResourceType::User => {
             let user = Some(user_message(UserInput::from_body(body)?));
-            core.create_user(credential.request(CreateUserRequest { user })).await?
+            core.create_user(call.grpc(CreateUserRequest { user })).await?
         }
         ResourceType::Group => {
             let group = Some(group_message(GroupInput::from_body(body)?));
-            core.create_group(credential.request(CreateGroupRequest { group })).await?
+            core.create_group(call.grpc(CreateGroupRequest { group })).await?
         }
     };
-    render_one(&gateway, &request, **kind, resource.into_inner(), StatusCode::CREATED, &params.projection())
+    call.render(resource.into_inner(), StatusCode::CREATED)
 }
 
-pub async fn get(
-    gateway: web::Data<Gateway>,
-    kind: web::Data<ResourceType>,
-    credential: Credential,
-    request: HttpRequest,
-    id: web::Path<String>,
-) -> Handled {
-    let params = Params::from_request(&request)?;
-    let projection = params.projection();
-    let message = GetResourceRequest { id: id.into_inner(), exclude_members: projection.excludes("members") };
-    let mut core = gateway.core.clone();
-    let resource = match **kind {
-        ResourceType::User => core.get_user(credential.request(message)).await?,
-        ResourceType::Group => core.get_group(credential.request(message)).await?,
+pub async fn get(call: ScimCall, id: web::Path<String>) -> Handled {
+    let message =
+        GetResourceRequest { id: id.into_inner(), exclude_members: call.params.projection().excludes("members") };
+    let mut core = call.core();
+    let resource = match call.kind {
+        ResourceType::User => core.get_user(call.grpc(message)).await?,
+        ResourceType::Group => core.get_group(call.grpc(message)).await?,
     }
     .into_inner();
-    let unchanged = request
+    let unchanged = call
+        .request
         .headers()
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
         .and_then(render::etag_version)
         .is_some_and(|v| v == resource.version);
     if unchanged {
-        return Ok(HttpResponse::NotModified()
-            .insert_header((header::ETAG, scim::list::weak_etag(resource.version)))
-            .finish());
+        let etag = scim::list::weak_etag(resource.version);
+        return Ok(HttpResponse::NotModified().insert_header((header::ETAG, etag)).finish());
     }
-    render_one(&gateway, &request, **kind, resource, StatusCode::OK, &projection)
+    call.render(resource, StatusCode::OK)
 }
 
-pub async fn list(
-    gateway: web::Data<Gateway>,
-    kind: web::Data<ResourceType>,
-    credential: Credential,
-    request: HttpRequest,
-) -> Handled {
-    let params = Params::from_request(&request)?;
+pub async fn list(call: ScimCall) -> Handled {
+    let params = &call.params;
     let filter = params.get("filter").filter(|f| !f.trim().is_empty()).map(Filter::parse).transpose()?;
     let start_index = params.number("startIndex")?.unwrap_or(1).clamp(1, i64::from(u32::MAX));
     let count = params.number("count")?.unwrap_or(100).clamp(0, 1000);
@@ -175,88 +197,65 @@ pub async fn list(
         count: u32::try_from(count).unwrap_or(0),
         exclude_members: projection.excludes("members"),
     };
-    let mut core = gateway.core.clone();
-    let found = match **kind {
-        ResourceType::User => core.query_users(credential.request(message)).await?,
-        ResourceType::Group => core.query_groups(credential.request(message)).await?,
+    let mut core = call.core();
+    let found = match call.kind {
+        ResourceType::User => core.query_users(call.grpc(message)).await?,
+        ResourceType::Group => core.query_groups(call.grpc(message)).await?,
     }
     .into_inner();
-    let base = render::base_url(&gateway.config, &request);
+    let base = call.base_url();
     let resources = found
         .resources
         .into_iter()
-        .map(|resource| render::resource(**kind, resource, &base, &projection).map(|(json, _)| json))
+        .map(|resource| render::resource(call.kind, resource, &base, &projection).map(|(json, _)| json))
         .collect::<Result<Vec<_>, _>>()?;
     let start = u32::try_from(start_index).unwrap_or(1);
     let body = scim::list::list_response(found.total_results, start, resources);
     Ok(render::respond(StatusCode::OK, &body, None, None))
 }
 
-pub async fn replace(
-    gateway: web::Data<Gateway>,
-    kind: web::Data<ResourceType>,
-    credential: Credential,
-    request: HttpRequest,
-    id: web::Path<String>,
-    payload: web::Payload,
-) -> Handled {
-    let params = Params::from_request(&request)?;
-    let body = read_json(payload, gateway.config.max_body_bytes).await?;
-    let (id, if_match_version) = (id.into_inner(), if_match(&request));
-    let mut core = gateway.core.clone();
-    let resource = match **kind {
+pub async fn replace(call: ScimCall, id: web::Path<String>, payload: web::Payload) -> Handled {
+    let body = call.body(payload).await?;
+    let (id, if_match_version) = (id.into_inner(), call.if_match());
+    let mut core = call.core();
+    let resource = match call.kind {
         ResourceType::User => {
             let user = Some(user_message(UserInput::from_body(body)?));
-            core.replace_user(credential.request(ReplaceUserRequest { id, user, if_match_version })).await?
+            core.replace_user(call.grpc(ReplaceUserRequest { id, user, if_match_version })).await?
         }
         ResourceType::Group => {
             let group = Some(group_message(GroupInput::from_body(body)?));
-            core.replace_group(credential.request(ReplaceGroupRequest { id, group, if_match_version })).await?
+            core.replace_group(call.grpc(ReplaceGroupRequest { id, group, if_match_version })).await?
         }
     };
-    render_one(&gateway, &request, **kind, resource.into_inner(), StatusCode::OK, &params.projection())
+    call.render(resource.into_inner(), StatusCode::OK)
 }
 
 /// PATCH: Users answer 200 with the resource (Entra's validator expects it); Groups answer 204,
 /// as Microsoft recommends, unless `attributes` asks for the resource.
-pub async fn patch(
-    gateway: web::Data<Gateway>,
-    kind: web::Data<ResourceType>,
-    credential: Credential,
-    request: HttpRequest,
-    id: web::Path<String>,
-    payload: web::Payload,
-) -> Handled {
-    let params = Params::from_request(&request)?;
-    let body = read_json(payload, gateway.config.max_body_bytes).await?;
+pub async fn patch(call: ScimCall, id: web::Path<String>, payload: web::Payload) -> Handled {
+    let body = call.body(payload).await?;
     let operations = PatchRequest::from_body(&body)?.operations.iter().map(proto::PatchOperation::from).collect();
-    let message = PatchResourceRequest { id: id.into_inner(), operations, if_match_version: if_match(&request) };
-    let mut core = gateway.core.clone();
-    let resource = match **kind {
-        ResourceType::User => core.patch_user(credential.request(message)).await?,
-        ResourceType::Group => core.patch_group(credential.request(message)).await?,
+    let message = PatchResourceRequest { id: id.into_inner(), operations, if_match_version: call.if_match() };
+    let mut core = call.core();
+    let resource = match call.kind {
+        ResourceType::User => core.patch_user(call.grpc(message)).await?,
+        ResourceType::Group => core.patch_group(call.grpc(message)).await?,
     }
     .into_inner();
-    if **kind == ResourceType::Group && params.get("attributes").is_none() {
-        return Ok(HttpResponse::NoContent()
-            .insert_header((header::ETAG, scim::list::weak_etag(resource.version)))
-            .finish());
+    if call.kind == ResourceType::Group && call.params.get("attributes").is_none() {
+        let etag = scim::list::weak_etag(resource.version);
+        return Ok(HttpResponse::NoContent().insert_header((header::ETAG, etag)).finish());
     }
-    render_one(&gateway, &request, **kind, resource, StatusCode::OK, &params.projection())
+    call.render(resource, StatusCode::OK)
 }
 
-pub async fn delete(
-    gateway: web::Data<Gateway>,
-    kind: web::Data<ResourceType>,
-    credential: Credential,
-    request: HttpRequest,
-    id: web::Path<String>,
-) -> Handled {
-    let message = DeleteResourceRequest { id: id.into_inner(), if_match_version: if_match(&request) };
-    let mut core = gateway.core.clone();
-    match **kind {
-        ResourceType::User => core.delete_user(credential.request(message)).await?,
-        ResourceType::Group => core.delete_group(credential.request(message)).await?,
+pub async fn delete(call: ScimCall, id: web::Path<String>) -> Handled {
+    let message = DeleteResourceRequest { id: id.into_inner(), if_match_version: call.if_match() };
+    let mut core = call.core();
+    match call.kind {
+        ResourceType::User => core.delete_user(call.grpc(message)).await?,
+        ResourceType::Group => core.delete_group(call.grpc(message)).await?,
     };
     Ok(HttpResponse::NoContent().finish())
 }

@@ -2,6 +2,7 @@
 //! PostgreSQL or SQLite with embedded migrations, telemetry, and the shutdown signal.
 #![forbid(unsafe_code)]
 
+pub mod cli;
 pub mod config;
 pub mod db;
 pub mod shutdown;
