@@ -5,8 +5,8 @@
 #
 #   scripts/test.sh [extra cargo-nextest arguments]
 #
-# Installs what is missing: Debian's postgresql when its binaries are absent, and tansu
-# (built once with cargo, cached in ${TANSU_ROOT:-~/.cache/scim-provisioning/tansu}).
+# Installs what is missing: Debian's postgresql when its binaries are absent, tansu (built once
+# with cargo, cached in ${TANSU_ROOT:-~/.cache/scim-provisioning/tansu}) and cargo-nextest.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -93,6 +93,10 @@ export KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:$kafka_port"
 log "tansu on 127.0.0.1:$kafka_port"
 
 # --- the suite --------------------------------------------------------------------------------
+if ! cargo nextest --version >/dev/null 2>&1; then
+  log "installing cargo-nextest"
+  cargo install --locked cargo-nextest
+fi
 # The end-to-end tests start the real binaries: build them first.
 cargo build --workspace --bins
 cargo nextest run --workspace --no-fail-fast "$@"

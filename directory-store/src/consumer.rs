@@ -1,23 +1,75 @@
 //! The Kafka consumer: a consumer-group member that applies each message in a database
-//! transaction which also stores the partition's next offset. Offsets are committed to Kafka
-//! only after that transaction (never auto-committed), and a redelivered offset is recognised
-//! from the database and skipped.
+//! transaction which also stores the partition's next offset. The database is where consumption
+//! resumes: on every partition assignment the consumer starts at the stored offset, or at the
+//! beginning of the partition when none is stored (a new or rebuilt directory replays the
+//! topic). Offsets are also committed to Kafka after each transaction, for lag monitoring only.
 
 use std::future::Future;
 use std::time::Duration;
 
 use anyhow::Context;
-use rdkafka::ClientConfig;
-use rdkafka::Message;
-use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, StreamConsumer};
+use rdkafka::types::RDKafkaRespErr;
+use rdkafka::{ClientConfig, ClientContext, Message, Offset, TopicPartitionList};
 
 use crate::Directory;
 use crate::apply::{self, Applied};
 use crate::config::ConsumerConfig;
 
 pub struct EventConsumer {
-    consumer: StreamConsumer,
+    consumer: StreamConsumer<StartFromDatabase>,
     directory: Directory,
+}
+
+/// Assigns partitions at the offsets stored in the directory database.
+pub struct StartFromDatabase {
+    directory: Directory,
+    topic: String,
+}
+
+impl ClientContext for StartFromDatabase {}
+
+impl ConsumerContext for StartFromDatabase {
+    fn rebalance(&self, consumer: &BaseConsumer<Self>, err: RDKafkaRespErr, partitions: &mut TopicPartitionList) {
+        match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
+                let stored = self.directory.read(|conn| apply::stored_offsets(conn, &self.topic));
+                let stored = stored.unwrap_or_else(|error| {
+                    // Without the stored offsets, start from the beginning: already consumed
+                    // offsets are recognised and skipped when they come again.
+                    tracing::error!(error = %error, "reading stored offsets failed; replaying from the beginning");
+                    Vec::new()
+                });
+                let assigned: Vec<(String, i32)> =
+                    partitions.elements().iter().map(|e| (e.topic().to_owned(), e.partition())).collect();
+                for (topic, partition) in assigned {
+                    let offset = stored
+                        .iter()
+                        .find(|(p, _)| *p == partition && topic == self.topic)
+                        .map_or(Offset::Beginning, |(_, next)| Offset::Offset(*next));
+                    if let Err(error) = partitions.set_partition_offset(&topic, partition, offset) {
+                        tracing::error!(error = %error, partition, "setting the start offset failed");
+                    }
+                }
+                tracing::info!(partitions = partitions.count(), "partitions assigned");
+                if let Err(error) = consumer.assign(partitions) {
+                    tracing::error!(error = %error, "assigning partitions failed");
+                }
+            }
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
+                tracing::info!(partitions = partitions.count(), "partitions revoked");
+                if let Err(error) = consumer.unassign() {
+                    tracing::error!(error = %error, "unassigning partitions failed");
+                }
+            }
+            other => {
+                tracing::error!(error = ?other, "rebalance error");
+                if let Err(error) = consumer.unassign() {
+                    tracing::error!(error = %error, "unassigning partitions failed");
+                }
+            }
+        }
+    }
 }
 
 impl EventConsumer {
@@ -29,11 +81,18 @@ impl EventConsumer {
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
             .set("auto.offset.reset", "earliest")
+            // librdkafka's re-bootstrap (2.12's default) was seen to leave the group waiting
+            // forever for its first assignment when the broker was down at start for more than a
+            // few seconds (tests/e2e/broker_down.rs). Without it, the consumer joins as soon as
+            // the broker is back. KAFKA_PROPERTIES can set it again.
+            .set("metadata.recovery.strategy", "none")
             .set("client.id", "directory-store");
         for (key, value) in &config.properties {
             client.set(key, value);
         }
-        let consumer: StreamConsumer = client.create().context("creating the Kafka consumer")?;
+        let context = StartFromDatabase { directory: directory.clone(), topic: config.topic.clone() };
+        let consumer: StreamConsumer<StartFromDatabase> =
+            client.create_with_context(context).context("creating the Kafka consumer")?;
         consumer.subscribe(&[config.topic.as_str()]).context("subscribing to the change topic")?;
         Ok(Self { consumer, directory })
     }

@@ -13,7 +13,6 @@ pub mod http;
 pub mod read;
 pub mod schema;
 
-use diesel::Connection;
 use platform::db::{Database, DbConnection};
 
 use crate::error::DirectoryError;
@@ -42,16 +41,13 @@ impl Directory {
         &self,
         work: impl FnOnce(&mut DbConnection) -> Result<T, DirectoryError>,
     ) -> Result<T, DirectoryError> {
-        let _writer = self.db.write_guard();
-        let mut conn = self.db.get()?;
-        (*conn).transaction(work)
+        self.db.write(work)
     }
 
     pub fn read<T>(
         &self,
         work: impl FnOnce(&mut DbConnection) -> Result<T, DirectoryError>,
     ) -> Result<T, DirectoryError> {
-        let mut conn = self.db.get()?;
-        (*conn).transaction(work)
+        self.db.read(work)
     }
 }

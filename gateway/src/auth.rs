@@ -1,10 +1,10 @@
-//! Bearer token → credential. The gateway never sees the token store: it forwards the token's
-//! SHA-256 fingerprint to provisioning-core, which resolves the tenant (and answers
-//! Unauthenticated for an unknown, revoked or disabled one).
+//! Bearer token → credential. The gateway keeps no token store: it forwards the bearer token to
+//! provisioning-core in sensitive gRPC metadata, and the core resolves the tenant (answering
+//! Unauthenticated for an unknown, revoked or disabled token).
 
 use actix_web::http::header;
 use scim::ScimError;
-use tonic::metadata::{AsciiMetadataValue, MetadataValue};
+use tonic::metadata::AsciiMetadataValue;
 
 /// The request's credential, as sent to the core.
 #[derive(Clone)]
@@ -27,14 +27,10 @@ impl Credential {
     pub(crate) fn from_header(value: Option<&header::HeaderValue>) -> Result<Self, ScimError> {
         let missing = || ScimError::unauthorized("an 'Authorization: Bearer <token>' header is required");
         let value = value.ok_or_else(missing)?.to_str().map_err(|_| missing())?;
-        let (scheme, token) = value.trim().split_once(' ').ok_or_else(missing)?;
-        let token = token.trim();
-        if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() {
-            return Err(missing());
-        }
-        let fingerprint = proto::credential::fingerprint(token);
-        // A hex string is always valid ASCII metadata.
-        let value = MetadataValue::try_from(fingerprint.as_str()).map_err(|_| missing())?;
+        let token = proto::credential::bearer_token(value).ok_or_else(missing)?;
+        let mut value = AsciiMetadataValue::try_from(format!("Bearer {token}")).map_err(|_| missing())?;
+        // Kept out of HPACK tables and debug output.
+        value.set_sensitive(true);
         Ok(Self(value))
     }
 }
@@ -48,9 +44,10 @@ mod tests {
     }
 
     #[test]
-    fn bearer_token_becomes_its_fingerprint() {
+    fn bearer_token_is_forwarded_as_sensitive_metadata() {
         let credential = Credential::from_header(Some(&header("Bearer abc"))).unwrap();
-        assert_eq!(credential.0.to_str().unwrap(), proto::credential::fingerprint("abc"));
+        assert_eq!(credential.0.to_str().unwrap(), "Bearer abc");
+        assert!(credential.0.is_sensitive());
         assert!(Credential::from_header(Some(&header("bearer   abc "))).is_ok());
     }
 

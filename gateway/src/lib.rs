@@ -1,5 +1,5 @@
 //! gateway: the SCIM 2.0 HTTP front. It authenticates bearer tokens (through provisioning-core,
-//! by fingerprint), parses and normalizes requests, forwards them as commands over gRPC, and
+//! which holds the token hashes), parses and normalizes requests, forwards them as commands over gRPC, and
 //! renders SCIM responses and errors. It keeps no state of its own.
 #![forbid(unsafe_code)]
 

@@ -156,6 +156,32 @@ impl Database {
         self.write_lock.as_ref().map(|lock| lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner()))
     }
 
+    /// Runs `work` in a write transaction: committed when it returns `Ok`, rolled back otherwise.
+    pub fn write<T, E>(&self, work: impl FnOnce(&mut DbConnection) -> Result<T, E>) -> Result<T, E>
+    where
+        E: From<diesel::result::Error> + From<r2d2::PoolError>,
+    {
+        let _writer = self.write_guard();
+        let mut conn = self.get()?;
+        (*conn).transaction(work)
+    }
+
+    /// Runs `work` in a read-only transaction that sees one snapshot (REPEATABLE READ on
+    /// PostgreSQL; SQLite transactions are snapshots already), so that a count and the page it
+    /// counts, or a group and its members, agree.
+    pub fn read<T, E>(&self, work: impl FnOnce(&mut DbConnection) -> Result<T, E>) -> Result<T, E>
+    where
+        E: From<diesel::result::Error> + From<r2d2::PoolError>,
+    {
+        let mut conn = self.get()?;
+        (*conn).transaction(|conn| {
+            if matches!(conn, DbConnection::Postgresql(_)) {
+                conn.batch_execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")?;
+            }
+            work(conn)
+        })
+    }
+
     pub fn state(&self) -> r2d2::State {
         self.pool.state()
     }

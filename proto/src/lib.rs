@@ -24,15 +24,16 @@ pub mod cloudevents {
     pub const HEADER_TENANT: &str = "ce_tenantid";
 }
 
-/// How the gateway hands a bearer token to the core: as the hex SHA-256 of the token in the
-/// `scim-credential` gRPC metadata. The core stores and looks up only that hash.
+/// How the gateway hands a bearer token to the core: as `authorization: Bearer <token>` gRPC
+/// metadata (marked sensitive). The core hashes it and looks the hash up: it stores only
+/// hashes, and a hash read from the database is not a credential.
 pub mod credential {
-    use sha2::{Digest, Sha256};
+    pub const METADATA_KEY: &str = "authorization";
 
-    pub const METADATA_KEY: &str = "scim-credential";
-
-    /// The hex SHA-256 of a token, as stored and as sent to the core.
-    pub fn fingerprint(token: &str) -> String {
-        hex::encode(Sha256::digest(token.as_bytes()))
+    /// The token of an `Authorization` value: `Bearer <token>`, scheme in any case.
+    pub fn bearer_token(value: &str) -> Option<&str> {
+        let (scheme, token) = value.trim().split_once(' ')?;
+        let token = token.trim();
+        (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
     }
 }

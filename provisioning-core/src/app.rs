@@ -81,7 +81,10 @@ pub fn bootstrap(store: &Store, config: &CoreConfig) -> anyhow::Result<Option<Se
             tenants::ensure_tenant(conn, &bootstrap.tenant, &bootstrap.tenant)?;
             match &bootstrap.token {
                 Some(token) => {
-                    tenants::add_token(conn, &bootstrap.tenant, &token::fingerprint(token.expose_secret()))?;
+                    // The configured token is the tenant's token *instead* of any issued before.
+                    let hash = token::fingerprint(token.expose_secret());
+                    tenants::add_token(conn, &bootstrap.tenant, &hash)?;
+                    tenants::revoke_other_tokens(conn, &bootstrap.tenant, &hash)?;
                     Ok(None)
                 }
                 None if tenants::live_token_count(conn, &bootstrap.tenant)? == 0 => {

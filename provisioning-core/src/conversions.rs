@@ -38,9 +38,6 @@ pub fn group_input(message: Option<proto::GroupInput>) -> Result<GroupInput, Cor
 }
 
 pub fn patch_operations(operations: Vec<proto::PatchOperation>) -> Result<Vec<scim::PatchOperation>, CoreError> {
-    if operations.is_empty() {
-        return Err(ScimError::invalid_syntax("'Operations' is empty").into());
-    }
     Ok(operations.into_iter().map(scim::PatchOperation::try_from).collect::<Result<_, _>>()?)
 }
 

@@ -69,6 +69,14 @@ impl From<CoreError> for Status {
                 diesel::result::DatabaseErrorKind::UniqueViolation,
                 _,
             )) => CoreError::Scim(ScimError::uniqueness("the resource conflicts with an existing one")).into(),
+            // Two concurrent changes deadlocked or could not be serialized: the IdP retries.
+            CoreError::Database(diesel::result::Error::DatabaseError(kind, info))
+                if kind == diesel::result::DatabaseErrorKind::SerializationFailure
+                    || info.message().contains("deadlock detected") =>
+            {
+                tracing::warn!(error = %info.message(), "concurrent change conflict");
+                Status::unavailable("a concurrent change conflicted with this one; retry")
+            }
             CoreError::Database(cause) => {
                 tracing::error!(error = %cause, "database error");
                 Status::internal("internal error")

@@ -1,6 +1,8 @@
 //! The Kafka sink: an idempotent producer (acks=all, enable.idempotence) that publishes each
 //! event as a CloudEvents 1.0 binary-mode message keyed by tenant + resource id.
 
+use std::time::Duration;
+
 use anyhow::Context;
 use futures::future::{BoxFuture, join_all};
 use proto::cloudevents as ce;
@@ -16,6 +18,7 @@ pub struct KafkaSink {
     producer: FutureProducer,
     topic: String,
     source: String,
+    batch_timeout: Duration,
 }
 
 impl KafkaSink {
@@ -32,7 +35,8 @@ impl KafkaSink {
             client.set(key, value);
         }
         let producer: FutureProducer = client.create().context("creating the Kafka producer")?;
-        Ok(Self { producer, topic: config.topic.clone(), source: config.source.clone() })
+        let batch_timeout = Duration::from_millis(u64::from(config.message_timeout_ms)) + Duration::from_secs(10);
+        Ok(Self { producer, topic: config.topic.clone(), source: config.source.clone(), batch_timeout })
     }
 
     fn headers(&self, event: &OutboxEvent) -> OwnedHeaders {
@@ -76,8 +80,14 @@ impl EventSink for KafkaSink {
                     }
                 }
             }
-            let mut acknowledged = Vec::with_capacity(deliveries.len());
-            for (seq, outcome) in join_all(deliveries).await {
+            // Deliveries end by message.timeout.ms; the bound here only guards against one that
+            // never resolves, which would stall the relay.
+            let Ok(outcomes) = tokio::time::timeout(self.batch_timeout, join_all(deliveries)).await else {
+                tracing::warn!("Kafka deliveries did not complete in time; the batch will be retried");
+                return Vec::new();
+            };
+            let mut acknowledged = Vec::with_capacity(outcomes.len());
+            for (seq, outcome) in outcomes {
                 match outcome {
                     Ok(Ok(_)) => acknowledged.push(seq),
                     Ok(Err((error, _))) => tracing::warn!(error = %error, seq, "Kafka did not acknowledge an event"),

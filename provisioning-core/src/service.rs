@@ -39,7 +39,8 @@ impl ProvisioningService {
         let credential = metadata
             .get(proto::credential::METADATA_KEY)
             .and_then(|value| value.to_str().ok())
-            .map(str::to_owned)
+            .and_then(proto::credential::bearer_token)
+            .map(crate::token::fingerprint)
             .ok_or(CoreError::Unauthenticated)?;
         let store = self.store.clone();
         // The RPC's span: spawn_blocking does not carry it over by itself.

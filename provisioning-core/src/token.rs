@@ -5,7 +5,12 @@ use base64::Engine;
 use rand::RngCore;
 use secrecy::SecretString;
 
-pub use proto::credential::fingerprint;
+use sha2::{Digest, Sha256};
+
+/// The hex SHA-256 of a token: what is stored, and what a presented token is looked up by.
+pub fn fingerprint(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
 
 /// A new token: 32 random bytes from a CSPRNG seeded by the OS, base64url.
 pub fn generate(prefix: &str, region: &str) -> SecretString {

@@ -48,9 +48,6 @@ impl PatchRequest {
         let operations = lookup(body, "Operations")
             .and_then(Value::as_array)
             .ok_or_else(|| ScimError::invalid_syntax("a PATCH body needs an 'Operations' array"))?;
-        if operations.is_empty() {
-            return Err(ScimError::invalid_syntax("'Operations' is empty"));
-        }
         let operations = operations
             .iter()
             .map(|operation| {
@@ -179,9 +176,9 @@ pub fn member_change(operation: &PatchOperation) -> Result<Option<MemberChange>,
         (None, None, PatchOp::Add) => MemberChange::Add(listed()?),
         (None, None, PatchOp::Replace) => MemberChange::Replace(listed()?),
         // Entra's default dialect lists the members to remove in `value`: remove only those.
-        (None, None, PatchOp::Remove) => match listed()? {
-            ids if ids.is_empty() => MemberChange::RemoveAll,
-            ids => MemberChange::Remove(ids),
+        (None, None, PatchOp::Remove) => match &operation.value {
+            None | Some(Value::Null) => MemberChange::RemoveAll,
+            Some(_) => MemberChange::Remove(listed()?),
         },
         (Some(filter), None, PatchOp::Remove) => MemberChange::Remove(filter_member_ids(filter)?),
         _ => {
@@ -567,6 +564,22 @@ mod tests {
             patch(out, ops(json!([{"op": "Replace", "path": "emails[type eq \"work\"].value", "value": "b@x.com"}])))
                 .unwrap();
         assert_eq!(out["emails"], json!([{"type": "work", "value": "b@x.com"}]));
+    }
+
+    #[test]
+    fn a_patched_password_is_never_stored() {
+        let body = ops(json!([{"op": "replace", "value": {"password": "hunter2", "nickName": "n"}},
+            {"op": "add", "path": "Password", "value": "again"}]));
+        let operations = PatchRequest::from_body(&body).unwrap().operations;
+        let attributes = json!({"userName": "a"}).as_object().unwrap().clone();
+        let user = patch_user(attributes, operations).unwrap();
+        assert_eq!(Value::Object(user.attributes), json!({"userName": "a", "nickName": "n"}));
+    }
+
+    #[test]
+    fn empty_member_removal_list_removes_nobody() {
+        let remove_none = PatchOperation { op: PatchOp::Remove, path: Some("members".into()), value: Some(json!([])) };
+        assert_eq!(member_change(&remove_none).unwrap(), Some(MemberChange::Remove(Vec::new())));
     }
 
     #[test]

@@ -28,7 +28,10 @@ impl UserInput {
     }
 
     /// Normalized attributes (for instance after a PATCH): checks and extracts what is indexed.
-    pub fn from_attributes(attributes: Map<String, Value>) -> Result<Self, ScimError> {
+    /// Read-only and write-only attributes (`password`, `groups`, …) are dropped here too, so
+    /// that no path (POST, PUT or PATCH) stores them.
+    pub fn from_attributes(mut attributes: Map<String, Value>) -> Result<Self, ScimError> {
+        attributes.retain(|name, _| !is_ignored_on_write(ResourceType::User, name));
         let user_name = required_string(&attributes, "userName")?;
         let active = match attributes.get("active") {
             None => true,
@@ -64,7 +67,8 @@ impl GroupInput {
         Self::from_attributes(attributes, member_ids)
     }
 
-    pub fn from_attributes(attributes: Map<String, Value>, member_ids: Vec<String>) -> Result<Self, ScimError> {
+    pub fn from_attributes(mut attributes: Map<String, Value>, member_ids: Vec<String>) -> Result<Self, ScimError> {
+        attributes.retain(|name, _| !is_ignored_on_write(ResourceType::Group, name) && name != "members");
         Ok(Self {
             display_name: required_string(&attributes, "displayName")?,
             external_id: optional_string(&attributes, "externalId")?,
@@ -121,7 +125,8 @@ pub fn normalize(kind: ResourceType, body: Value) -> Result<Map<String, Value>, 
 }
 
 fn is_ignored_on_write(kind: ResourceType, name: &str) -> bool {
-    matches!(name, "id" | "meta" | "schemas") || (kind == ResourceType::User && matches!(name, "groups" | "password"))
+    ["id", "meta", "schemas"].iter().any(|n| n.eq_ignore_ascii_case(name))
+        || (kind == ResourceType::User && ["groups", "password"].iter().any(|n| n.eq_ignore_ascii_case(name)))
 }
 
 /// Drops nulls, canonicalizes sub-attribute names and coerces string booleans, recursively.

@@ -82,9 +82,19 @@ pub fn get(
     resource(&row, members.as_deref())
 }
 
-/// Fails with 400 `invalidValue` unless every id is a user of the tenant.
+/// Fails with 400 `invalidValue` unless every id is a user of the tenant. The users' rows are
+/// locked until the transaction ends, so a concurrent delete of one of them waits for this
+/// membership to commit (and then removes it) instead of missing it.
 fn ensure_users_exist(conn: &mut DbConnection, tenant: &TenantId, ids: &[String]) -> Result<(), CoreError> {
     if ids.is_empty() {
+        return Ok(());
+    }
+    let locked = diesel::update(
+        scim_users::table.filter(scim_users::tenant_id.eq(tenant.as_str())).filter(scim_users::id.eq_any(ids)),
+    )
+    .set(scim_users::version.eq(scim_users::version))
+    .execute(conn)?;
+    if locked == ids.len() {
         return Ok(());
     }
     let found: Vec<String> = scim_users::table

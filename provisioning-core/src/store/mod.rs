@@ -7,7 +7,6 @@ pub mod query;
 pub mod tenants;
 pub mod users;
 
-use diesel::Connection;
 use platform::db::{Database, DbConnection};
 use serde_json::{Map, Value};
 
@@ -32,15 +31,12 @@ impl Store {
 
     /// Runs `work` in a write transaction: committed when it returns `Ok`, rolled back otherwise.
     pub fn write<T>(&self, work: impl FnOnce(&mut DbConnection) -> Result<T, CoreError>) -> Result<T, CoreError> {
-        let _writer = self.db.write_guard();
-        let mut conn = self.db.get()?;
-        (*conn).transaction(work)
+        self.db.write(work)
     }
 
-    /// Runs `work` on a pooled connection, in a transaction so that it reads one snapshot.
+    /// Runs `work` in a read-only snapshot.
     pub fn read<T>(&self, work: impl FnOnce(&mut DbConnection) -> Result<T, CoreError>) -> Result<T, CoreError> {
-        let mut conn = self.db.get()?;
-        (*conn).transaction(work)
+        self.db.read(work)
     }
 }
 

@@ -76,8 +76,14 @@ pub fn user_predicate(filter: &Filter) -> Result<UserPredicate, ScimError> {
             } else if path.is("externalId") {
                 let value = string_value(value, "externalId")?;
                 match op {
-                    CompareOp::Eq => Box::new(scim_users::external_id.eq(value).assume_not_null()),
-                    CompareOp::Ne => Box::new(scim_users::external_id.ne(value).assume_not_null()),
+                    // Written out so that NULL never reaches a `not (…)` as unknown: a user
+                    // without externalId does not equal "x", and does differ from it.
+                    CompareOp::Eq => Box::new(
+                        scim_users::external_id.is_not_null().and(scim_users::external_id.eq(value).assume_not_null()),
+                    ),
+                    CompareOp::Ne => Box::new(
+                        scim_users::external_id.is_null().or(scim_users::external_id.ne(value).assume_not_null()),
+                    ),
                     _ => return Err(unsupported("externalId with this operator")),
                 }
             } else if path.is("id") {
@@ -125,7 +131,10 @@ pub fn group_predicate(filter: &Filter) -> Result<GroupPredicate, ScimError> {
                     _ => return Err(unsupported("displayName with this operator")),
                 }
             } else if path.is("externalId") && *op == CompareOp::Eq {
-                Box::new(scim_groups::external_id.eq(string_value(value, "externalId")?).assume_not_null())
+                let value = string_value(value, "externalId")?;
+                Box::new(
+                    scim_groups::external_id.is_not_null().and(scim_groups::external_id.eq(value).assume_not_null()),
+                )
             } else if path.is("id") && *op == CompareOp::Eq {
                 Box::new(scim_groups::id.eq(string_value(value, "id")?))
             } else if (path.is("members") || path.is_sub("members", "value")) && *op == CompareOp::Eq {

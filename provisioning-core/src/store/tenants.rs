@@ -52,26 +52,38 @@ pub fn ensure_tenant(conn: &mut DbConnection, slug: &str, display_name: &str) ->
     Ok(true)
 }
 
-/// Adds a token (by hash) to a tenant unless that hash is already there. Returns true when added.
-pub fn add_token(conn: &mut DbConnection, tenant: &str, token_sha256: &str) -> Result<bool, CoreError> {
-    let exists = tenant_tokens::table
-        .filter(tenant_tokens::token_sha256.eq(token_sha256))
-        .select(tenant_tokens::id)
-        .first::<String>(conn)
-        .optional()?
-        .is_some();
-    if exists {
-        return Ok(false);
+/// Makes a token (by hash) a live token of the tenant: added, or un-revoked when it was there.
+pub fn add_token(conn: &mut DbConnection, tenant: &str, token_sha256: &str) -> Result<(), CoreError> {
+    let revived = diesel::update(
+        tenant_tokens::table
+            .filter(tenant_tokens::tenant_id.eq(tenant))
+            .filter(tenant_tokens::token_sha256.eq(token_sha256)),
+    )
+    .set(tenant_tokens::revoked_at.eq(None::<i64>))
+    .execute(conn)?;
+    if revived == 0 {
+        diesel::insert_into(tenant_tokens::table)
+            .values((
+                tenant_tokens::id.eq(uuid::Uuid::new_v4().to_string()),
+                tenant_tokens::tenant_id.eq(tenant),
+                tenant_tokens::token_sha256.eq(token_sha256),
+                tenant_tokens::created_at.eq(now_micros()),
+            ))
+            .execute(conn)?;
     }
-    diesel::insert_into(tenant_tokens::table)
-        .values((
-            tenant_tokens::id.eq(uuid::Uuid::new_v4().to_string()),
-            tenant_tokens::tenant_id.eq(tenant),
-            tenant_tokens::token_sha256.eq(token_sha256),
-            tenant_tokens::created_at.eq(now_micros()),
-        ))
-        .execute(conn)?;
-    Ok(true)
+    Ok(())
+}
+
+/// Revokes every live token of a tenant but the one with this hash.
+pub fn revoke_other_tokens(conn: &mut DbConnection, tenant: &str, keep_sha256: &str) -> Result<usize, CoreError> {
+    Ok(diesel::update(
+        tenant_tokens::table
+            .filter(tenant_tokens::tenant_id.eq(tenant))
+            .filter(tenant_tokens::token_sha256.ne(keep_sha256))
+            .filter(tenant_tokens::revoked_at.is_null()),
+    )
+    .set(tenant_tokens::revoked_at.eq(now_micros()))
+    .execute(conn)?)
 }
 
 /// How many live tokens a tenant has.

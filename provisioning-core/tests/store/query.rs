@@ -99,3 +99,31 @@ fn count_and_start_index_page_the_results(store: &Store) {
     assert_eq!(page(r#"userName sw "user""#, 1, None), (5, not_zed.clone()));
     assert_eq!(page(r#"userName sw "user""#, 4, Some(10)), (5, not_zed[3..].to_vec()));
 }
+
+#[test]
+fn absent_values_and_like_wildcards_sqlite() {
+    absent_values_and_like_wildcards(&TestStore::sqlite());
+}
+
+#[test]
+fn absent_values_and_like_wildcards_postgres() {
+    absent_values_and_like_wildcards(&TestStore::postgres());
+}
+
+/// A user without externalId is not equal to "x", differs from it, and matches `not (… eq …)`;
+/// `%` and `_` in a value are literal characters, not wildcards.
+fn absent_values_and_like_wildcards(store: &Store) {
+    let acme = tenant(store, "acme");
+    let with = create_user(store, &acme, json!({"userName": "a_b@example.com", "externalId": "x"}));
+    let without = create_user(store, &acme, json!({"userName": "aXb@example.com"}));
+    let all = Page::new(1, None);
+    let users = |filter| list_users(store, &acme, filter, all).expect("a supported filter");
+    assert_eq!(users(r#"externalId eq "x""#), (1, vec![with.id.clone()]));
+    assert_eq!(users(r#"not (externalId eq "x")"#), (1, vec![without.id.clone()]));
+    assert_eq!(users(r#"externalId ne "x""#), (1, vec![without.id.clone()]));
+    assert_eq!(users(r#"not (externalId ne "x")"#), (1, vec![with.id.clone()]));
+    assert_eq!(users("externalId pr"), (1, vec![with.id.clone()]));
+    assert_eq!(users(r#"userName sw "a_""#), (1, vec![with.id.clone()]), "_ is not a wildcard");
+    assert_eq!(users(r#"userName co "%""#), (0, vec![]), "% is not a wildcard");
+    assert_eq!(users(r#"userName ew "@EXAMPLE.com""#).0, 2);
+}

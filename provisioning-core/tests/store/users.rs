@@ -84,3 +84,34 @@ fn a_stale_if_match_is_refused_with_412(store: &Store) {
     assert_eq!(updated.version, 2);
     assert_eq!(take_events(store).len(), 1);
 }
+
+/// Two IdP workers creating the same userName at once: one wins, the other gets 409
+/// `uniqueness` (from the unique index when both passed the check), and one user exists.
+#[test]
+fn concurrent_creates_of_one_user_name_conflict_postgres() {
+    let store = TestStore::postgres();
+    let acme = tenant(&store, "acme");
+    let barrier = std::sync::Barrier::new(4);
+    let outcomes: Vec<Result<_, CoreError>> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..4)
+            .map(|i| {
+                let (store, acme, barrier) = (&*store, &acme, &barrier);
+                scope.spawn(move || {
+                    let user_name = if i % 2 == 0 { "same@example.com" } else { "SAME@Example.com" };
+                    let input = user_input(json!({ "userName": user_name }));
+                    barrier.wait();
+                    store.write(|conn| users::create(conn, acme, input))
+                })
+            })
+            .collect();
+        workers.into_iter().map(|w| w.join().expect("worker")).collect()
+    });
+    let created = outcomes.iter().filter(|o| o.is_ok()).count();
+    assert_eq!(created, 1, "{outcomes:?}");
+    for outcome in outcomes.into_iter().filter(Result::is_err) {
+        let status: tonic::Status = outcome.expect_err("a conflict").into();
+        assert_eq!(status.code(), tonic::Code::AlreadyExists, "{status:?}");
+    }
+    let (total, _) = store.read(|conn| users::list(conn, &acme, None, Page::new(1, None))).expect("listing");
+    assert_eq!(total, 1);
+}

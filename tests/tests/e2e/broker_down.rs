@@ -52,6 +52,12 @@ async fn events_wait_in_the_outbox_until_the_broker_comes_back() {
         .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(unpublished(&cluster.core_database.url), 2, "both events wait in the outbox");
+    // Let a delivery attempt fail for good (KAFKA_MESSAGE_TIMEOUT_MS): the events must stay.
+    crate::support::eventually("a failed delivery attempt", || async {
+        cluster.log("provisioning-core").contains("Kafka did not acknowledge an event").then_some(())
+    })
+    .await;
+    assert_eq!(unpublished(&cluster.core_database.url), 2, "unacknowledged events stay in the outbox");
     let (status, _) = client.directory("accounts", &id).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 
@@ -82,7 +88,10 @@ async fn events_wait_in_the_outbox_until_the_broker_comes_back() {
         })
         .await;
     assert_eq!(account["given_name"], "Off");
-    assert_eq!(unpublished(&cluster.core_database.url), 0, "every event was marked published");
+    crate::support::eventually("every event marked published", || async {
+        (unpublished(&cluster.core_database.url) == 0).then_some(())
+    })
+    .await;
 }
 
 /// A broker process, stopped when the test ends, passed or failed.

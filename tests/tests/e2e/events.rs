@@ -21,6 +21,10 @@ async fn every_change_is_a_cloudevent_keyed_by_tenant_and_resource() {
         client.scim(Method::POST, "/Users", Some(json!({"userName": "events@example.com", "externalId": "e-1"}))).await;
     assert_eq!(status, StatusCode::CREATED);
     let id = created["id"].as_str().unwrap().to_owned();
+    let (status, group) =
+        client.scim(Method::POST, "/Groups", Some(json!({"displayName": "Readers", "members": [{"value": id}]}))).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let group_id = group["id"].as_str().unwrap().to_owned();
     let deactivate = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
         "Operations": [{"op": "replace", "path": "active", "value": false}]});
     assert_eq!(client.scim(Method::PATCH, &format!("/Users/{id}"), Some(deactivate)).await.0, StatusCode::OK);
@@ -37,8 +41,8 @@ async fn every_change_is_a_cloudevent_keyed_by_tenant_and_resource() {
 
     let mut seen = Vec::new();
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while seen.len() < 3 {
-        assert!(std::time::Instant::now() < deadline, "timed out waiting for three events; got {seen:?}");
+    while seen.len() < 5 {
+        assert!(std::time::Instant::now() < deadline, "timed out waiting for five events; got {seen:?}");
         let Ok(Ok(message)) = tokio::time::timeout(Duration::from_millis(500), consumer.recv()).await else { continue };
         let header = |name: &str| {
             message.headers().and_then(|headers| {
@@ -58,19 +62,34 @@ async fn every_change_is_a_cloudevent_keyed_by_tenant_and_resource() {
         assert_eq!(header("content-type").as_deref(), Some("application/protobuf"));
         let key = String::from_utf8_lossy(message.key().unwrap_or_default()).into_owned();
         assert_eq!(key, format!("acme/{}", event.resource_id));
-        assert_eq!(header("ce_subject"), Some(format!("Users/{}", event.resource_id)));
+        let endpoint = if event.resource_id == group_id { "Groups" } else { "Users" };
+        assert_eq!(header("ce_subject"), Some(format!("{endpoint}/{}", event.resource_id)));
         seen.push(event);
     }
-    let summary: Vec<(String, i64, bool)> = seen.iter().map(|e| (e.event_type.clone(), e.version, e.deleted)).collect();
+    // Per resource, in order (the key keeps a resource's events in one partition).
+    let summary = |resource: &str| -> Vec<(String, i64, bool)> {
+        seen.iter()
+            .filter(|e| e.resource_id == resource)
+            .map(|e| (e.event_type.clone(), e.version, e.deleted))
+            .collect()
+    };
     assert_eq!(
-        summary,
+        summary(&id),
         vec![
             ("user.created".to_owned(), 1, false),
             ("user.deactivated".to_owned(), 2, false),
             ("user.deleted".to_owned(), 3, true),
         ]
     );
-    assert!(
-        seen.iter().all(|e| e.tenant_id == "acme" && e.resource_id == id && e.external_id.as_deref() == Some("e-1"))
+    assert_eq!(
+        summary(&group_id),
+        vec![("group.created".to_owned(), 1, false), ("group.member_removed".to_owned(), 2, false)]
     );
+    let removal = seen.iter().find(|e| e.event_type == "group.member_removed").unwrap();
+    assert_eq!(removal.removed_member_ids, vec![id.clone()]);
+    let Some(proto::change_event::Record::Team(team)) = &removal.record else { panic!("a team record") };
+    assert!(team.member_ids.is_empty(), "the deleted user left the team: {team:?}");
+    let user_events = seen.iter().filter(|e| e.resource_id == id);
+    assert!(user_events.clone().all(|e| e.tenant_id == "acme" && e.external_id.as_deref() == Some("e-1")));
+    assert_eq!(user_events.count(), 3);
 }
