@@ -195,3 +195,23 @@ async fn lifecycle_on_standalone() {
     let standalone = Standalone::start().await;
     provisioning_lifecycle(&standalone.client).await;
 }
+
+/// The directory is a projection: dropped and rebuilt on an empty database, in the same
+/// consumer group (whose offsets Kafka has committed), it replays the topic from the offsets it
+/// stores itself, none, so from the beginning, and holds every record again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn directory_rebuilds_from_the_topic() {
+    let mut cluster = Cluster::start().await;
+    let (status, created) =
+        cluster.client.scim(Method::POST, "/Users", Some(user("rebuild@example.com", "re", "Build"))).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let id = created["id"].as_str().expect("id").to_owned();
+    cluster.client.directory_until("accounts", &id, "the account", |status, _| status == StatusCode::OK).await;
+
+    cluster.rebuild_directory().await;
+    let account = cluster
+        .client
+        .directory_until("accounts", &id, "the account in the rebuilt directory", |status, _| status == StatusCode::OK)
+        .await;
+    assert_eq!(account["email"], "re@work.example");
+}

@@ -65,6 +65,18 @@ impl Process {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// Stops the process as Kubernetes does (SIGTERM) and waits for it to exit by itself.
+    pub fn terminate(mut self) {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status().expect("kill");
+        assert!(sent.success(), "sending SIGTERM to {}", self.name);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while self.child.try_wait().expect("wait").is_none() {
+            assert!(Instant::now() < deadline, "{} did not stop within 20 s of SIGTERM:\n{}", self.name, self.log());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// Runs a command to completion (e.g. `migrate`), failing the test with its output if it fails.
     pub fn run_to_completion(name: &str, program: PathBuf, args: &[&str], env: &[(&str, String)]) {
         let output = Command::new(program)
@@ -208,12 +220,36 @@ pub struct Cluster {
     pub client: Client,
     pub topic: String,
     pub core_database: TestDatabase,
-    _directory_database: TestDatabase,
+    directory_database: TestDatabase,
+    directory_env: Vec<(&'static str, String)>,
     processes: Vec<Process>,
-    _logs: tempfile::TempDir,
+    logs: tempfile::TempDir,
 }
 
 impl Cluster {
+    /// Replaces the directory store with a new one on an empty database, in the same consumer
+    /// group: the directory as a projection that can be dropped and rebuilt from the topic.
+    pub async fn rebuild_directory(&mut self) {
+        // A graceful stop: the consumer leaves its group, so the new one is assigned at once.
+        if let Some(index) = self.processes.iter().position(|p| p.name == "directory-store") {
+            self.processes.remove(index).terminate();
+        }
+        let database = TestDatabase::create();
+        let mut env = self.directory_env.clone();
+        for (key, value) in &mut env {
+            if *key == "DATABASE_URL" {
+                value.clone_from(&database.url);
+            }
+        }
+        Process::run_to_completion("directory-store migrate", binary("directory-store"), &["migrate"], &env);
+        let logs = self.logs.path().join("rebuilt");
+        std::fs::create_dir_all(&logs).expect("log dir");
+        let directory = Process::spawn("directory-store", binary("directory-store"), &["serve"], &env, &logs);
+        wait_ready(&format!("{}/readyz", self.client.endpoints.directory), &[&directory]).await;
+        self.processes.push(directory);
+        self.directory_database = database;
+    }
+
     /// What a process has logged so far ("gateway", "provisioning-core", "directory-store").
     pub fn log(&self, name: &str) -> String {
         self.processes.iter().find(|p| p.name == name).map(Process::log).unwrap_or_default()
@@ -270,6 +306,7 @@ impl Cluster {
         ];
         Process::run_to_completion("provisioning-core migrate", binary("provisioning-core"), &["migrate"], &core_env);
         Process::run_to_completion("directory-store migrate", binary("directory-store"), &["migrate"], &directory_env);
+        let directory_env_kept = directory_env.clone();
         let core = Process::spawn("provisioning-core", binary("provisioning-core"), &["serve"], &core_env, logs.path());
         let directory =
             Process::spawn("directory-store", binary("directory-store"), &["serve"], &directory_env, logs.path());
@@ -286,9 +323,10 @@ impl Cluster {
             client,
             topic,
             core_database,
-            _directory_database: directory_database,
+            directory_database,
+            directory_env: directory_env_kept,
             processes: vec![gateway, core, directory],
-            _logs: logs,
+            logs,
         }
     }
 }
