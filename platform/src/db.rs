@@ -22,6 +22,16 @@ pub enum DbConnection {
     Sqlite(SqliteConnection),
 }
 
+impl DbConnection {
+    /// Which database this connection talks to, for the few statements that differ.
+    pub fn backend(&self) -> Backend {
+        match self {
+            DbConnection::Postgresql(_) => Backend::Postgres,
+            DbConnection::Sqlite(_) => Backend::Sqlite,
+        }
+    }
+}
+
 /// The backend type of [`DbConnection`], for boxed query fragments.
 pub type DbBackend = <DbConnection as Connection>::Backend;
 

@@ -71,4 +71,20 @@ diesel::table! {
     }
 }
 
-diesel::allow_tables_to_appear_in_same_query!(tenants, tenant_tokens, scim_users, scim_groups, group_members, outbox);
+diesel::allow_tables_to_appear_in_same_query!(
+    tenants,
+    tenant_tokens,
+    scim_users,
+    scim_groups,
+    group_members,
+    outbox,
+    scim_user_emails
+);
+
+diesel::table! {
+    scim_user_emails (tenant_id, value_key, user_id) {
+        tenant_id -> Text,
+        user_id -> Text,
+        value_key -> Text,
+    }
+}

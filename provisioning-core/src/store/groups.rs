@@ -264,10 +264,11 @@ pub fn list(
     page: query::Page,
     exclude_members: bool,
 ) -> Result<(i64, Vec<StoredResource>), CoreError> {
+    let backend = conn.backend();
     let matching = || -> Result<_, CoreError> {
         let mut statement = scim_groups::table.filter(scim_groups::tenant_id.eq(tenant.as_str())).into_boxed();
         if let Some(filter) = filter {
-            statement = statement.filter(query::group_predicate(filter)?);
+            statement = statement.filter(query::group_predicate(backend, filter)?);
         }
         Ok(statement)
     };

@@ -10,7 +10,7 @@ use super::{StoredResource, fold_case, now_micros, outbox, parse_attributes, que
 use crate::error::CoreError;
 use crate::events;
 use crate::mapping;
-use crate::schema::{group_members, scim_users};
+use crate::schema::{group_members, scim_user_emails, scim_users};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = scim_users)]
@@ -87,6 +87,41 @@ fn ensure_unique(
     }
 }
 
+/// Rewrites the user's rows in `scim_user_emails` (what `emails eq` filters look up).
+fn sync_emails(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    id: &str,
+    attributes: &Map<String, Value>,
+) -> Result<(), CoreError> {
+    diesel::delete(
+        scim_user_emails::table
+            .filter(scim_user_emails::tenant_id.eq(tenant.as_str()))
+            .filter(scim_user_emails::user_id.eq(id)),
+    )
+    .execute(conn)?;
+    let mut keys: Vec<String> = attributes
+        .get("emails")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|email| scim::filter::lookup(email, "value").and_then(Value::as_str))
+        .map(fold_case)
+        .collect();
+    keys.sort();
+    keys.dedup();
+    for key in keys {
+        diesel::insert_into(scim_user_emails::table)
+            .values((
+                scim_user_emails::tenant_id.eq(tenant.as_str()),
+                scim_user_emails::user_id.eq(id),
+                scim_user_emails::value_key.eq(key),
+            ))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
 pub fn create(conn: &mut DbConnection, tenant: &TenantId, input: UserInput) -> Result<StoredResource, CoreError> {
     let key = fold_case(&input.user_name);
     ensure_unique(conn, tenant, &key, None)?;
@@ -108,6 +143,7 @@ pub fn create(conn: &mut DbConnection, tenant: &TenantId, input: UserInput) -> R
             updated_at: now,
         })
         .execute(conn)?;
+    sync_emails(conn, tenant, &id, &input.attributes)?;
     let account = mapping::account(tenant.as_str(), &id, &input.attributes, input.active);
     let event = events::user_event(events::user_event_type(None, Some(input.active)), account, 1, false);
     outbox::enqueue(conn, &event, ResourceType::User)?;
@@ -170,6 +206,7 @@ pub fn update(
             updated_at: now,
         })
         .execute(conn)?;
+    sync_emails(conn, tenant, id, &input.attributes)?;
     let account = mapping::account(tenant.as_str(), id, &input.attributes, input.active);
     let event_type = events::user_event_type(Some(row.active), Some(input.active));
     outbox::enqueue(conn, &events::user_event(event_type, account, version, false), ResourceType::User)?;
@@ -210,10 +247,11 @@ pub fn list(
     filter: Option<&scim::Filter>,
     page: query::Page,
 ) -> Result<(i64, Vec<StoredResource>), CoreError> {
+    let backend = conn.backend();
     let matching = || -> Result<_, CoreError> {
         let mut statement = scim_users::table.filter(scim_users::tenant_id.eq(tenant.as_str())).into_boxed();
         if let Some(filter) = filter {
-            statement = statement.filter(query::user_predicate(filter)?);
+            statement = statement.filter(query::user_predicate(backend, filter)?);
         }
         Ok(statement)
     };

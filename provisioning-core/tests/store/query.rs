@@ -61,7 +61,7 @@ fn filters_select_in_the_database(store: &Store) {
     both.sort();
     assert_eq!((total, with_alice), (2, both));
 
-    let unsupported = list_users(store, &acme, r#"title eq "x""#, all);
+    let unsupported = list_users(store, &acme, r#"noSuchAttribute eq "x""#, all);
     let error = scim_error(unsupported);
     assert_eq!((error.status, error.scim_type), (400, Some(ScimType::InvalidFilter)));
     let unsupported = list_groups(store, &acme, r#"title eq "x""#);
@@ -126,4 +126,79 @@ fn absent_values_and_like_wildcards(store: &Store) {
     assert_eq!(users(r#"userName sw "a_""#), (1, vec![with.id.clone()]), "_ is not a wildcard");
     assert_eq!(users(r#"userName co "%""#), (0, vec![]), "% is not a wildcard");
     assert_eq!(users(r#"userName ew "@EXAMPLE.com""#).0, 2);
+}
+
+#[test]
+fn any_attribute_filters_in_the_database_sqlite() {
+    any_attribute_filters_in_the_database(&TestStore::sqlite());
+}
+
+#[test]
+fn any_attribute_filters_in_the_database_postgres() {
+    any_attribute_filters_in_the_database(&TestStore::postgres());
+}
+
+/// Sub-attributes, multi-valued attributes, valuePaths (Entra's form included), extensions,
+/// booleans, dateTimes and group membership, all answered by SQL.
+fn any_attribute_filters_in_the_database(store: &Store) {
+    let acme = tenant(store, "acme");
+    let alice = create_user(
+        store,
+        &acme,
+        json!({
+            "userName": "alice", "title": "Engineer", "name": {"givenName": "Alice", "familyName": "Liddell"},
+            "emails": [{"type": "work", "value": "Alice@Work.example", "primary": true}, {"type": "home", "value": "a@home.example"}],
+            "roles": [{"value": "admin", "primary": "True"}],
+            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {"department": "R&D", "manager": {"value": "m1"}}
+        }),
+    );
+    let bob = create_user(
+        store,
+        &acme,
+        json!({"userName": "bob", "active": false, "name": {"givenName": "Bob"},
+               "emails": [{"type": "home", "value": "bob@work.example"}]}),
+    );
+    let all = Page::new(1, None);
+    let users = |filter| list_users(store, &acme, filter, all).expect("a supported filter").1;
+    let only = |id: &String| vec![id.clone()];
+    assert_eq!(users(r#"name.givenName eq "ALICE""#), only(&alice.id));
+    assert_eq!(users(r#"title co "gine""#), only(&alice.id));
+    assert_eq!(users(r#"emails eq "alice@work.example""#), only(&alice.id));
+    assert_eq!(users(r#"emails.value eq "BOB@work.example""#), only(&bob.id));
+    assert_eq!(users(r#"emails[type eq "work"].value eq "alice@work.example""#), only(&alice.id));
+    assert_eq!(users(r#"emails[type eq "work" and value eq "bob@work.example"]"#), Vec::<String>::new());
+    assert_eq!(users(r#"emails[type eq "home" and value co "@home"]"#), only(&alice.id));
+    assert_eq!(users(r#"emails.value ew "work.example" and not (emails.type eq "work")"#), only(&bob.id));
+    assert_eq!(users(r#"emails[primary eq true]"#), only(&alice.id));
+    assert_eq!(users(r#"roles[primary eq "True"].value eq "admin""#), only(&alice.id));
+    assert_eq!(users("active eq false"), only(&bob.id));
+    assert_eq!(users("title pr"), only(&alice.id));
+    assert_eq!(users("not (title pr)"), only(&bob.id));
+    assert_eq!(
+        users(r#"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department eq "r&d""#),
+        only(&alice.id)
+    );
+    assert_eq!(
+        users(r#"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager.value eq "m1""#),
+        only(&alice.id)
+    );
+    assert_eq!(
+        users(r#"meta.created ge "2000-01-01T00:00:00Z" and meta.lastModified lt "2999-01-01T00:00:00Z""#).len(),
+        2
+    );
+    assert_eq!(users(r#"meta.lastModified gt "2999-01-01T00:00:00+02:00""#), Vec::<String>::new());
+    assert_eq!(users(r#"meta.resourceType eq "User""#).len(), 2);
+
+    let team = create_group(store, &acme, json!({"displayName": "Team", "members": [{"value": bob.id}]}));
+    assert_eq!(users(&format!(r#"groups eq "{}""#, team.id)), only(&bob.id));
+    let groups = |filter: String| list_groups(store, &acme, &filter).expect("a supported filter").1;
+    assert_eq!(groups(format!(r#"members[value eq "{}"]"#, bob.id)), only(&team.id));
+    assert_eq!(groups(r#"displayName sw "TE""#.to_owned()), only(&team.id));
+
+    for invalid in [r#"active gt true"#, r#"meta.created gt "yesterday""#, r#"emails[value eq "x"].type[x]"#] {
+        if let Ok(filter) = Filter::parse(invalid) {
+            let error = scim_error(store.read(|conn| users::list(conn, &acme, Some(&filter), all)));
+            assert_eq!(error.scim_type, Some(ScimType::InvalidFilter), "{invalid}");
+        }
+    }
 }

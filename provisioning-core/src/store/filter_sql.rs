@@ -1,0 +1,655 @@
+//! SCIM filters → SQL for every attribute, on PostgreSQL and SQLite alike: nothing is filtered
+//! in memory.
+//!
+//! How each kind of filter is pushed down:
+//! - attributes with a column of their own compare on it, through its index: `id`,
+//!   `userName` (lowercased key), `externalId`, `active`, a Group's `displayName` (lowercased
+//!   key), `meta.created` / `meta.lastModified` (timestamps), `meta.version`;
+//! - `emails` / `emails.value` use the `scim_user_emails` lookup table (lowercased, indexed by
+//!   tenant and value), and a valuePath on `emails` that pins `value eq` adds that lookup too;
+//! - a Group's `members` / `members.value` and a User's `groups` / `groups.value` use the
+//!   `group_members` rows (indexed both ways);
+//! - every other attribute, core or extension, single- or multi-valued, sub-attribute or
+//!   valuePath, is read from the stored JSON with the database's JSON functions (`jsonb #>>` /
+//!   `jsonb_array_elements` on PostgreSQL, `json_extract` / `json_each` on SQLite): correct for
+//!   any attribute, a scan of the tenant's rows rather than an index lookup.
+//!
+//! Comparison follows the attribute's characteristics: `caseExact` false compares lowercased;
+//! booleans, numbers and dateTimes compare as such; a multi-valued attribute matches when any
+//! value does. Every leaf is wrapped in `COALESCE(…, FALSE)`, so `not (…)` of an absent value is
+//! true, as the in-memory evaluator says.
+
+use diesel::expression::BoxableExpression;
+use diesel::sql_types::{BigInt, Bool, Double, Integer, Text};
+use platform::db::{Backend, DbBackend};
+use scim::filter::as_bool;
+use scim::{AttrPath, CompareOp, Filter, ResourceType, ScimError};
+use serde_json::Value;
+
+/// A boolean SQL condition usable on table `T`.
+pub type Predicate<T> = Box<dyn BoxableExpression<T, DbBackend, SqlType = Bool>>;
+
+/// The largest filter accepted, in characters, and the deepest nesting.
+pub const MAX_FILTER_DEPTH: usize = 32;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ValueType {
+    String,
+    Boolean,
+    Number,
+    DateTime,
+}
+
+/// What the translation needs to know of the table it filters.
+#[derive(Debug, Clone, Copy)]
+pub struct Table {
+    pub kind: ResourceType,
+    /// The SQL name of the table, to qualify its columns inside subqueries.
+    pub name: &'static str,
+    pub backend: Backend,
+}
+
+/// A literal SQL fragment with its bind values, assembled before it becomes a diesel expression.
+#[derive(Debug, Clone, Default)]
+struct Fragment {
+    parts: Vec<Part>,
+}
+
+#[derive(Debug, Clone)]
+enum Part {
+    Sql(String),
+    Text(String),
+    Int(i64),
+    Float(f64),
+    SmallInt(i32),
+}
+
+impl Fragment {
+    fn sql(mut self, text: &str) -> Self {
+        self.parts.push(Part::Sql(text.to_owned()));
+        self
+    }
+
+    fn text(mut self, value: impl Into<String>) -> Self {
+        self.parts.push(Part::Text(value.into()));
+        self
+    }
+
+    fn int(mut self, value: i64) -> Self {
+        self.parts.push(Part::Int(value));
+        self
+    }
+
+    fn float(mut self, value: f64) -> Self {
+        self.parts.push(Part::Float(value));
+        self
+    }
+
+    fn small_int(mut self, value: i32) -> Self {
+        self.parts.push(Part::SmallInt(value));
+        self
+    }
+
+    fn append(mut self, other: Fragment) -> Self {
+        self.parts.extend(other.parts);
+        self
+    }
+
+    /// The fragment as a diesel expression: literal SQL with its values bound in order.
+    fn into_predicate<T: 'static>(self) -> Predicate<T> {
+        Box::new(Raw(self.parts))
+    }
+}
+
+/// A boolean SQL expression made of literal SQL and bound values: valid on any table, since
+/// it names its columns itself.
+struct Raw(Vec<Part>);
+
+impl diesel::query_builder::QueryId for Raw {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl diesel::Expression for Raw {
+    type SqlType = Bool;
+}
+
+impl diesel::query_builder::QueryFragment<DbBackend> for Raw {
+    fn walk_ast<'b>(&'b self, mut out: diesel::query_builder::AstPass<'_, 'b, DbBackend>) -> diesel::QueryResult<()> {
+        // The SQL text depends on the filter: never cache it as one prepared statement.
+        out.unsafe_to_cache_prepared();
+        out.push_sql("(");
+        for part in &self.0 {
+            match part {
+                Part::Sql(text) => out.push_sql(text),
+                Part::Text(value) => out.push_bind_param::<Text, String>(value)?,
+                Part::Int(value) => out.push_bind_param::<BigInt, i64>(value)?,
+                Part::Float(value) => out.push_bind_param::<Double, f64>(value)?,
+                Part::SmallInt(value) => out.push_bind_param::<Integer, i32>(value)?,
+            }
+        }
+        out.push_sql(")");
+        Ok(())
+    }
+}
+
+impl<QS> diesel::AppearsOnTable<QS> for Raw {}
+impl<QS> diesel::SelectableExpression<QS> for Raw {}
+impl diesel::expression::ValidGrouping<()> for Raw {
+    type IsAggregate = diesel::expression::is_aggregate::Never;
+}
+
+/// Translates a filter for `table`.
+pub fn predicate<T: 'static>(table: Table, filter: &Filter) -> Result<Predicate<T>, ScimError> {
+    Ok(translate(table, filter, 0)?.into_predicate())
+}
+
+fn translate(table: Table, filter: &Filter, depth: usize) -> Result<Fragment, ScimError> {
+    if depth > MAX_FILTER_DEPTH {
+        return Err(ScimError::invalid_filter("the filter is nested too deeply"));
+    }
+    Ok(match filter {
+        Filter::And(a, b) => Fragment::default()
+            .sql("(")
+            .append(translate(table, a, depth + 1)?)
+            .sql(" AND ")
+            .append(translate(table, b, depth + 1)?)
+            .sql(")"),
+        Filter::Or(a, b) => Fragment::default()
+            .sql("(")
+            .append(translate(table, a, depth + 1)?)
+            .sql(" OR ")
+            .append(translate(table, b, depth + 1)?)
+            .sql(")"),
+        Filter::Not(inner) => Fragment::default().sql("(NOT ").append(translate(table, inner, depth + 1)?).sql(")"),
+        Filter::Present(path) => attribute_condition(table, path, None)?,
+        Filter::Compare { path, op, value } => attribute_condition(table, path, Some((*op, value)))?,
+        Filter::ValuePath { path, filter } => value_path(table, path, filter, depth)?,
+    })
+}
+
+/// Where an attribute lives.
+enum Location {
+    /// A column of the table (or an expression over columns), with how to compare it.
+    Column { sql: &'static str, value_type: ValueType, folded: bool },
+    /// A Group's members, or a User's groups: rows of `group_members`.
+    Membership,
+    /// A single value in the stored JSON.
+    Json { path: Vec<String>, value_type: ValueType, case_exact: bool },
+    /// A multi-valued attribute in the stored JSON; `sub` is the sub-attribute compared
+    /// (`value` when the filter names the attribute alone), `None` for arrays of plain values.
+    JsonArray { path: Vec<String>, sub: Option<String>, value_type: ValueType, case_exact: bool },
+    /// `meta.resourceType`: a constant.
+    ResourceType,
+}
+
+const MULTI_VALUED: &[&str] =
+    &["emails", "phoneNumbers", "ims", "photos", "addresses", "entitlements", "roles", "x509Certificates"];
+const COMPLEX_SINGLE: &[&str] = &["name", "meta", "manager"];
+
+fn sub_value_type(name: &str) -> ValueType {
+    if name.eq_ignore_ascii_case("primary") || name.eq_ignore_ascii_case("active") {
+        ValueType::Boolean
+    } else {
+        ValueType::String
+    }
+}
+
+fn sub_case_exact(name: &str) -> bool {
+    name.eq_ignore_ascii_case("$ref")
+}
+
+fn canonical(kind: ResourceType, name: &str) -> String {
+    kind.canonical_attribute(name)
+}
+
+/// Where `path` lives for this table; unknown core attributes are refused.
+fn locate(table: Table, path: &AttrPath) -> Result<Location, ScimError> {
+    let kind = table.kind;
+    let core = path.schema.as_deref().is_none_or(|s| s.eq_ignore_ascii_case(kind.core_schema()));
+    if !core {
+        // An extension attribute, declared or not (Entra sends undeclared ones): JSON.
+        let schema = path.schema.clone().unwrap_or_default();
+        let schema = kind.canonical_attribute(&schema);
+        let mut json_path = vec![schema, path.name.clone()];
+        if let Some(sub) = &path.sub {
+            json_path.push(scim::schema::canonical_sub_attribute(sub));
+        }
+        return Ok(Location::Json { path: json_path, value_type: ValueType::String, case_exact: false });
+    }
+    let name = canonical(kind, &path.name);
+    let sub = path.sub.as_deref().map(scim::schema::canonical_sub_attribute);
+    let column = |sql, value_type, folded| Ok(Location::Column { sql, value_type, folded });
+    match (kind, name.as_str(), sub.as_deref()) {
+        (_, "id", None) => column("id", ValueType::String, false),
+        (_, "externalId", None) => column("external_id", ValueType::String, false),
+        (ResourceType::User, "userName", None) => column("user_name_key", ValueType::String, true),
+        (ResourceType::User, "active", None) => column("active", ValueType::Boolean, false),
+        (ResourceType::Group, "displayName", None) => column("display_name_key", ValueType::String, true),
+        (_, "meta", Some("created")) => column("created_at", ValueType::DateTime, false),
+        (_, "meta", Some("lastModified")) => column("updated_at", ValueType::DateTime, false),
+        (_, "meta", Some("version")) => column("version", ValueType::Number, false),
+        (_, "meta", Some("resourceType")) => Ok(Location::ResourceType),
+        (ResourceType::Group, "members", None | Some("value")) => Ok(Location::Membership),
+        (ResourceType::User, "groups", None | Some("value")) => Ok(Location::Membership),
+        (_, "meta" | "members" | "groups", _) => {
+            Err(ScimError::invalid_filter(format!("filtering on '{path}' is not supported")))
+        }
+        (_, name, sub) if MULTI_VALUED.contains(&name) => Ok(Location::JsonArray {
+            path: vec![name.to_owned()],
+            value_type: sub.map_or(ValueType::String, sub_value_type),
+            case_exact: sub.is_some_and(sub_case_exact),
+            sub: Some(sub.unwrap_or("value").to_owned()),
+        }),
+        (_, name, Some(sub)) if COMPLEX_SINGLE.contains(&name) => Ok(Location::Json {
+            path: vec![name.to_owned(), sub.to_owned()],
+            value_type: ValueType::String,
+            case_exact: false,
+        }),
+        (_, name, None) if COMPLEX_SINGLE.contains(&name) => {
+            Ok(Location::Json { path: vec![name.to_owned()], value_type: ValueType::String, case_exact: false })
+        }
+        (ResourceType::User, name, None) if is_core_user_scalar(name) => {
+            Ok(Location::Json { path: vec![name.to_owned()], value_type: ValueType::String, case_exact: false })
+        }
+        _ => Err(ScimError::invalid_filter(format!("'{path}' is not an attribute of {}", kind.name()))),
+    }
+}
+
+fn is_core_user_scalar(name: &str) -> bool {
+    ["displayName", "nickName", "profileUrl", "title", "userType", "preferredLanguage", "locale", "timezone"]
+        .contains(&name)
+}
+
+/// The value expression of a JSON location as text, on this backend.
+fn json_text(backend: Backend, document: &str, path: &[String]) -> Fragment {
+    match backend {
+        Backend::Postgres => {
+            Fragment::default().sql(&format!("(({document})::jsonb #>> CAST(")).text(pg_path(path)).sql(" AS text[]))")
+        }
+        Backend::Sqlite => {
+            Fragment::default().sql(&format!("json_extract({document}, ")).text(sqlite_path(path)).sql(")")
+        }
+    }
+}
+
+/// `{"a","b"}`: a PostgreSQL text[] literal of the keys, each quoted.
+fn pg_path(path: &[String]) -> String {
+    let keys: Vec<String> =
+        path.iter().map(|k| format!("\"{}\"", k.replace('\\', "\\\\").replace('"', "\\\""))).collect();
+    format!("{{{}}}", keys.join(","))
+}
+
+/// `$."a"."b"`: a SQLite JSON path of the keys, each quoted.
+fn sqlite_path(path: &[String]) -> String {
+    let mut out = String::from("$");
+    for key in path {
+        out.push_str(&format!(".\"{}\"", key.replace('"', "\\\"")));
+    }
+    out
+}
+
+/// `EXISTS (SELECT 1 FROM <elements of the array at path> WHERE <condition on the element>)`.
+fn exists_element(
+    table: Table,
+    path: &[String],
+    condition: impl FnOnce(&str) -> Result<Fragment, ScimError>,
+) -> Result<Fragment, ScimError> {
+    let document = format!("{}.attributes", table.name);
+    Ok(match table.backend {
+        Backend::Postgres => {
+            let array = Fragment::default()
+                .sql(&format!("(({document})::jsonb #> CAST("))
+                .text(pg_path(path))
+                .sql(" AS text[]))");
+            Fragment::default()
+                .sql("EXISTS (SELECT 1 FROM jsonb_array_elements(CASE WHEN jsonb_typeof(")
+                .append(array.clone())
+                .sql(") = 'array' THEN ")
+                .append(array)
+                .sql(" ELSE '[]'::jsonb END) AS scim_element(value) WHERE ")
+                .append(condition("scim_element.value")?)
+                .sql(")")
+        }
+        Backend::Sqlite => Fragment::default()
+            .sql(&format!("EXISTS (SELECT 1 FROM json_each({document}, "))
+            .text(sqlite_path(path))
+            .sql(") AS scim_element WHERE ")
+            .append(condition("scim_element.value")?)
+            .sql(")"),
+    })
+}
+
+/// The text of an array element, or of one of its sub-attributes.
+fn element_text(backend: Backend, element: &str, sub: Option<&str>) -> Fragment {
+    match (backend, sub) {
+        (_, Some(sub)) => json_text(backend, element, &[sub.to_owned()]),
+        (Backend::Postgres, None) => Fragment::default().sql(&format!("({element} #>> '{{}}')")),
+        (Backend::Sqlite, None) => Fragment::default().sql(element),
+    }
+}
+
+fn attribute_condition(
+    table: Table,
+    path: &AttrPath,
+    comparison: Option<(CompareOp, &Value)>,
+) -> Result<Fragment, ScimError> {
+    let backend = table.backend;
+    match locate(table, path)? {
+        Location::ResourceType => {
+            let matches = match comparison {
+                None => true,
+                Some((op, value)) => {
+                    let Value::String(value) = value else {
+                        return Err(ScimError::invalid_filter("meta.resourceType is compared with a string"));
+                    };
+                    let equal = value.eq_ignore_ascii_case(table.kind.name());
+                    match op {
+                        CompareOp::Eq => equal,
+                        CompareOp::Ne => !equal,
+                        _ => return Err(ScimError::invalid_filter("meta.resourceType supports eq and ne")),
+                    }
+                }
+            };
+            Ok(Fragment::default().sql(if matches { "TRUE" } else { "FALSE" }))
+        }
+        Location::Column { sql: column, value_type, folded } => {
+            let column = Fragment::default().sql(&format!("{}.{column}", table.name));
+            compare(backend, column, value_type, !folded, folded, comparison)
+        }
+        Location::Membership => membership(table, comparison),
+        Location::Json { path: json_path, value_type, case_exact } => {
+            let value = json_text(backend, &format!("{}.attributes", table.name), &json_path);
+            compare(backend, value, value_type, case_exact, false, comparison)
+        }
+        Location::JsonArray { path: json_path, sub, value_type, case_exact } => {
+            let indexed = emails_lookup(table, &json_path, sub.as_deref(), comparison);
+            let scan = exists_element(table, &json_path, |element| {
+                compare(
+                    backend,
+                    element_text(backend, element, sub.as_deref()),
+                    value_type,
+                    case_exact,
+                    false,
+                    comparison,
+                )
+            })?;
+            Ok(match indexed {
+                Some(lookup) => Fragment::default().sql("(").append(lookup).sql(")"),
+                None => scan,
+            })
+        }
+    }
+}
+
+/// `emails eq "x"` / `emails.value eq "x"` through the indexed lookup table.
+fn emails_lookup(
+    table: Table,
+    path: &[String],
+    sub: Option<&str>,
+    comparison: Option<(CompareOp, &Value)>,
+) -> Option<Fragment> {
+    let is_email_value = table.kind == ResourceType::User && path == ["emails"] && sub == Some("value");
+    match comparison {
+        Some((CompareOp::Eq, Value::String(value))) if is_email_value => Some(
+            Fragment::default()
+                .sql(&format!(
+                    "EXISTS (SELECT 1 FROM scim_user_emails WHERE scim_user_emails.tenant_id = {t}.tenant_id \
+                     AND scim_user_emails.user_id = {t}.id AND scim_user_emails.value_key = ",
+                    t = table.name
+                ))
+                .text(value.to_lowercase())
+                .sql(")"),
+        ),
+        _ => None,
+    }
+}
+
+fn membership(table: Table, comparison: Option<(CompareOp, &Value)>) -> Result<Fragment, ScimError> {
+    let (own, other) = match table.kind {
+        ResourceType::Group => ("group_id", "member_id"),
+        ResourceType::User => ("member_id", "group_id"),
+    };
+    let base = format!(
+        "EXISTS (SELECT 1 FROM group_members WHERE group_members.tenant_id = {t}.tenant_id AND group_members.{own} = {t}.id",
+        t = table.name
+    );
+    match comparison {
+        None => Ok(Fragment::default().sql(&base).sql(")")),
+        Some((CompareOp::Eq, Value::String(id))) => {
+            Ok(Fragment::default().sql(&base).sql(&format!(" AND group_members.{other} = ")).text(id.clone()).sql(")"))
+        }
+        Some((CompareOp::Ne, Value::String(id))) => Ok(Fragment::default()
+            .sql("(NOT ")
+            .sql(&base)
+            .sql(&format!(" AND group_members.{other} = "))
+            .text(id.clone())
+            .sql("))")),
+        Some(_) => Err(ScimError::invalid_filter("members are compared with eq or ne and an id")),
+    }
+}
+
+/// A `valuePath`: some element of the multi-valued attribute matches the inner filter, whose
+/// attributes are the element's sub-attributes.
+fn value_path(table: Table, path: &AttrPath, inner: &Filter, depth: usize) -> Result<Fragment, ScimError> {
+    let location = locate(table, path)?;
+    match location {
+        Location::JsonArray { path: json_path, .. } => {
+            let backend = table.backend;
+            let scan = exists_element(table, &json_path, |element| element_filter(backend, element, inner, depth + 1))?;
+            // Entra's `emails[type eq "work" and value eq "x"]`: the indexed lookup narrows first.
+            let pinned = pinned_value(inner).and_then(|value| {
+                emails_lookup(table, &json_path, Some("value"), Some((CompareOp::Eq, &Value::String(value))))
+            });
+            Ok(match pinned {
+                Some(lookup) => Fragment::default().sql("(").append(lookup).sql(" AND ").append(scan).sql(")"),
+                None => scan,
+            })
+        }
+        Location::Membership => {
+            // `members[value eq "x"]` is `members eq "x"`.
+            match inner {
+                Filter::Compare { path: sub, op, value } if sub.is("value") => membership(table, Some((*op, value))),
+                _ => Err(ScimError::invalid_filter("a members filter compares 'value'")),
+            }
+        }
+        _ => Err(ScimError::invalid_filter(format!("'{path}' is not multi-valued: a value filter needs a list"))),
+    }
+}
+
+/// The value of a top-level `value eq "x"` in a conjunction, if any.
+fn pinned_value(filter: &Filter) -> Option<String> {
+    match filter {
+        Filter::Compare { path, op: CompareOp::Eq, value: Value::String(value) } if path.is("value") => {
+            Some(value.clone())
+        }
+        Filter::And(a, b) => pinned_value(a).or_else(|| pinned_value(b)),
+        _ => None,
+    }
+}
+
+/// The inner filter of a valuePath, on one element.
+fn element_filter(backend: Backend, element: &str, filter: &Filter, depth: usize) -> Result<Fragment, ScimError> {
+    if depth > MAX_FILTER_DEPTH {
+        return Err(ScimError::invalid_filter("the filter is nested too deeply"));
+    }
+    Ok(match filter {
+        Filter::And(a, b) => Fragment::default()
+            .sql("(")
+            .append(element_filter(backend, element, a, depth + 1)?)
+            .sql(" AND ")
+            .append(element_filter(backend, element, b, depth + 1)?)
+            .sql(")"),
+        Filter::Or(a, b) => Fragment::default()
+            .sql("(")
+            .append(element_filter(backend, element, a, depth + 1)?)
+            .sql(" OR ")
+            .append(element_filter(backend, element, b, depth + 1)?)
+            .sql(")"),
+        Filter::Not(inner) => {
+            Fragment::default().sql("(NOT ").append(element_filter(backend, element, inner, depth + 1)?).sql(")")
+        }
+        Filter::Present(path) | Filter::Compare { path, .. } => {
+            if path.sub.is_some() || path.schema.is_some() {
+                return Err(ScimError::invalid_filter(format!(
+                    "'{path}' inside a value filter must be a sub-attribute name"
+                )));
+            }
+            let sub = scim::schema::canonical_sub_attribute(&path.name);
+            let comparison = match filter {
+                Filter::Compare { op, value, .. } => Some((*op, value)),
+                _ => None,
+            };
+            compare(
+                backend,
+                element_text(backend, element, Some(&sub)),
+                sub_value_type(&sub),
+                sub_case_exact(&sub),
+                false,
+                comparison,
+            )?
+        }
+        Filter::ValuePath { .. } => return Err(ScimError::invalid_filter("value filters do not nest")),
+    })
+}
+
+/// `value <op> literal`, or presence, by type; never NULL.
+fn compare(
+    backend: Backend,
+    value: Fragment,
+    value_type: ValueType,
+    case_exact: bool,
+    already_folded: bool,
+    comparison: Option<(CompareOp, &Value)>,
+) -> Result<Fragment, ScimError> {
+    let Some((op, literal)) = comparison else {
+        let present = match value_type {
+            ValueType::String => {
+                Fragment::default().sql("(").append(value.clone()).sql(" IS NOT NULL AND ").append(value).sql(" <> '')")
+            }
+            _ => Fragment::default().sql("(").append(value).sql(" IS NOT NULL)"),
+        };
+        return Ok(coalesce(present));
+    };
+    if op == CompareOp::Ne {
+        let equal = compare(backend, value, value_type, case_exact, already_folded, Some((CompareOp::Eq, literal)))?;
+        return Ok(Fragment::default().sql("(NOT ").append(equal).sql(")"));
+    }
+    let operator = |op: CompareOp| match op {
+        CompareOp::Gt => " > ",
+        CompareOp::Ge => " >= ",
+        CompareOp::Lt => " < ",
+        CompareOp::Le => " <= ",
+        _ => " = ",
+    };
+    let condition = match (value_type, literal) {
+        (_, Value::Null) => return Err(ScimError::invalid_filter("compare with null is not supported; use 'pr'")),
+        (ValueType::Boolean, literal) => {
+            let Some(flag) = as_bool(literal) else {
+                return Err(ScimError::invalid_filter("a boolean attribute is compared with true or false"));
+            };
+            if op != CompareOp::Eq {
+                return Err(ScimError::invalid_filter("booleans support eq and ne only"));
+            }
+            match backend {
+                Backend::Postgres => {
+                    Fragment::default().sql("(").append(value).sql("::text = ").text(flag.to_string()).sql(")")
+                }
+                Backend::Sqlite => {
+                    Fragment::default().sql("(").append(value).sql(" = ").small_int(i32::from(flag)).sql(")")
+                }
+            }
+        }
+        (ValueType::Number, Value::Number(number)) => {
+            let Some(number) = number.as_f64() else {
+                return Err(ScimError::invalid_filter("the number is out of range"));
+            };
+            if matches!(op, CompareOp::Co | CompareOp::Sw | CompareOp::Ew) {
+                return Err(ScimError::invalid_filter("co, sw and ew compare strings"));
+            }
+            let number_value = match backend {
+                // A stored value that is not a number must not make the cast fail the query.
+                Backend::Postgres => Fragment::default()
+                    .sql("(CASE WHEN CAST(")
+                    .append(value.clone())
+                    .sql(" AS text) ~ '^-?[0-9]+(\\.[0-9]+)?([eE][-+]?[0-9]+)?$' THEN CAST(CAST(")
+                    .append(value)
+                    .sql(" AS text) AS DOUBLE PRECISION) END)"),
+                Backend::Sqlite => Fragment::default().sql("CAST(").append(value).sql(" AS REAL)"),
+            };
+            Fragment::default().sql("(").append(number_value).sql(operator(op)).float(number).sql(")")
+        }
+        (ValueType::DateTime, Value::String(text)) => {
+            let micros = chrono::DateTime::parse_from_rfc3339(text)
+                .map_err(|_| ScimError::invalid_filter(format!("'{text}' is not a dateTime (RFC 3339)")))?
+                .timestamp_micros();
+            if matches!(op, CompareOp::Co | CompareOp::Sw | CompareOp::Ew) {
+                return Err(ScimError::invalid_filter("co, sw and ew compare strings"));
+            }
+            Fragment::default().sql("(").append(value).sql(operator(op)).int(micros).sql(")")
+        }
+        (ValueType::String, Value::String(text)) => {
+            let (value, text) = if case_exact || already_folded {
+                let text = if already_folded { text.to_lowercase() } else { text.clone() };
+                (value, text)
+            } else {
+                (Fragment::default().sql("lower(").append(value).sql(")"), text.to_lowercase())
+            };
+            match op {
+                CompareOp::Co | CompareOp::Sw | CompareOp::Ew => {
+                    let escaped = escape_like(&text);
+                    let pattern = match op {
+                        CompareOp::Co => format!("%{escaped}%"),
+                        CompareOp::Sw => format!("{escaped}%"),
+                        _ => format!("%{escaped}"),
+                    };
+                    let like = if case_exact && backend == Backend::Sqlite { " GLOB " } else { " LIKE " };
+                    if like == " GLOB " {
+                        // SQLite's LIKE ignores ASCII case; GLOB does not.
+                        let glob = match op {
+                            CompareOp::Co => format!("*{}*", escape_glob(&text)),
+                            CompareOp::Sw => format!("{}*", escape_glob(&text)),
+                            _ => format!("*{}", escape_glob(&text)),
+                        };
+                        Fragment::default().sql("(").append(value).sql(like).text(glob).sql(")")
+                    } else {
+                        Fragment::default().sql("(").append(value).sql(like).text(pattern).sql(" ESCAPE '\\')")
+                    }
+                }
+                op => Fragment::default().sql("(").append(value).sql(operator(op)).text(text).sql(")"),
+            }
+        }
+        (ValueType::String, Value::Bool(_) | Value::Number(_)) => {
+            // A string attribute compared with a non-string literal: compare its text.
+            let text = literal.to_string();
+            Fragment::default().sql("(").append(value).sql(operator(op)).text(text).sql(")")
+        }
+        (ValueType::Number, _) => {
+            return Err(ScimError::invalid_filter("a number attribute is compared with a number"));
+        }
+        (ValueType::DateTime, _) => {
+            return Err(ScimError::invalid_filter("a dateTime attribute is compared with a dateTime string"));
+        }
+        (ValueType::String, Value::Array(_) | Value::Object(_)) => {
+            return Err(ScimError::invalid_filter("filters compare with strings, numbers, booleans"));
+        }
+    };
+    Ok(coalesce(condition))
+}
+
+fn coalesce(condition: Fragment) -> Fragment {
+    Fragment::default().sql("COALESCE(").append(condition).sql(", FALSE)")
+}
+
+fn escape_like(text: &str) -> String {
+    text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+}
+
+fn escape_glob(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            '*' | '?' | '[' => format!("[{c}]"),
+            c => c.to_string(),
+        })
+        .collect()
+}
