@@ -58,6 +58,8 @@ impl Application {
                 .service(readyz)
                 .service(
                     web::scope(&base_path)
+                        .service(web::resource("/.search").route(web::post().to(routes::search_all)))
+                        .service(web::resource(["/Me", "/Me/{rest:.*}"]).to(routes::me))
                         .service(
                             web::scope("/Users")
                                 .app_data(web::Data::new(ResourceType::User))

@@ -107,8 +107,8 @@ impl FromRequest for ScimCall {
         let call = || -> Result<Self, GatewayError> {
             let missing = |what: &str| tonic::Status::internal(format!("route without {what}"));
             let gateway = request.app_data::<web::Data<Gateway>>().cloned().ok_or_else(|| missing("gateway"))?;
-            let kind =
-                request.app_data::<web::Data<ResourceType>>().map(|k| *k.get_ref()).ok_or_else(|| missing("kind"))?;
+            // Outside /Users and /Groups (e.g. POST /.search) the kind is not used.
+            let kind = request.app_data::<web::Data<ResourceType>>().map_or(ResourceType::User, |k| *k.get_ref());
             let credential = Credential::from_header(request.headers().get(header::AUTHORIZATION))?;
             let params = Params::from_request(request)?;
             Ok(Self { gateway, kind, credential, request: request.clone(), params })
@@ -185,33 +185,214 @@ pub async fn get(call: ScimCall, id: web::Path<String>) -> Handled {
     call.render(resource, StatusCode::OK)
 }
 
-pub async fn list(call: ScimCall) -> Handled {
-    let params = &call.params;
-    let filter = params.get("filter").filter(|f| !f.trim().is_empty()).map(Filter::parse).transpose()?;
-    let start_index = params.number("startIndex")?.unwrap_or(1).clamp(1, i64::from(u32::MAX));
-    let count = params.number("count")?.unwrap_or(100).clamp(0, 1000);
-    let projection = params.projection();
-    let message = QueryRequest {
-        filter: filter.as_ref().map(proto::Filter::from),
-        start_index: u32::try_from(start_index).unwrap_or(1),
-        count: u32::try_from(count).unwrap_or(0),
-        exclude_members: projection.excludes("members"),
-    };
-    let mut core = call.core();
-    let found = match call.kind {
-        ResourceType::User => core.query_users(call.grpc(message)).await?,
-        ResourceType::Group => core.query_groups(call.grpc(message)).await?,
+/// A query: from the query string of `GET /Users`, or from the body of `POST /Users/.search`.
+struct Search {
+    filter: Option<Filter>,
+    start_index: u32,
+    count: u32,
+    sort_by: Option<String>,
+    descending: bool,
+    cursor: Option<String>,
+    projection: Projection,
+}
+
+/// The most resources one page returns (advertised as `filter.maxResults`).
+pub const MAX_PAGE: u32 = 1000;
+pub const DEFAULT_PAGE: u32 = 100;
+
+impl Search {
+    fn new(
+        filter: Option<&str>,
+        start_index: Option<i64>,
+        count: Option<i64>,
+        sort_by: Option<&str>,
+        sort_order: Option<&str>,
+        cursor: Option<&str>,
+        projection: Projection,
+    ) -> Result<Self, ScimError> {
+        let filter = filter.filter(|f| !f.trim().is_empty()).map(Filter::parse).transpose()?;
+        let descending = match sort_order.map(str::trim) {
+            None | Some("") => false,
+            Some(order) if order.eq_ignore_ascii_case("ascending") => false,
+            Some(order) if order.eq_ignore_ascii_case("descending") => true,
+            Some(order) => {
+                return Err(ScimError::invalid_value(format!(
+                    "sortOrder '{order}' is neither ascending nor descending"
+                )));
+            }
+        };
+        let clamp = |n: i64, low: i64, high: i64| u32::try_from(n.clamp(low, high)).unwrap_or(1);
+        Ok(Self {
+            filter,
+            start_index: clamp(start_index.unwrap_or(1), 1, i64::from(u32::MAX)),
+            count: clamp(count.unwrap_or(i64::from(DEFAULT_PAGE)), 0, i64::from(MAX_PAGE)),
+            sort_by: sort_by.map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned),
+            descending,
+            cursor: cursor.map(|c| c.trim().to_owned()),
+            projection,
+        })
     }
-    .into_inner();
+
+    fn from_params(params: &Params) -> Result<Self, ScimError> {
+        Self::new(
+            params.get("filter"),
+            params.number("startIndex")?,
+            params.number("count")?,
+            params.get("sortBy"),
+            params.get("sortOrder"),
+            params.get("cursor"),
+            params.projection(),
+        )
+    }
+
+    /// A SearchRequest body (RFC 7644 §3.4.3); member names in any case.
+    fn from_body(body: &Value) -> Result<Self, ScimError> {
+        if !body.is_object() {
+            return Err(ScimError::invalid_syntax("a SearchRequest is a JSON object"));
+        }
+        let text = |name: &str| -> Result<Option<String>, ScimError> {
+            match scim::filter::lookup(body, name) {
+                None | Some(Value::Null) => Ok(None),
+                Some(Value::String(s)) => Ok(Some(s.clone())),
+                Some(_) => Err(ScimError::invalid_value(format!("'{name}' must be a string"))),
+            }
+        };
+        let number = |name: &str| -> Result<Option<i64>, ScimError> {
+            match scim::filter::lookup(body, name) {
+                None | Some(Value::Null) => Ok(None),
+                Some(value) => value
+                    .as_i64()
+                    .map(Some)
+                    .ok_or_else(|| ScimError::invalid_value(format!("'{name}' must be an integer"))),
+            }
+        };
+        let names = |name: &str| -> Result<Option<String>, ScimError> {
+            match scim::filter::lookup(body, name) {
+                None | Some(Value::Null) => Ok(None),
+                Some(Value::String(s)) => Ok(Some(s.clone())),
+                Some(Value::Array(items)) => items
+                    .iter()
+                    .map(|item| item.as_str().map(str::to_owned))
+                    .collect::<Option<Vec<_>>>()
+                    .map(|names| Some(names.join(",")))
+                    .ok_or_else(|| ScimError::invalid_value(format!("'{name}' must list attribute names"))),
+                Some(_) => Err(ScimError::invalid_value(format!("'{name}' must list attribute names"))),
+            }
+        };
+        let projection = Projection::parse(names("attributes")?.as_deref(), names("excludedAttributes")?.as_deref());
+        Self::new(
+            text("filter")?.as_deref(),
+            number("startIndex")?,
+            number("count")?,
+            text("sortBy")?.as_deref(),
+            text("sortOrder")?.as_deref(),
+            text("cursor")?.as_deref(),
+            projection,
+        )
+    }
+
+    fn message(&self) -> QueryRequest {
+        QueryRequest {
+            filter: self.filter.as_ref().map(proto::Filter::from),
+            start_index: self.start_index,
+            count: self.count,
+            exclude_members: self.projection.excludes("members"),
+            sort_by: self.sort_by.clone(),
+            sort_descending: self.descending,
+            cursor: self.cursor.clone(),
+        }
+    }
+}
+
+impl ScimCall {
+    /// Runs a query on this call's resource type and renders the ListResponse.
+    async fn query(&self, search: &Search) -> Handled {
+        let mut core = self.core();
+        let found = match self.kind {
+            ResourceType::User => core.query_users(self.grpc(search.message())).await?,
+            ResourceType::Group => core.query_groups(self.grpc(search.message())).await?,
+        }
+        .into_inner();
+        let base = self.base_url();
+        let resources = found
+            .resources
+            .into_iter()
+            .map(|resource| render::resource(self.kind, resource, &base, &search.projection).map(|(json, _)| json))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut body = scim::list::list_response(found.total_results, search.start_index, resources);
+        if search.cursor.is_some() {
+            // RFC 9865: cursor pages carry nextCursor instead of startIndex.
+            if let Value::Object(object) = &mut body {
+                object.remove("startIndex");
+                if let Some(next) = found.next_cursor {
+                    object.insert("nextCursor".into(), Value::String(next));
+                }
+            }
+        }
+        Ok(render::respond(StatusCode::OK, &body, None, None))
+    }
+}
+
+pub async fn list(call: ScimCall) -> Handled {
+    let search = Search::from_params(&call.params)?;
+    call.query(&search).await
+}
+
+/// `POST /Users/.search`, `POST /Groups/.search`.
+pub async fn search(call: ScimCall, payload: web::Payload) -> Handled {
+    let body = call.body(payload).await?;
+    call.query(&Search::from_body(&body)?).await
+}
+
+/// `POST /.search`: Users then Groups, one page over both. A filter that names attributes of
+/// only one type matches nothing of the other.
+pub async fn search_all(call: ScimCall, payload: web::Payload) -> Handled {
+    let body = call.body(payload).await?;
+    let search = Search::from_body(&body)?;
+    if search.sort_by.is_some() || search.cursor.is_some() {
+        return Err(ScimError::invalid_value(
+            "a search over every resource type pages by startIndex and does not sort",
+        )
+        .into());
+    }
     let base = call.base_url();
-    let resources = found
-        .resources
-        .into_iter()
-        .map(|resource| render::resource(call.kind, resource, &base, &projection).map(|(json, _)| json))
-        .collect::<Result<Vec<_>, _>>()?;
-    let start = u32::try_from(start_index).unwrap_or(1);
-    let body = scim::list::list_response(found.total_results, start, resources);
+    let mut core = call.core();
+    let mut resources = Vec::new();
+    let mut total = 0u64;
+    let mut skip = u64::from(search.start_index) - 1;
+    for kind in [ResourceType::User, ResourceType::Group] {
+        let room = u64::from(search.count).saturating_sub(resources.len() as u64);
+        let message = QueryRequest {
+            start_index: u32::try_from(skip + 1).unwrap_or(u32::MAX),
+            count: u32::try_from(room).unwrap_or(0),
+            ..search.message()
+        };
+        let answer = match kind {
+            ResourceType::User => core.query_users(call.grpc(message)).await,
+            ResourceType::Group => core.query_groups(call.grpc(message)).await,
+        };
+        let found = match answer {
+            Ok(found) => found.into_inner(),
+            Err(status) if status.code() == tonic::Code::InvalidArgument => continue,
+            Err(status) => return Err(status.into()),
+        };
+        total += found.total_results;
+        skip = skip.saturating_sub(found.total_results);
+        for resource in found.resources {
+            resources.push(render::resource(kind, resource, &base, &search.projection)?.0);
+        }
+    }
+    let body = scim::list::list_response(total, search.start_index, resources);
     Ok(render::respond(StatusCode::OK, &body, None, None))
+}
+
+/// `/Me`: there is no user principal behind a provisioning token.
+pub async fn me() -> HttpResponse {
+    scim_error_response(&ScimError::new(
+        501,
+        None,
+        "/Me is not supported: a SCIM token authenticates a tenant, not a user",
+    ))
 }
 
 pub async fn replace(call: ScimCall, id: web::Path<String>, payload: web::Payload) -> Handled {
@@ -271,6 +452,7 @@ pub async fn not_found() -> HttpResponse {
 /// The routes of one resource type, under its scope (`/Users` or `/Groups`).
 pub fn resource_routes(config: &mut web::ServiceConfig) {
     config
+        .service(web::resource("/.search").route(web::post().to(search)).default_service(web::to(method_not_allowed)))
         .service(
             web::resource(["", "/"])
                 .route(web::get().to(list))

@@ -17,6 +17,7 @@ use crate::config::CoreConfig;
 use crate::kafka::KafkaSink;
 use crate::relay::{EventSink, Relay};
 use crate::service::ProvisioningService;
+use crate::store::cursor::CursorKey;
 use crate::store::{Store, tenants};
 use crate::token;
 
@@ -45,7 +46,8 @@ impl Core {
             .await
             .with_context(|| format!("binding the gRPC listener on {}", config.grpc_addr))?;
         let address = listener.local_addr()?;
-        Ok(Self { listener, address, service: ProvisioningService::new(store, wake), relay })
+        let cursor_key = store.write(CursorKey::load_or_create).context("loading the cursor signing key")?;
+        Ok(Self { listener, address, service: ProvisioningService::new(store, wake, cursor_key), relay })
     }
 
     pub fn address(&self) -> SocketAddr {

@@ -78,7 +78,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     scim_groups,
     group_members,
     outbox,
-    scim_user_emails
+    scim_user_emails,
+    service_secrets
 );
 
 diesel::table! {
@@ -86,5 +87,12 @@ diesel::table! {
         tenant_id -> Text,
         user_id -> Text,
         value_key -> Text,
+    }
+}
+
+diesel::table! {
+    service_secrets (name) {
+        name -> Text,
+        value -> Text,
     }
 }

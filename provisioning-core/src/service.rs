@@ -15,19 +15,22 @@ use tonic::{Request, Response, Status};
 
 use crate::conversions;
 use crate::error::CoreError;
-use crate::store::query::Page;
+use crate::store::cursor::{self, CursorKey};
+use crate::store::query::{Page, Sort};
 use crate::store::tenants::{self, TenantId};
 use crate::store::{Store, StoredResource, groups, users};
+use scim::{ScimError, ScimType};
 
 #[derive(Clone)]
 pub struct ProvisioningService {
     store: Store,
     relay_wake: Arc<Notify>,
+    cursor_key: CursorKey,
 }
 
 impl ProvisioningService {
-    pub fn new(store: Store, relay_wake: Arc<Notify>) -> Self {
-        Self { store, relay_wake }
+    pub fn new(store: Store, relay_wake: Arc<Notify>, cursor_key: CursorKey) -> Self {
+        Self { store, relay_wake, cursor_key }
     }
 
     /// Authenticates, then runs `work` for the tenant on the blocking pool.
@@ -77,10 +80,56 @@ impl ProvisioningService {
     }
 }
 
-fn query_response((total, resources): (i64, Vec<StoredResource>)) -> QueryResponse {
-    QueryResponse {
-        total_results: u64::try_from(total).unwrap_or(0),
-        resources: resources.into_iter().map(Resource::from).collect(),
+/// A query, checked and planned: filter, sort and the page (by index or by cursor).
+struct QueryPlan {
+    filter: Option<scim::Filter>,
+    sort: Option<Sort>,
+    page: Page,
+    exclude_members: bool,
+    /// With cursor paging: the query's fingerprint, to sign the next cursor with.
+    cursor_query: Option<String>,
+}
+
+impl QueryPlan {
+    fn new(message: QueryRequest, key: &CursorKey) -> Result<Self, CoreError> {
+        let QueryRequest { filter, start_index, count, exclude_members, sort_by, sort_descending, cursor } = message;
+        let filter = conversions::filter(filter)?;
+        let sort = sort_by
+            .as_deref()
+            .map(|by| {
+                scim::AttrPath::parse(by)
+                    .map(|by| Sort { by, descending: sort_descending })
+                    .map_err(|_| ScimError::invalid_value(format!("sortBy: '{by}' is not an attribute path")))
+            })
+            .transpose()?;
+        let fingerprint = cursor::fingerprint(filter.as_ref(), sort_by.as_deref(), sort_descending);
+        let (start_index, cursor_query) = match cursor {
+            None => (start_index, None),
+            Some(cursor) if cursor.is_empty() => (1, Some(fingerprint)),
+            Some(cursor) => {
+                let offset = key.open(&cursor, &fingerprint)?;
+                (
+                    u32::try_from(offset + 1)
+                        .map_err(|_| ScimError::bad_request(ScimType::InvalidCursor, "the cursor is out of range"))?,
+                    Some(fingerprint),
+                )
+            }
+        };
+        Ok(Self { filter, sort, page: Page::new(start_index, Some(count)), exclude_members, cursor_query })
+    }
+
+    fn respond(
+        self,
+        (total, resources): (i64, Vec<StoredResource>),
+        key: &CursorKey,
+    ) -> Result<QueryResponse, CoreError> {
+        let total_results = u64::try_from(total).unwrap_or(0);
+        let next = u64::try_from(self.page.offset()).unwrap_or(0) + resources.len() as u64;
+        let next_cursor = match &self.cursor_query {
+            Some(query) if next < total_results && !resources.is_empty() => Some(key.issue(next, query)?),
+            _ => None,
+        };
+        Ok(QueryResponse { total_results, resources: resources.into_iter().map(Resource::from).collect(), next_cursor })
     }
 }
 
@@ -132,13 +181,16 @@ impl Provisioning for ProvisioningService {
 
     #[tracing::instrument(skip_all, fields(rpc.system = "grpc", rpc.method = "QueryUsers", tenant.id))]
     async fn query_users(&self, request: Request<QueryRequest>) -> Result<Response<QueryResponse>, Status> {
-        let (metadata, _, QueryRequest { filter, start_index, count, exclude_members: _ }) = request.into_parts();
-        let filter = conversions::filter(filter)?;
-        let page = Page::new(start_index, Some(count));
-        let found = self
-            .run(&metadata, move |store, tenant| store.read(|conn| users::list(conn, tenant, filter.as_ref(), page)))
+        let (metadata, _, message) = request.into_parts();
+        let plan = QueryPlan::new(message, &self.cursor_key)?;
+        let (query, found) = self
+            .run(&metadata, move |store, tenant| {
+                let found = store
+                    .read(|conn| users::search(conn, tenant, plan.filter.as_ref(), plan.sort.as_ref(), plan.page))?;
+                Ok((plan, found))
+            })
             .await?;
-        Ok(Response::new(query_response(found)))
+        Ok(Response::new(query.respond(found, &self.cursor_key)?))
     }
 
     #[tracing::instrument(skip_all, fields(rpc.system = "grpc", rpc.method = "CreateGroup", tenant.id))]
@@ -188,14 +240,17 @@ impl Provisioning for ProvisioningService {
 
     #[tracing::instrument(skip_all, fields(rpc.system = "grpc", rpc.method = "QueryGroups", tenant.id))]
     async fn query_groups(&self, request: Request<QueryRequest>) -> Result<Response<QueryResponse>, Status> {
-        let (metadata, _, QueryRequest { filter, start_index, count, exclude_members }) = request.into_parts();
-        let filter = conversions::filter(filter)?;
-        let page = Page::new(start_index, Some(count));
-        let found = self
+        let (metadata, _, message) = request.into_parts();
+        let plan = QueryPlan::new(message, &self.cursor_key)?;
+        let (query, found) = self
             .run(&metadata, move |store, tenant| {
-                store.read(|conn| groups::list(conn, tenant, filter.as_ref(), page, exclude_members))
+                let found = store.read(|conn| {
+                    let (filter, sort) = (plan.filter.as_ref(), plan.sort.as_ref());
+                    groups::search(conn, tenant, filter, sort, plan.page, plan.exclude_members)
+                })?;
+                Ok((plan, found))
             })
             .await?;
-        Ok(Response::new(query_response(found)))
+        Ok(Response::new(query.respond(found, &self.cursor_key)?))
     }
 }

@@ -3,8 +3,12 @@
 //! Precedence follows the RFC: `or` binds loosest, then `and`, then `not` and grouping. Besides
 //! the RFC grammar this accepts Entra's `emails[type eq "work"].value eq "x"`, read as
 //! `emails[type eq "work" and value eq "x"]`, because Entra sends it for matching.
+//!
+//! Filters come from clients, so the parser bounds their length and nesting: parsing recurses,
+//! and so do `Drop`, `matches` and whatever walks the tree afterwards.
+//! `Display` prints the canonical text, which `Filter::parse` reads back to an equal `Filter`.
 
-use serde_json::Value;
+use serde_json::{Number, Value};
 
 use crate::error::ScimError;
 
@@ -82,6 +86,13 @@ fn is_attr_name(name: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
 }
 
+/// The longest filter `Filter::parse` accepts, in characters.
+pub const MAX_FILTER_LENGTH: usize = 4096;
+
+/// The deepest nesting `Filter::parse` accepts: each `( )`, `not ( )` and value filter `[ ]` is
+/// one level.
+pub const MAX_FILTER_DEPTH: usize = 32;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CompareOp {
     Eq,
@@ -110,6 +121,26 @@ impl CompareOp {
             _ => return None,
         })
     }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CompareOp::Eq => "eq",
+            CompareOp::Ne => "ne",
+            CompareOp::Co => "co",
+            CompareOp::Sw => "sw",
+            CompareOp::Ew => "ew",
+            CompareOp::Gt => "gt",
+            CompareOp::Ge => "ge",
+            CompareOp::Lt => "lt",
+            CompareOp::Le => "le",
+        }
+    }
+}
+
+impl std::fmt::Display for CompareOp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -132,8 +163,11 @@ pub enum Filter {
 
 impl Filter {
     pub fn parse(text: &str) -> Result<Self, ScimError> {
+        if text.chars().nth(MAX_FILTER_LENGTH).is_some() {
+            return Err(ScimError::invalid_filter(format!("a filter may have at most {MAX_FILTER_LENGTH} characters")));
+        }
         let tokens = tokenize(text)?;
-        let mut parser = Parser { tokens, pos: 0 };
+        let mut parser = Parser { tokens, pos: 0, depth: 0 };
         let filter = parser.or_expr()?;
         match parser.peek() {
             None => Ok(filter),
@@ -157,6 +191,37 @@ impl Filter {
             },
         }
     }
+}
+
+/// Canonical filter text: operators and keywords in lower case, values as JSON, parentheses
+/// only where precedence needs them, value filters as `attr[filter]` (never Entra's
+/// `attr[filter].sub op value`). Every filter `Filter::parse` returns prints back to itself; a
+/// hand-built one does too when its values are scalars and its value-path attributes have no
+/// sub-attribute.
+impl std::fmt::Display for Filter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Filter::Compare { path, op, value } => write!(f, "{path} {op} {value}"),
+            Filter::Present(path) => write!(f, "{path} pr"),
+            // `and` and `or` group to the left, so only a right operand of the same kind needs
+            // parentheses.
+            Filter::And(left, right) => {
+                write_operand(f, left, matches!(**left, Filter::Or(..)))?;
+                f.write_str(" and ")?;
+                write_operand(f, right, matches!(**right, Filter::Or(..) | Filter::And(..)))
+            }
+            Filter::Or(left, right) => {
+                write!(f, "{left} or ")?;
+                write_operand(f, right, matches!(**right, Filter::Or(..)))
+            }
+            Filter::Not(inner) => write!(f, "not ({inner})"),
+            Filter::ValuePath { path, filter } => write!(f, "{path}[{filter}]"),
+        }
+    }
+}
+
+fn write_operand(f: &mut std::fmt::Formatter<'_>, operand: &Filter, grouped: bool) -> std::fmt::Result {
+    if grouped { write!(f, "({operand})") } else { write!(f, "{operand}") }
 }
 
 /// Case-insensitive key lookup in a JSON object.
@@ -340,24 +405,33 @@ fn is_word_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, ':' | '.' | '_' | '-' | '$' | '+')
 }
 
+/// A number, or a word. `true`, `false` and `null` stay words: they are values after an operator
+/// but may be attribute names before one.
 fn word_token(word: String) -> Result<Token, ScimError> {
     let first = word.chars().next().unwrap_or(' ');
     if first.is_ascii_digit() || first == '-' || first == '+' {
-        let value: Value = serde_json::from_str(word.trim_start_matches('+'))
-            .map_err(|_| ScimError::invalid_filter(format!("'{word}' is not a number")))?;
-        return Ok(Token::Literal(value));
+        return Ok(Token::Literal(Value::Number(number(&word)?)));
     }
-    Ok(match word.as_str() {
-        "true" => Token::Literal(Value::Bool(true)),
-        "false" => Token::Literal(Value::Bool(false)),
-        "null" => Token::Literal(Value::Null),
-        _ => Token::Word(word),
-    })
+    Ok(Token::Word(word))
+}
+
+fn number(word: &str) -> Result<Number, ScimError> {
+    let invalid = || ScimError::invalid_filter(format!("'{word}' is not a number"));
+    let text = word.trim_start_matches('+');
+    let number: Number = serde_json::from_str(text).map_err(|_| invalid())?;
+    if number.is_f64() {
+        // serde_json reads decimals to within a unit in the last place; std reads them exactly,
+        // so that a printed filter parses back to the same number.
+        return text.parse::<f64>().ok().and_then(Number::from_f64).ok_or_else(invalid);
+    }
+    Ok(number)
 }
 
 struct Parser {
     tokens: Vec<Token>,
     pos: usize,
+    /// Open `(`, `not (` and `[` around the current token.
+    depth: usize,
 }
 
 impl Parser {
@@ -373,6 +447,19 @@ impl Parser {
 
     fn peek_keyword(&self, keyword: &str) -> bool {
         matches!(self.peek(), Some(Token::Word(w)) if w.eq_ignore_ascii_case(keyword))
+    }
+
+    /// Parses one nesting level, refusing to go deeper than `MAX_FILTER_DEPTH`.
+    fn nested(&mut self, parse: impl FnOnce(&mut Self) -> Result<Filter, ScimError>) -> Result<Filter, ScimError> {
+        if self.depth >= MAX_FILTER_DEPTH {
+            return Err(ScimError::invalid_filter(format!(
+                "a filter may nest at most {MAX_FILTER_DEPTH} levels of parentheses, 'not' and value filters"
+            )));
+        }
+        self.depth += 1;
+        let result = parse(self);
+        self.depth -= 1;
+        result
     }
 
     fn or_expr(&mut self) -> Result<Filter, ScimError> {
@@ -396,18 +483,27 @@ impl Parser {
     }
 
     fn unary(&mut self) -> Result<Filter, ScimError> {
-        if self.peek_keyword("not") {
+        if self.peek_keyword("not") && !self.not_is_attribute() {
             self.pos += 1;
             let Some(Token::Open) = self.next() else {
                 return Err(ScimError::invalid_filter("'not' must be followed by '('"));
             };
-            return Ok(Filter::Not(Box::new(self.group_rest()?)));
+            return self.nested(|parser| Ok(Filter::Not(Box::new(parser.group_rest()?))));
         }
         if let Some(Token::Open) = self.peek() {
             self.pos += 1;
-            return self.group_rest();
+            return self.nested(Self::group_rest);
         }
         self.attribute_expr()
+    }
+
+    /// `not` is a valid attribute name too: it is one when an operator or `[` follows it.
+    fn not_is_attribute(&self) -> bool {
+        match self.tokens.get(self.pos + 1) {
+            Some(Token::OpenBracket) => true,
+            Some(Token::Word(word)) => word.eq_ignore_ascii_case("pr") || CompareOp::parse(word).is_some(),
+            _ => false,
+        }
     }
 
     /// After '(' has been consumed: the filter and its ')'.
@@ -436,11 +532,13 @@ impl Parser {
             if path.sub.is_some() {
                 return Err(ScimError::invalid_filter("a value filter applies to an attribute, not a sub-attribute"));
             }
-            let inner = self.or_expr()?;
-            let Some(Token::CloseBracket) = self.next() else {
-                return Err(ScimError::invalid_filter("missing ']' in filter"));
-            };
-            let mut inner = inner;
+            let mut inner = self.nested(|parser| {
+                let inner = parser.or_expr()?;
+                match parser.next() {
+                    Some(Token::CloseBracket) => Ok(inner),
+                    _ => Err(ScimError::invalid_filter("missing ']' in filter")),
+                }
+            })?;
             if let Some(Token::SubAttr(sub)) = self.peek().cloned() {
                 // Entra: `emails[type eq "work"].value eq "x"`.
                 self.pos += 1;
@@ -465,14 +563,20 @@ impl Parser {
             }
             None => return Err(ScimError::invalid_filter(format!("filter ends after '{path}'"))),
         };
-        match self.next() {
-            Some(Token::Literal(value)) => Ok(Filter::Compare { path, op, value }),
-            Some(other) => Err(ScimError::invalid_filter(format!(
-                "expected a value after the operator, found {}",
-                other.describe()
-            ))),
-            None => Err(ScimError::invalid_filter("filter ends where a value was expected")),
-        }
+        let value = match self.next() {
+            Some(Token::Literal(value)) => value,
+            Some(Token::Word(word)) if word == "true" => Value::Bool(true),
+            Some(Token::Word(word)) if word == "false" => Value::Bool(false),
+            Some(Token::Word(word)) if word == "null" => Value::Null,
+            Some(other) => {
+                return Err(ScimError::invalid_filter(format!(
+                    "expected a value after the operator, found {}",
+                    other.describe()
+                )));
+            }
+            None => return Err(ScimError::invalid_filter("filter ends where a value was expected")),
+        };
+        Ok(Filter::Compare { path, op, value })
     }
 }
 
@@ -563,10 +667,447 @@ mod tests {
         assert!(!filter.matches(&json!({"roles": [{"primary": false, "value": "Admin"}]})));
     }
 
+    fn compare(path: &str, op: CompareOp, value: Value) -> Filter {
+        Filter::Compare { path: AttrPath::parse(path).unwrap(), op, value }
+    }
+
+    fn present(path: &str) -> Filter {
+        Filter::Present(AttrPath::parse(path).unwrap())
+    }
+
+    fn and(a: Filter, b: Filter) -> Filter {
+        Filter::And(Box::new(a), Box::new(b))
+    }
+
+    fn or(a: Filter, b: Filter) -> Filter {
+        Filter::Or(Box::new(a), Box::new(b))
+    }
+
+    fn not(a: Filter) -> Filter {
+        Filter::Not(Box::new(a))
+    }
+
+    fn value_path(path: &str, filter: Filter) -> Filter {
+        Filter::ValuePath { path: AttrPath::parse(path).unwrap(), filter: Box::new(filter) }
+    }
+
+    /// Parses `text`, checks the AST, and checks that the AST prints as `canonical` and parses back.
+    fn assert_parses(text: &str, expected: Filter, canonical: &str) {
+        let parsed = Filter::parse(text).unwrap_or_else(|e| panic!("{text}: {e}"));
+        assert_eq!(parsed, expected, "{text}");
+        assert_eq!(parsed.to_string(), canonical, "{text}");
+        assert_eq!(Filter::parse(canonical).unwrap(), expected, "{canonical}");
+    }
+
+    fn assert_invalid(text: &str) -> String {
+        let err = Filter::parse(text).unwrap_err();
+        assert_eq!((err.status, err.scim_type), (400, Some(crate::ScimType::InvalidFilter)), "{text}");
+        err.detail
+    }
+
+    #[test]
+    fn every_comparison_operator() {
+        for (word, op) in [
+            ("eq", CompareOp::Eq),
+            ("ne", CompareOp::Ne),
+            ("co", CompareOp::Co),
+            ("sw", CompareOp::Sw),
+            ("ew", CompareOp::Ew),
+            ("gt", CompareOp::Gt),
+            ("ge", CompareOp::Ge),
+            ("lt", CompareOp::Lt),
+            ("le", CompareOp::Le),
+        ] {
+            let text = format!(r#"userName {word} "j""#);
+            assert_parses(&text, compare("userName", op, json!("j")), &text);
+            let upper = format!(r#"userName {} "j""#, word.to_uppercase());
+            assert_parses(&upper, compare("userName", op, json!("j")), &text);
+        }
+        assert_parses("title pr", present("title"), "title pr");
+        assert_parses("title PR", present("title"), "title pr");
+    }
+
+    #[test]
+    fn keywords_and_operators_in_any_case() {
+        assert_parses(
+            r#"NOT (a Pr) AnD (b pR oR c Eq 1)"#,
+            and(not(present("a")), or(present("b"), compare("c", CompareOp::Eq, json!(1)))),
+            "not (a pr) and (b pr or c eq 1)",
+        );
+        assert_parses("title Ne null", compare("title", CompareOp::Ne, Value::Null), "title ne null");
+    }
+
+    #[test]
+    fn not_needs_parentheses_and_groups_its_filter() {
+        assert_parses("not (a pr)", not(present("a")), "not (a pr)");
+        assert_parses("not(a pr or b pr)", not(or(present("a"), present("b"))), "not (a pr or b pr)");
+        assert_parses("not (not (a pr))", not(not(present("a"))), "not (not (a pr))");
+        assert_parses("not (a pr) and b pr", and(not(present("a")), present("b")), "not (a pr) and b pr");
+        for text in ["not a pr", "not", "not (", "not ()", "not (a pr", "a pr and not"] {
+            assert_invalid(text);
+        }
+    }
+
+    #[test]
+    fn nested_and_redundant_parentheses() {
+        assert_parses("((a pr))", present("a"), "a pr");
+        assert_parses("(((a pr) and (b pr)))", and(present("a"), present("b")), "a pr and b pr");
+        assert_parses(
+            "((a pr or b pr) and (c pr or (d pr and e pr)))",
+            and(or(present("a"), present("b")), or(present("c"), and(present("d"), present("e")))),
+            "(a pr or b pr) and (c pr or d pr and e pr)",
+        );
+        for text in ["()", "(a pr))", "((a pr)", ")a pr(", "a pr ()"] {
+            assert_invalid(text);
+        }
+    }
+
+    #[test]
+    fn precedence_and_associativity() {
+        let (a, b, c) = (present("a"), present("b"), present("c"));
+        assert_parses("a pr or b pr and c pr", or(a.clone(), and(b.clone(), c.clone())), "a pr or b pr and c pr");
+        assert_parses("(a pr or b pr) and c pr", and(or(a.clone(), b.clone()), c.clone()), "(a pr or b pr) and c pr");
+        assert_parses("a pr and b pr or c pr", or(and(a.clone(), b.clone()), c.clone()), "a pr and b pr or c pr");
+        assert_parses("a pr and (b pr or c pr)", and(a.clone(), or(b.clone(), c.clone())), "a pr and (b pr or c pr)");
+        // Both group to the left; a right-nested tree keeps its parentheses.
+        assert_parses("a pr or b pr or c pr", or(or(a.clone(), b.clone()), c.clone()), "a pr or b pr or c pr");
+        assert_parses("a pr or (b pr or c pr)", or(a.clone(), or(b.clone(), c.clone())), "a pr or (b pr or c pr)");
+        assert_parses("a pr and b pr and c pr", and(and(a.clone(), b.clone()), c.clone()), "a pr and b pr and c pr");
+        assert_parses("a pr and (b pr and c pr)", and(a, and(b, c)), "a pr and (b pr and c pr)");
+    }
+
+    #[test]
+    fn value_paths() {
+        let work = compare("type", CompareOp::Eq, json!("work"));
+        assert_parses(r#"emails[type eq "work"]"#, value_path("emails", work.clone()), r#"emails[type eq "work"]"#);
+        assert_parses(
+            r#"emails[type eq "work" and value co "@example.com"]"#,
+            value_path("emails", and(work.clone(), compare("value", CompareOp::Co, json!("@example.com")))),
+            r#"emails[type eq "work" and value co "@example.com"]"#,
+        );
+        assert_parses(
+            r#"emails[type eq "work" or not (primary eq true)]"#,
+            value_path("emails", or(work.clone(), not(compare("primary", CompareOp::Eq, json!(true))))),
+            r#"emails[type eq "work" or not (primary eq true)]"#,
+        );
+        assert_parses(
+            r#"urn:ietf:params:scim:schemas:core:2.0:User:emails[type eq "work"] and title pr"#,
+            and(value_path("urn:ietf:params:scim:schemas:core:2.0:User:emails", work.clone()), present("title")),
+            r#"urn:ietf:params:scim:schemas:core:2.0:User:emails[type eq "work"] and title pr"#,
+        );
+        // Entra's trailing comparison folds into the value filter, with parentheses when needed.
+        assert_parses(
+            r#"emails[type eq "work" or type eq "home"].value eq "x""#,
+            value_path(
+                "emails",
+                and(
+                    or(work, compare("type", CompareOp::Eq, json!("home"))),
+                    compare("value", CompareOp::Eq, json!("x")),
+                ),
+            ),
+            r#"emails[(type eq "work" or type eq "home") and value eq "x"]"#,
+        );
+        for text in
+            ["emails[]", "emails[type pr", "emails type pr]", "name.givenName[type pr]", "emails[type pr].", "[a pr]"]
+        {
+            assert_invalid(text);
+        }
+    }
+
+    #[test]
+    fn attribute_paths_with_sub_attributes_and_urns() {
+        assert_parses(
+            r#"name.familyName co "O'Malley""#,
+            compare("name.familyName", CompareOp::Co, json!("O'Malley")),
+            r#"name.familyName co "O'Malley""#,
+        );
+        assert_parses("meta.$ref pr", present("meta.$ref"), "meta.$ref pr");
+        let manager = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager.value";
+        let parsed = Filter::parse(&format!(r#"{manager} eq "m""#)).unwrap();
+        let Filter::Compare { path, .. } = &parsed else { panic!("{parsed:?}") };
+        assert_eq!(path.schema.as_deref(), Some(crate::schema::ENTERPRISE_USER));
+        assert_eq!((path.name.as_str(), path.sub.as_deref()), ("manager", Some("value")));
+        assert_eq!(parsed.to_string(), format!(r#"{manager} eq "m""#));
+        for text in ["a.b.c pr", "1a pr", "a..b pr", "a. pr", "_a pr", "a@b pr"] {
+            assert_invalid(text);
+        }
+    }
+
+    #[test]
+    fn numbers() {
+        for (text, value, canonical) in [
+            ("0", json!(0), "0"),
+            ("42", json!(42), "42"),
+            ("-7", json!(-7), "-7"),
+            ("1.5", json!(1.5), "1.5"),
+            ("-0.25", json!(-0.25), "-0.25"),
+            ("1e3", json!(1000.0), "1000.0"),
+            ("2.5E-2", json!(0.025), "0.025"),
+            ("-1E+2", json!(-100.0), "-100.0"),
+            ("+3", json!(3), "3"),
+            ("18446744073709551615", json!(u64::MAX), "18446744073709551615"),
+            ("-9223372036854775808", json!(i64::MIN), "-9223372036854775808"),
+        ] {
+            assert_parses(&format!("a gt {text}"), compare("a", CompareOp::Gt, value), &format!("a gt {canonical}"));
+        }
+        for text in ["a eq 1.", "a eq .5", "a eq 01", "a eq 1e", "a eq -", "a eq 1e999", "a eq 0x10", "a eq +true"] {
+            assert_invalid(text);
+        }
+    }
+
+    #[test]
+    fn decimals_are_read_exactly() {
+        // serde_json's default reader is off by one unit in the last place for these.
+        for text in ["1.0715660391465826e-75", "-1.81996730402717e-179", "-1.603964615428183e143"] {
+            let expected: f64 = text.parse().unwrap();
+            assert_eq!(Filter::parse(&format!("a eq {text}")).unwrap(), eq("a", json!(expected)), "{text}");
+        }
+    }
+
+    #[test]
+    fn true_false_null() {
+        assert_parses("active eq true", eq("active", json!(true)), "active eq true");
+        assert_parses("active ne false", compare("active", CompareOp::Ne, json!(false)), "active ne false");
+        assert_parses("title eq null", eq("title", Value::Null), "title eq null");
+        // JSON literals are lower case; `True` is neither a value nor (after an operator) a name.
+        assert_invalid("active eq True");
+        assert_invalid("active eq NULL");
+    }
+
+    #[test]
+    fn keywords_as_attribute_names() {
+        assert_parses("and eq 1", eq("and", json!(1)), "and eq 1");
+        assert_parses("or pr or and pr", or(present("or"), present("and")), "or pr or and pr");
+        assert_parses("pr pr and eq eq 1", and(present("pr"), eq("eq", json!(1))), "pr pr and eq eq 1");
+        assert_parses("not eq \"x\"", eq("not", json!("x")), "not eq \"x\"");
+        assert_parses("NOT pr", present("NOT"), "NOT pr");
+        assert_parses("not[a pr]", value_path("not", present("a")), "not[a pr]");
+        assert_parses("not (not pr)", not(present("not")), "not (not pr)");
+        assert_parses(
+            "true eq false or null pr",
+            or(eq("true", json!(false)), present("null")),
+            "true eq false or null pr",
+        );
+        assert_parses("not.not eq null", eq("not.not", Value::Null), "not.not eq null");
+    }
+
+    #[test]
+    fn string_literals_are_json_strings() {
+        for value in ["", "say \"hi\"", "back\\slash", "tab\tnew\nline", "\u{1}", "é ü 中文 🦀", "a]b)c(d[e", "\u{7f}"]
+        {
+            let filter = eq("displayName", json!(value));
+            assert_eq!(Filter::parse(&filter.to_string()).unwrap(), filter, "{value:?}");
+        }
+        assert_parses(r#"a eq "\u00e9\/""#, eq("a", json!("é/")), r#"a eq "é/""#);
+        for text in [r#"a eq "\x""#, r#"a eq "\ud800""#, "a eq \"\t\"", r#"a eq 'x'"#, r#"a eq "x\"#] {
+            assert_invalid(text);
+        }
+    }
+
+    #[test]
+    fn rfc_7644_examples() {
+        for text in [
+            r#"userName eq "bjensen""#,
+            r#"name.familyName co "O'Malley""#,
+            r#"userName sw "J""#,
+            r#"urn:ietf:params:scim:schemas:core:2.0:User:userName sw "J""#,
+            r#"title pr"#,
+            r#"meta.lastModified gt "2011-05-13T04:42:34Z""#,
+            r#"meta.lastModified ge "2011-05-13T04:42:34Z""#,
+            r#"meta.lastModified lt "2011-05-13T04:42:34Z""#,
+            r#"meta.lastModified le "2011-05-13T04:42:34Z""#,
+            r#"title pr and userType eq "Employee""#,
+            r#"title pr or userType eq "Intern""#,
+            r#"schemas eq "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User""#,
+            r#"userType eq "Employee" and (emails co "example.com" or emails.value co "example.org")"#,
+            r#"userType ne "Employee" and not (emails co "example.com" or emails.value co "example.org")"#,
+            r#"userType eq "Employee" and emails[type eq "work" and value co "@example.com"]"#,
+            r#"emails[type eq "work" and value co "@example.com"] or ims[type eq "xmpp" and value co "@foo.com"]"#,
+        ] {
+            let parsed = Filter::parse(text).unwrap_or_else(|e| panic!("{text}: {e}"));
+            assert_eq!(parsed.to_string(), text);
+        }
+        let redundant = Filter::parse(r#"userType eq "Employee" and (emails.type eq "work")"#).unwrap();
+        assert_eq!(redundant.to_string(), r#"userType eq "Employee" and emails.type eq "work""#);
+    }
+
+    #[test]
+    fn length_limit() {
+        let padding = MAX_FILTER_LENGTH - "a pr".len();
+        let longest = format!("{}a pr", " ".repeat(padding));
+        assert_eq!(Filter::parse(&longest).unwrap(), present("a"));
+        let detail = assert_invalid(&format!(" {longest}"));
+        assert!(detail.contains(&MAX_FILTER_LENGTH.to_string()), "{detail}");
+        // Characters, not bytes.
+        let value = "é".repeat(MAX_FILTER_LENGTH - r#"a eq """#.len());
+        assert!(Filter::parse(&format!(r#"a eq "{value}""#)).is_ok());
+        assert_invalid(&format!(r#"a eq "{value}é""#));
+        assert_invalid(&"(".repeat(10 * 1024 * 1024));
+    }
+
+    #[test]
+    fn depth_limit() {
+        let nest =
+            |open: &str, close: &str, levels: usize| format!("{}a pr{}", open.repeat(levels), close.repeat(levels));
+        for (open, close) in [("(", ")"), ("not (", ")"), ("x[", "]")] {
+            assert!(Filter::parse(&nest(open, close, MAX_FILTER_DEPTH)).is_ok(), "{open}");
+            let detail = assert_invalid(&nest(open, close, MAX_FILTER_DEPTH + 1));
+            assert!(detail.contains(&MAX_FILTER_DEPTH.to_string()), "{detail}");
+        }
+        // 30 levels, then 32 and 33.
+        let mixed = "(not (x[".repeat(10) + "a pr" + &"]))".repeat(10);
+        assert!(Filter::parse(&format!("(({mixed}))")).is_ok());
+        assert_invalid(&format!("((({mixed})))"));
+        // Sequences do not nest: a long chain of `and` is fine.
+        let chain = vec!["a pr"; 400].join(" and ");
+        assert!(Filter::parse(&chain).is_ok());
+    }
+
+    #[test]
+    fn deep_nesting_within_the_length_limit_never_overflows_the_stack() {
+        let text = "(".repeat(MAX_FILTER_LENGTH);
+        assert_invalid(&text);
+        let text = "x[".repeat(MAX_FILTER_LENGTH / 2);
+        assert_invalid(&text);
+        // On a small stack, to catch recursion that is bounded only by the length limit.
+        let worker = std::thread::Builder::new().stack_size(1024 * 1024).spawn(|| {
+            for open in ["(", "not (", "a[", "a[b pr].c eq 1 and ("] {
+                let text: String = open.repeat(MAX_FILTER_LENGTH).chars().take(MAX_FILTER_LENGTH).collect();
+                assert!(Filter::parse(&text).is_err());
+            }
+            let chain = vec!["a pr"; MAX_FILTER_LENGTH / 8].join(" or ");
+            let filter = Filter::parse(&chain).unwrap();
+            assert_eq!(Filter::parse(&filter.to_string()).unwrap(), filter);
+        });
+        worker.unwrap().join().unwrap();
+    }
+
+    mod generate {
+        //! Random filters in the forms `Filter::parse` produces.
+        use super::*;
+        use proptest::prelude::*;
+
+        fn attr_name() -> impl Strategy<Value = String> {
+            prop_oneof![
+                6 => "[a-zA-Z][a-zA-Z0-9_-]{0,7}",
+                1 => "\\$[a-zA-Z0-9_-]{0,4}",
+                2 => prop::sample::select(vec![
+                    "and", "or", "not", "pr", "eq", "ne", "co", "sw", "ew", "gt", "ge", "lt", "le", "true", "false",
+                    "null", "AND", "Not", "True", "value", "type",
+                ])
+                .prop_map(str::to_owned),
+            ]
+        }
+
+        fn schema() -> impl Strategy<Value = String> {
+            prop_oneof![
+                prop::sample::select(vec![crate::schema::USER, crate::schema::GROUP, crate::schema::ENTERPRISE_USER])
+                    .prop_map(str::to_owned),
+                "(urn|URN|Urn):[a-z0-9]{1,6}(:[A-Za-z0-9._$+-]{0,6}){0,4}",
+            ]
+        }
+
+        pub fn attr_path(sub: bool) -> impl Strategy<Value = AttrPath> {
+            let sub = if sub { prop::option::of(attr_name()).boxed() } else { Just(None).boxed() };
+            (prop::option::weighted(0.25, schema()), attr_name(), sub).prop_map(|(schema, name, sub)| AttrPath {
+                schema,
+                name,
+                sub,
+            })
+        }
+
+        fn op() -> impl Strategy<Value = CompareOp> {
+            prop::sample::select(vec![
+                CompareOp::Eq,
+                CompareOp::Ne,
+                CompareOp::Co,
+                CompareOp::Sw,
+                CompareOp::Ew,
+                CompareOp::Gt,
+                CompareOp::Ge,
+                CompareOp::Lt,
+                CompareOp::Le,
+            ])
+        }
+
+        fn string() -> impl Strategy<Value = String> {
+            let char = prop_oneof![
+                3 => any::<char>(),
+                1 => prop::sample::select(vec!['"', '\\', '\'', ' ', '(', ')', '[', ']', '.', '\n', '\u{0}', 'é', '🦀']),
+            ];
+            prop::collection::vec(char, 0..10).prop_map(String::from_iter)
+        }
+
+        fn value() -> impl Strategy<Value = Value> {
+            prop_oneof![
+                3 => string().prop_map(Value::String),
+                1 => any::<i64>().prop_map(Value::from),
+                1 => any::<u64>().prop_map(Value::from),
+                1 => (-1000i32..1000).prop_map(Value::from),
+                1 => prop::num::f64::NORMAL.prop_map(Value::from),
+                1 => (prop::num::f64::SUBNORMAL | prop::num::f64::ZERO).prop_map(Value::from),
+                1 => (-1000i32..1000, 0u32..4).prop_map(|(n, e)| Value::from(f64::from(n) / 10f64.powi(e as i32))),
+                1 => any::<bool>().prop_map(Value::Bool),
+                1 => Just(Value::Null),
+            ]
+        }
+
+        pub fn filter() -> impl Strategy<Value = Filter> {
+            let leaf = prop_oneof![
+                3 => (attr_path(true), op(), value()).prop_map(|(path, op, value)| Filter::Compare { path, op, value }),
+                1 => attr_path(true).prop_map(Filter::Present),
+            ];
+            leaf.prop_recursive(5, 24, 2, |inner| {
+                prop_oneof![
+                    (inner.clone(), inner.clone()).prop_map(|(a, b)| Filter::And(Box::new(a), Box::new(b))),
+                    (inner.clone(), inner.clone()).prop_map(|(a, b)| Filter::Or(Box::new(a), Box::new(b))),
+                    inner.clone().prop_map(|f| Filter::Not(Box::new(f))),
+                    // The parser refuses a value filter on a sub-attribute (`name.x[...]`).
+                    (attr_path(false), inner).prop_map(|(path, f)| Filter::ValuePath { path, filter: Box::new(f) }),
+                ]
+            })
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config::with_cases(2048))]
+
+        #[test]
+        fn printed_filters_parse_back(filter in generate::filter()) {
+            let text = filter.to_string();
+            proptest::prop_assert!(text.chars().count() <= MAX_FILTER_LENGTH, "{text}");
+            proptest::prop_assert_eq!(Filter::parse(&text), Ok(filter), "{}", text);
+        }
+
+        #[test]
+        fn parsed_filters_print_back(filter in generate::filter()) {
+            // Printing is a fixed point: parse(print(f)) prints the same text again.
+            let text = filter.to_string();
+            let reparsed = Filter::parse(&text).map(|f| f.to_string());
+            proptest::prop_assert_eq!(reparsed, Ok(text));
+        }
+    }
+
     proptest::proptest! {
         #[test]
         fn parser_never_panics(text in ".{0,64}") {
             let _ = Filter::parse(&text);
+        }
+
+        #[test]
+        fn tokens_never_panic_and_parsed_filters_round_trip(
+            tokens in proptest::collection::vec(
+                proptest::sample::select(vec![
+                    "a", "b.c", "x", "urn:s:a", "eq", "pr", "gt", "and", "or", "not", "(", ")", "[", "]", "].v",
+                    "\"s\"", "1", "-2.5e3", "true", "null", " ",
+                ]),
+                0..24,
+            )
+        ) {
+            let text = tokens.join(" ");
+            if let Ok(filter) = Filter::parse(&text) {
+                proptest::prop_assert_eq!(Filter::parse(&filter.to_string()), Ok(filter));
+            }
         }
 
         #[test]

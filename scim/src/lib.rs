@@ -2,6 +2,7 @@
 //! parse and render; provisioning-core uses it to apply PATCH and validate what it stores.
 #![forbid(unsafe_code)]
 
+pub mod discovery;
 pub mod error;
 pub mod filter;
 pub mod list;

@@ -97,29 +97,36 @@ impl Fragment {
 
     /// The fragment as a diesel expression: literal SQL with its values bound in order.
     fn into_predicate<T: 'static>(self) -> Predicate<T> {
-        Box::new(Raw(self.parts))
+        Box::new(Raw::<Bool> { parts: self.parts, wrap: true, sql_type: std::marker::PhantomData })
     }
 }
 
-/// A boolean SQL expression made of literal SQL and bound values: valid on any table, since
-/// it names its columns itself.
-struct Raw(Vec<Part>);
+/// A SQL expression made of literal SQL and bound values: valid on any table, since it names
+/// its columns itself.
+pub struct Raw<ST> {
+    parts: Vec<Part>,
+    /// Parenthesized (an expression), or as is (an ORDER BY term with its direction).
+    wrap: bool,
+    sql_type: std::marker::PhantomData<ST>,
+}
 
-impl diesel::query_builder::QueryId for Raw {
+impl<ST> diesel::query_builder::QueryId for Raw<ST> {
     type QueryId = ();
     const HAS_STATIC_QUERY_ID: bool = false;
 }
 
-impl diesel::Expression for Raw {
-    type SqlType = Bool;
+impl<ST: diesel::expression::TypedExpressionType> diesel::Expression for Raw<ST> {
+    type SqlType = ST;
 }
 
-impl diesel::query_builder::QueryFragment<DbBackend> for Raw {
+impl<ST> diesel::query_builder::QueryFragment<DbBackend> for Raw<ST> {
     fn walk_ast<'b>(&'b self, mut out: diesel::query_builder::AstPass<'_, 'b, DbBackend>) -> diesel::QueryResult<()> {
         // The SQL text depends on the filter: never cache it as one prepared statement.
         out.unsafe_to_cache_prepared();
-        out.push_sql("(");
-        for part in &self.0 {
+        if self.wrap {
+            out.push_sql("(");
+        }
+        for part in &self.parts {
             match part {
                 Part::Sql(text) => out.push_sql(text),
                 Part::Text(value) => out.push_bind_param::<Text, String>(value)?,
@@ -128,15 +135,63 @@ impl diesel::query_builder::QueryFragment<DbBackend> for Raw {
                 Part::SmallInt(value) => out.push_bind_param::<Integer, i32>(value)?,
             }
         }
-        out.push_sql(")");
+        if self.wrap {
+            out.push_sql(")");
+        }
         Ok(())
     }
 }
 
-impl<QS> diesel::AppearsOnTable<QS> for Raw {}
-impl<QS> diesel::SelectableExpression<QS> for Raw {}
-impl diesel::expression::ValidGrouping<()> for Raw {
+impl<QS, ST> diesel::AppearsOnTable<QS> for Raw<ST> where Raw<ST>: diesel::Expression {}
+impl<QS, ST> diesel::SelectableExpression<QS> for Raw<ST> where Raw<ST>: diesel::Expression {}
+impl<ST> diesel::expression::ValidGrouping<()> for Raw<ST> {
     type IsAggregate = diesel::expression::is_aggregate::Never;
+}
+
+/// An ORDER BY term: `sortBy` on any attribute, ascending or descending, missing values last.
+pub type SortTerm = Raw<Text>;
+
+/// The ORDER BY term of `sortBy` for `table`.
+pub fn sort_term(table: Table, path: &AttrPath, descending: bool) -> Result<SortTerm, ScimError> {
+    let backend = table.backend;
+    let key = match locate(table, path).map_err(|e| ScimError::invalid_value(format!("sortBy: {}", e.detail)))? {
+        Location::Column { sql, .. } => Fragment::default().sql(&format!("{}.{sql}", table.name)),
+        Location::Json { path: json_path, value_type, case_exact } => {
+            let text = json_text(backend, &format!("{}.attributes", table.name), &json_path);
+            if value_type == ValueType::String && !case_exact {
+                Fragment::default().sql("lower(").append(text).sql(")")
+            } else {
+                text
+            }
+        }
+        Location::JsonArray { path: json_path, sub, case_exact, .. } => {
+            // A multi-valued attribute sorts by its first value.
+            let document = format!("{}.attributes", table.name);
+            let first = match backend {
+                Backend::Postgres => {
+                    let mut keys = json_path.clone();
+                    keys.push("0".to_owned());
+                    keys.extend(sub.clone());
+                    json_text(backend, &document, &keys)
+                }
+                Backend::Sqlite => {
+                    let mut json = sqlite_path(&json_path);
+                    json.push_str("[0]");
+                    if let Some(sub) = &sub {
+                        json.push_str(&format!(".\"{}\"", sub.replace('"', "\\\"")));
+                    }
+                    Fragment::default().sql(&format!("json_extract({document}, ")).text(json).sql(")")
+                }
+            };
+            if case_exact { first } else { Fragment::default().sql("lower(").append(first).sql(")") }
+        }
+        Location::Membership | Location::ResourceType => {
+            return Err(ScimError::invalid_value(format!("sortBy: cannot sort on '{path}'")));
+        }
+    };
+    let direction = if descending { " DESC NULLS LAST" } else { " ASC NULLS LAST" };
+    let parts = Fragment::default().sql("(").append(key).sql(")").sql(direction).parts;
+    Ok(Raw { parts, wrap: false, sql_type: std::marker::PhantomData })
 }
 
 /// Translates a filter for `table`.

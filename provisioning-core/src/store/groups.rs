@@ -257,10 +257,24 @@ pub fn delete(conn: &mut DbConnection, tenant: &TenantId, id: &str, if_match: Op
     outbox::enqueue(conn, &event, ResourceType::Group)
 }
 
+/// One page of the groups matching `filter`, and how many match in all.
 pub fn list(
     conn: &mut DbConnection,
     tenant: &TenantId,
     filter: Option<&scim::Filter>,
+    page: query::Page,
+    exclude_members: bool,
+) -> Result<(i64, Vec<StoredResource>), CoreError> {
+    search(conn, tenant, filter, None, page, exclude_members)
+}
+
+/// One page of the groups matching `filter` in `sort` order (then creation order, then id),
+/// and how many match in all.
+pub fn search(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    filter: Option<&scim::Filter>,
+    sort: Option<&query::Sort>,
     page: query::Page,
     exclude_members: bool,
 ) -> Result<(i64, Vec<StoredResource>), CoreError> {
@@ -273,12 +287,15 @@ pub fn list(
         Ok(statement)
     };
     let total: i64 = matching()?.count().get_result(conn)?;
-    let rows: Vec<GroupRow> = matching()?
-        .order((scim_groups::created_at.asc(), scim_groups::id.asc()))
-        .offset(page.offset())
-        .limit(page.limit())
-        .select(GroupRow::as_select())
-        .load(conn)?;
+    let mut statement = matching()?;
+    if let Some(sort) = sort {
+        statement = statement.order(query::group_sort(backend, sort)?);
+        statement = statement.then_order_by((scim_groups::created_at.asc(), scim_groups::id.asc()));
+    } else {
+        statement = statement.order((scim_groups::created_at.asc(), scim_groups::id.asc()));
+    }
+    let rows: Vec<GroupRow> =
+        statement.offset(page.offset()).limit(page.limit()).select(GroupRow::as_select()).load(conn)?;
     let mut resources = Vec::with_capacity(rows.len());
     for row in &rows {
         let members = if exclude_members { None } else { Some(members(conn, tenant, &row.id)?) };

@@ -1,6 +1,7 @@
 //! Storage of SCIM state. Query functions take a connection so they compose inside one
 //! transaction; every change writes its outbox event in the transaction that makes it.
 
+pub mod cursor;
 pub mod filter_sql;
 pub mod groups;
 pub mod outbox;

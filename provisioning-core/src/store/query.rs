@@ -4,7 +4,7 @@
 use platform::db::Backend;
 use scim::{Filter, ResourceType, ScimError};
 
-use super::filter_sql::{self, Predicate, Table};
+use super::filter_sql::{self, Predicate, SortTerm, Table};
 use crate::schema::{scim_groups, scim_users};
 
 /// The largest page served (advertised as `filter.maxResults`).
@@ -33,9 +33,26 @@ impl Page {
     }
 }
 
+/// `sortBy` / `sortOrder`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sort {
+    pub by: scim::AttrPath,
+    pub descending: bool,
+}
+
 /// The users matching `filter`, as a condition on `scim_users`.
 pub fn user_predicate(backend: Backend, filter: &Filter) -> Result<Predicate<scim_users::table>, ScimError> {
     filter_sql::predicate(Table { kind: ResourceType::User, name: "scim_users", backend }, filter)
+}
+
+/// The ORDER BY term of a users' `sortBy`.
+pub fn user_sort(backend: Backend, sort: &Sort) -> Result<SortTerm, ScimError> {
+    filter_sql::sort_term(Table { kind: ResourceType::User, name: "scim_users", backend }, &sort.by, sort.descending)
+}
+
+/// The ORDER BY term of a groups' `sortBy`.
+pub fn group_sort(backend: Backend, sort: &Sort) -> Result<SortTerm, ScimError> {
+    filter_sql::sort_term(Table { kind: ResourceType::Group, name: "scim_groups", backend }, &sort.by, sort.descending)
 }
 
 /// The groups matching `filter`, as a condition on `scim_groups`.

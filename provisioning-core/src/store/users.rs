@@ -247,6 +247,18 @@ pub fn list(
     filter: Option<&scim::Filter>,
     page: query::Page,
 ) -> Result<(i64, Vec<StoredResource>), CoreError> {
+    search(conn, tenant, filter, None, page)
+}
+
+/// One page of the users matching `filter` in `sort` order (then creation order, then id, so
+/// that pages are stable), and how many match in all.
+pub fn search(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    filter: Option<&scim::Filter>,
+    sort: Option<&query::Sort>,
+    page: query::Page,
+) -> Result<(i64, Vec<StoredResource>), CoreError> {
     let backend = conn.backend();
     let matching = || -> Result<_, CoreError> {
         let mut statement = scim_users::table.filter(scim_users::tenant_id.eq(tenant.as_str())).into_boxed();
@@ -256,12 +268,15 @@ pub fn list(
         Ok(statement)
     };
     let total: i64 = matching()?.count().get_result(conn)?;
-    let rows: Vec<UserRow> = matching()?
-        .order((scim_users::created_at.asc(), scim_users::id.asc()))
-        .offset(page.offset())
-        .limit(page.limit())
-        .select(UserRow::as_select())
-        .load(conn)?;
+    let mut statement = matching()?;
+    if let Some(sort) = sort {
+        statement = statement.order(query::user_sort(backend, sort)?);
+        statement = statement.then_order_by((scim_users::created_at.asc(), scim_users::id.asc()));
+    } else {
+        statement = statement.order((scim_users::created_at.asc(), scim_users::id.asc()));
+    }
+    let rows: Vec<UserRow> =
+        statement.offset(page.offset()).limit(page.limit()).select(UserRow::as_select()).load(conn)?;
     let resources = rows.iter().map(UserRow::to_resource).collect::<Result<_, _>>()?;
     Ok((total, resources))
 }

@@ -8,4 +8,5 @@
 mod broker_down;
 mod events;
 mod lifecycle;
+mod protocol;
 mod support;
