@@ -59,6 +59,12 @@ impl Application {
                 .service(
                     web::scope(&base_path)
                         .service(web::resource("/.search").route(web::post().to(routes::search_all)))
+                        .service(
+                            web::resource("/Bulk")
+                                .route(web::post().to(crate::bulk::bulk))
+                                .default_service(web::to(routes::method_not_allowed)),
+                        )
+                        .configure(crate::discovery::routes)
                         .service(web::resource(["/Me", "/Me/{rest:.*}"]).to(routes::me))
                         .service(
                             web::scope("/Users")

@@ -15,7 +15,7 @@ pub struct GatewayConfig {
     /// `PUBLIC_BASE_URL`: the tenant URL as IdPs see it (e.g. `https://api.eu.example.com/scim/v2`),
     /// used in `meta.location`. Without it, locations are built from the request's host.
     pub public_base_url: Option<String>,
-    /// `MAX_BODY_BYTES`, default 1 MiB.
+    /// `MAX_BODY_BYTES`, default 4 MiB: the largest request body (and `/Bulk` payload).
     pub max_body_bytes: usize,
 }
 
@@ -37,7 +37,7 @@ impl GatewayConfig {
             base_path,
             core_url,
             public_base_url,
-            max_body_bytes: source.parse_or("MAX_BODY_BYTES", 1024 * 1024)?,
+            max_body_bytes: source.parse_or("MAX_BODY_BYTES", 4 * 1024 * 1024)?,
         })
     }
 }

@@ -5,7 +5,9 @@
 
 pub mod app;
 pub mod auth;
+pub mod bulk;
 pub mod config;
+pub mod discovery;
 pub mod error;
 pub mod render;
 pub mod routes;

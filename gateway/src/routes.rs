@@ -126,7 +126,7 @@ impl ScimCall {
         self.credential.request(message)
     }
 
-    async fn body(&self, payload: web::Payload) -> Result<Value, ScimError> {
+    pub(crate) async fn body(&self, payload: web::Payload) -> Result<Value, ScimError> {
         read_json(payload, self.gateway.config.max_body_bytes).await
     }
 
@@ -134,7 +134,7 @@ impl ScimCall {
         self.request.headers().get(header::IF_MATCH).and_then(|v| v.to_str().ok()).and_then(render::etag_version)
     }
 
-    fn base_url(&self) -> String {
+    pub(crate) fn base_url(&self) -> String {
         render::base_url(&self.gateway.config, &self.request)
     }
 
@@ -146,20 +146,96 @@ impl ScimCall {
     }
 }
 
+/// The writes, for one resource type: what the handlers and `/Bulk` share.
+impl ScimCall {
+    pub(crate) async fn create_in(&self, kind: ResourceType, body: Value) -> Result<proto::Resource, GatewayError> {
+        let mut core = self.core();
+        let resource = match kind {
+            ResourceType::User => {
+                let user = Some(user_message(UserInput::from_body(body)?));
+                core.create_user(self.grpc(CreateUserRequest { user })).await?
+            }
+            ResourceType::Group => {
+                let group = Some(group_message(GroupInput::from_body(body)?));
+                core.create_group(self.grpc(CreateGroupRequest { group })).await?
+            }
+        };
+        Ok(resource.into_inner())
+    }
+
+    pub(crate) async fn replace_in(
+        &self,
+        kind: ResourceType,
+        id: String,
+        body: Value,
+        if_match_version: Option<i64>,
+    ) -> Result<proto::Resource, GatewayError> {
+        let mut core = self.core();
+        let resource = match kind {
+            ResourceType::User => {
+                let user = Some(user_message(UserInput::from_body(body)?));
+                core.replace_user(self.grpc(ReplaceUserRequest { id, user, if_match_version })).await?
+            }
+            ResourceType::Group => {
+                let group = Some(group_message(GroupInput::from_body(body)?));
+                core.replace_group(self.grpc(ReplaceGroupRequest { id, group, if_match_version })).await?
+            }
+        };
+        Ok(resource.into_inner())
+    }
+
+    pub(crate) async fn patch_in(
+        &self,
+        kind: ResourceType,
+        id: String,
+        body: &Value,
+        if_match_version: Option<i64>,
+    ) -> Result<proto::Resource, GatewayError> {
+        let operations = PatchRequest::from_body(body)?.operations;
+        if operations.len() > MAX_PATCH_OPERATIONS {
+            return Err(ScimError::invalid_value(format!(
+                "a PATCH holds at most {MAX_PATCH_OPERATIONS} operations, this one {}",
+                operations.len()
+            ))
+            .into());
+        }
+        let operations = operations.iter().map(proto::PatchOperation::from).collect();
+        let message = PatchResourceRequest { id, operations, if_match_version };
+        let mut core = self.core();
+        let resource = match kind {
+            ResourceType::User => core.patch_user(self.grpc(message)).await?,
+            ResourceType::Group => core.patch_group(self.grpc(message)).await?,
+        };
+        Ok(resource.into_inner())
+    }
+
+    pub(crate) async fn delete_in(
+        &self,
+        kind: ResourceType,
+        id: String,
+        if_match_version: Option<i64>,
+    ) -> Result<(), GatewayError> {
+        let message = DeleteResourceRequest { id, if_match_version };
+        let mut core = self.core();
+        match kind {
+            ResourceType::User => core.delete_user(self.grpc(message)).await?,
+            ResourceType::Group => core.delete_group(self.grpc(message)).await?,
+        };
+        Ok(())
+    }
+
+    pub(crate) fn location_of(&self, kind: ResourceType, id: &str) -> String {
+        format!("{}/{}/{id}", self.base_url(), kind.endpoint())
+    }
+}
+
+/// The most operations one PATCH may hold.
+pub const MAX_PATCH_OPERATIONS: usize = 1000;
+
 pub async fn create(call: ScimCall, payload: web::Payload) -> Handled {
     let body = call.body(payload).await?;
-    let mut core = call.core();
-    let resource = match call.kind {
-        ResourceType::User => {
-            let user = Some(user_message(UserInput::from_body(body)?));
-            core.create_user(call.grpc(CreateUserRequest { user })).await?
-        }
-        ResourceType::Group => {
-            let group = Some(group_message(GroupInput::from_body(body)?));
-            core.create_group(call.grpc(CreateGroupRequest { group })).await?
-        }
-    };
-    call.render(resource.into_inner(), StatusCode::CREATED)
+    let resource = call.create_in(call.kind, body).await?;
+    call.render(resource, StatusCode::CREATED)
 }
 
 pub async fn get(call: ScimCall, id: web::Path<String>) -> Handled {
@@ -397,33 +473,15 @@ pub async fn me() -> HttpResponse {
 
 pub async fn replace(call: ScimCall, id: web::Path<String>, payload: web::Payload) -> Handled {
     let body = call.body(payload).await?;
-    let (id, if_match_version) = (id.into_inner(), call.if_match());
-    let mut core = call.core();
-    let resource = match call.kind {
-        ResourceType::User => {
-            let user = Some(user_message(UserInput::from_body(body)?));
-            core.replace_user(call.grpc(ReplaceUserRequest { id, user, if_match_version })).await?
-        }
-        ResourceType::Group => {
-            let group = Some(group_message(GroupInput::from_body(body)?));
-            core.replace_group(call.grpc(ReplaceGroupRequest { id, group, if_match_version })).await?
-        }
-    };
-    call.render(resource.into_inner(), StatusCode::OK)
+    let resource = call.replace_in(call.kind, id.into_inner(), body, call.if_match()).await?;
+    call.render(resource, StatusCode::OK)
 }
 
 /// PATCH: Users answer 200 with the resource (Entra's validator expects it); Groups answer 204,
 /// as Microsoft recommends, unless `attributes` asks for the resource.
 pub async fn patch(call: ScimCall, id: web::Path<String>, payload: web::Payload) -> Handled {
     let body = call.body(payload).await?;
-    let operations = PatchRequest::from_body(&body)?.operations.iter().map(proto::PatchOperation::from).collect();
-    let message = PatchResourceRequest { id: id.into_inner(), operations, if_match_version: call.if_match() };
-    let mut core = call.core();
-    let resource = match call.kind {
-        ResourceType::User => core.patch_user(call.grpc(message)).await?,
-        ResourceType::Group => core.patch_group(call.grpc(message)).await?,
-    }
-    .into_inner();
+    let resource = call.patch_in(call.kind, id.into_inner(), &body, call.if_match()).await?;
     if call.kind == ResourceType::Group && call.params.get("attributes").is_none() {
         let etag = scim::list::weak_etag(resource.version);
         return Ok(HttpResponse::NoContent().insert_header((header::ETAG, etag)).finish());
@@ -432,12 +490,7 @@ pub async fn patch(call: ScimCall, id: web::Path<String>, payload: web::Payload)
 }
 
 pub async fn delete(call: ScimCall, id: web::Path<String>) -> Handled {
-    let message = DeleteResourceRequest { id: id.into_inner(), if_match_version: call.if_match() };
-    let mut core = call.core();
-    match call.kind {
-        ResourceType::User => core.delete_user(call.grpc(message)).await?,
-        ResourceType::Group => core.delete_group(call.grpc(message)).await?,
-    };
+    call.delete_in(call.kind, id.into_inner(), call.if_match()).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

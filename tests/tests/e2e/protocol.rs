@@ -92,3 +92,99 @@ async fn sorting_cursors_and_searches() {
     assert_eq!(status, StatusCode::NOT_IMPLEMENTED);
     assert_eq!(error["status"], "501");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bulk_with_forward_references_and_limits() {
+    let standalone = Standalone::start().await;
+    let client = &standalone.client;
+    let request = json!({
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"],
+        "Operations": [
+            {"method": "POST", "path": "/Groups", "bulkId": "team",
+             "data": {"displayName": "Bulk team", "members": [{"value": "bulkId:ann"}, {"value": "bulkId:ben"}]}},
+            {"method": "POST", "path": "/Users", "bulkId": "ann", "data": {"userName": "ann@example.com"}},
+            {"method": "POST", "path": "/Users", "bulkId": "ben", "data": {"userName": "ben@example.com"}},
+            {"method": "PATCH", "path": "/Users/bulkId:ben",
+             "data": {"Operations": [{"op": "replace", "path": "active", "value": false}]}},
+            {"method": "POST", "path": "/Users", "bulkId": "dup", "data": {"userName": "ANN@example.com"}},
+            {"method": "POST", "path": "/Groups", "bulkId": "loop1", "data": {"displayName": "L1", "members": [{"value": "bulkId:loop2"}]}},
+            {"method": "POST", "path": "/Groups", "bulkId": "loop2", "data": {"displayName": "L2", "members": [{"value": "bulkId:loop1"}]}}
+        ]
+    });
+    let (status, response) = client.scim(Method::POST, "/Bulk", Some(request)).await;
+    assert_eq!(status, StatusCode::OK, "{response}");
+    assert_eq!(response["schemas"][0], "urn:ietf:params:scim:api:messages:2.0:BulkResponse");
+    let outcome = |bulk_id: &str| {
+        response["Operations"].as_array().unwrap().iter().find(|o| o["bulkId"] == bulk_id).cloned().unwrap()
+    };
+    assert_eq!(outcome("ann")["status"], "201");
+    assert_eq!(outcome("team")["status"], "201", "{response}");
+    assert_eq!(outcome("dup")["status"], "409");
+    assert_eq!(outcome("dup")["response"]["scimType"], "uniqueness");
+    assert_eq!(outcome("loop1")["status"], "409");
+    let team_location = outcome("team")["location"].as_str().unwrap().to_owned();
+    let team_id = team_location.rsplit('/').next().unwrap();
+    let (_, team) = client.scim(Method::GET, &format!("/Groups/{team_id}"), None).await;
+    assert_eq!(team["members"].as_array().map(Vec::len), Some(2), "{team}");
+    let ben_id = outcome("ben")["location"].as_str().unwrap().rsplit('/').next().unwrap().to_owned();
+    let (_, ben) = client.scim(Method::GET, &format!("/Users/{ben_id}"), None).await;
+    assert_eq!(ben["active"], false);
+
+    // failOnErrors stops after the first failure.
+    let request = json!({"failOnErrors": 1, "Operations": [
+        {"method": "DELETE", "path": "/Users/no-such-user"},
+        {"method": "POST", "path": "/Users", "bulkId": "never", "data": {"userName": "never@example.com"}}
+    ]});
+    let (_, response) = client.scim(Method::POST, "/Bulk", Some(request)).await;
+    assert_eq!(response["Operations"].as_array().map(Vec::len), Some(1), "{response}");
+    assert_eq!(response["Operations"][0]["status"], "404");
+
+    // maxOperations, as advertised, answers 413.
+    let (_, config) = client.scim(Method::GET, "/ServiceProviderConfig", None).await;
+    let max = config["bulk"]["maxOperations"].as_u64().unwrap();
+    assert!(config["bulk"]["supported"].as_bool().unwrap());
+    let too_many: Vec<Value> = (0..=max).map(|_| json!({"method": "DELETE", "path": "/Users/x"})).collect();
+    let (status, error) = client.scim(Method::POST, "/Bulk", Some(json!({"Operations": too_many}))).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{error}");
+    assert_eq!(error["status"], "413");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn discovery_tells_what_the_server_does() {
+    let standalone = Standalone::start().await;
+    let client = &standalone.client;
+    let (status, config) = client.scim(Method::GET, "/ServiceProviderConfig", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(config["patch"]["supported"], true);
+    assert_eq!(config["filter"]["supported"], true);
+    assert_eq!(config["filter"]["maxResults"], 1000);
+    assert_eq!(config["sort"]["supported"], true);
+    assert_eq!(config["etag"]["supported"], true);
+    assert_eq!(config["changePassword"]["supported"], false);
+    assert_eq!(config["pagination"]["cursor"], true);
+
+    let (_, types) = client.scim(Method::GET, "/ResourceTypes", None).await;
+    assert_eq!(types["totalResults"], 2);
+    let (status, user_type) = client.scim(Method::GET, "/ResourceTypes/User", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(user_type["endpoint"], "/Users");
+    let (_, schemas) = client.scim(Method::GET, "/Schemas", None).await;
+    assert_eq!(schemas["totalResults"], 3);
+    let (status, user_schema) =
+        client.scim(Method::GET, "/Schemas/urn:ietf:params:scim:schemas:core:2.0:User", None).await;
+    assert_eq!(status, StatusCode::OK);
+    let user_name = user_schema["attributes"].as_array().unwrap().iter().find(|a| a["name"] == "userName").unwrap();
+    assert_eq!(user_name["uniqueness"], "server");
+    assert_eq!(user_name["caseExact"], false);
+
+    let (status, error) = client.scim(Method::GET, "/Schemas/urn:nope", None).await;
+    assert_eq!((status, error["status"].as_str()), (StatusCode::NOT_FOUND, Some("404")));
+    let (status, _) = client.scim(Method::POST, "/Schemas", Some(json!({}))).await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+    let (status, _) = client.scim(Method::DELETE, "/ServiceProviderConfig", None).await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+    let (status, _) = client.scim(Method::GET, "/Schemas?filter=id+eq+%22x%22", None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, error) = client.scim(Method::GET, "/Nothing/here", None).await;
+    assert_eq!((status, error["status"].as_str()), (StatusCode::NOT_FOUND, Some("404")));
+}
