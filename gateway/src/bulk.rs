@@ -264,10 +264,9 @@ pub async fn bulk(call: ScimCall, payload: web::Payload) -> Result<actix_web::Ht
             errors += 1;
         } else if let (Method::Post, Some(bulk_id), Some(location)) =
             (operation.method, &operation.bulk_id, &outcome.location)
+            && let Some(id) = location.rsplit('/').next()
         {
-            if let Some(id) = location.rsplit('/').next() {
-                created.insert(bulk_id.clone(), id.to_owned());
-            }
+            created.insert(bulk_id.clone(), id.to_owned());
         }
         outcomes.push(outcome);
     }
