@@ -215,7 +215,9 @@ pub fn apply(
         return Err(ScimError::no_target("the operation has no path; expand it first"));
     };
     let path = PatchPath::parse(path_text)?;
-    let value = operation.value.clone().map(|v| normalize_value(&path.attr.name, v));
+    // Normalized as the attribute it lands in: `emails[…].primary` takes "True" as a boolean.
+    let leaf = path.sub.as_deref().or(path.attr.sub.as_deref()).unwrap_or(&path.attr.name);
+    let value = operation.value.clone().map(|v| normalize_value(leaf, v));
     let value = match (operation.op, value) {
         // An add or replace of null, or of "" for a reference, clears the attribute.
         (PatchOp::Add | PatchOp::Replace, Some(Value::Null) | None) => None,
@@ -449,10 +451,41 @@ pub fn patch_user(
 ) -> Result<crate::UserInput, ScimError> {
     for operation in operations {
         for operation in operation.expand()? {
+            let before = attributes.clone();
             apply(ResourceType::User, &mut attributes, &operation)?;
+            keep_one_primary(&before, &mut attributes);
         }
     }
     crate::UserInput::from_attributes(attributes)
+}
+
+/// At most one value of a multi-valued attribute is primary (RFC 7643 §2.4): when an operation
+/// makes a value primary, the others stop being primary.
+fn keep_one_primary(before: &Map<String, Value>, attributes: &mut Map<String, Value>) {
+    let is_primary = |item: &Value| lookup(item, "primary").and_then(crate::filter::as_bool) == Some(true);
+    for (name, value) in attributes.iter_mut() {
+        let Value::Array(items) = value else { continue };
+        if items.iter().filter(|item| is_primary(item)).count() <= 1 {
+            continue;
+        }
+        let was_primary: Vec<&Value> = before
+            .get(name)
+            .and_then(Value::as_array)
+            .map(|old| old.iter().filter(|i| is_primary(i)).collect())
+            .unwrap_or_default();
+        // The newly primary value wins (the last one if several); the others are cleared.
+        let winner = items
+            .iter()
+            .rposition(|item| is_primary(item) && !was_primary.contains(&item))
+            .or_else(|| items.iter().rposition(is_primary));
+        for (index, item) in items.iter_mut().enumerate() {
+            if Some(index) != winner && is_primary(item) {
+                if let Some(object) = item.as_object_mut() {
+                    object.insert("primary".into(), Value::Bool(false));
+                }
+            }
+        }
+    }
 }
 
 /// Applies a whole PATCH to a group: operations on `members` change the member list, the
@@ -496,13 +529,9 @@ mod tests {
     use serde_json::json;
 
     fn patch(resource: Value, body: Value) -> Result<Value, ScimError> {
-        let Value::Object(mut attributes) = resource else { panic!() };
-        for operation in PatchRequest::from_body(&body)?.operations {
-            for operation in operation.expand()? {
-                apply(ResourceType::User, &mut attributes, &operation)?;
-            }
-        }
-        Ok(Value::Object(attributes))
+        let Value::Object(attributes) = resource else { panic!() };
+        let user = patch_user(attributes, PatchRequest::from_body(&body)?.operations)?;
+        Ok(Value::Object(user.attributes))
     }
 
     fn ops(ops: Value) -> Value {
@@ -577,6 +606,19 @@ mod tests {
     }
 
     #[test]
+    fn a_new_primary_clears_the_old_one() {
+        let user = json!({"userName": "a", "emails": [{"value": "old@x", "primary": true}]});
+        let out =
+            patch(user, ops(json!([{"op": "add", "path": "emails", "value": [{"value": "new@x", "primary": true}]}])))
+                .unwrap();
+        assert_eq!(out["emails"], json!([{"value": "old@x", "primary": false}, {"value": "new@x", "primary": true}]));
+        let out =
+            patch(out, ops(json!([{"op": "replace", "path": "emails[value eq \"old@x\"].primary", "value": "True"}])))
+                .unwrap();
+        assert_eq!(out["emails"], json!([{"value": "old@x", "primary": true}, {"value": "new@x", "primary": false}]));
+    }
+
+    #[test]
     fn empty_member_removal_list_removes_nobody() {
         let remove_none = PatchOperation { op: PatchOp::Remove, path: Some("members".into()), value: Some(json!([])) };
         assert_eq!(member_change(&remove_none).unwrap(), Some(MemberChange::Remove(Vec::new())));
@@ -646,6 +688,18 @@ mod tests {
         assert_eq!(member_change(&add).unwrap(), Some(MemberChange::Add(vec!["u3".into()])));
         let other = PatchOperation { op: PatchOp::Replace, path: Some("displayName".into()), value: Some(json!("x")) };
         assert_eq!(member_change(&other).unwrap(), None);
+    }
+
+    #[test]
+    fn value_filters_in_paths_are_bounded() {
+        let depth = crate::filter::MAX_FILTER_DEPTH;
+        let nested = |levels: usize| format!("emails[{}type pr{}].value", "(".repeat(levels), ")".repeat(levels));
+        // The path's own brackets are outside the filter's limit.
+        assert!(PatchPath::parse(&nested(depth)).is_ok());
+        for text in [nested(depth + 1), "emails[".repeat(100_000), format!("emails[{}]", "(".repeat(1_000_000))] {
+            let err = PatchPath::parse(&text).unwrap_err();
+            assert_eq!(err.scim_type, Some(crate::ScimType::InvalidPath));
+        }
     }
 
     proptest::proptest! {

@@ -32,6 +32,17 @@ impl UserInput {
     /// that no path (POST, PUT or PATCH) stores them.
     pub fn from_attributes(mut attributes: Map<String, Value>) -> Result<Self, ScimError> {
         attributes.retain(|name, _| !is_ignored_on_write(ResourceType::User, name));
+        for (name, value) in &attributes {
+            let primaries = value
+                .as_array()
+                .map(|items| {
+                    items.iter().filter(|i| crate::filter::lookup(i, "primary") == Some(&Value::Bool(true))).count()
+                })
+                .unwrap_or(0);
+            if primaries > 1 {
+                return Err(ScimError::invalid_value(format!("at most one value of '{name}' may be primary")));
+            }
+        }
         let user_name = required_string(&attributes, "userName")?;
         let active = match attributes.get("active") {
             None => true,
