@@ -479,10 +479,11 @@ fn keep_one_primary(before: &Map<String, Value>, attributes: &mut Map<String, Va
             .rposition(|item| is_primary(item) && !was_primary.contains(&item))
             .or_else(|| items.iter().rposition(is_primary));
         for (index, item) in items.iter_mut().enumerate() {
-            if Some(index) != winner && is_primary(item) {
-                if let Some(object) = item.as_object_mut() {
-                    object.insert("primary".into(), Value::Bool(false));
-                }
+            if Some(index) != winner
+                && is_primary(item)
+                && let Some(object) = item.as_object_mut()
+            {
+                object.insert("primary".into(), Value::Bool(false));
             }
         }
     }
