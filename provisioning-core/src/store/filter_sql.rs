@@ -23,6 +23,7 @@ use diesel::expression::BoxableExpression;
 use diesel::sql_types::{BigInt, Bool, Double, Integer, Text};
 use platform::db::{Backend, DbBackend};
 use scim::filter::as_bool;
+use scim::schema::{AttributeDef, AttributeType, SchemaRegistry};
 use scim::{AttrPath, CompareOp, Filter, ResourceType, ScimError};
 use serde_json::Value;
 
@@ -37,7 +38,10 @@ enum ValueType {
     String,
     Boolean,
     Number,
+    /// A timestamp column (microseconds): `meta.created`, `meta.lastModified`.
     DateTime,
+    /// A dateTime in the stored JSON: compared as RFC 3339 text.
+    DateTimeText,
 }
 
 /// What the translation needs to know of the table it filters.
@@ -238,82 +242,100 @@ enum Location {
     ResourceType,
 }
 
-const MULTI_VALUED: &[&str] =
-    &["emails", "phoneNumbers", "ims", "photos", "addresses", "entitlements", "roles", "x509Certificates"];
-const COMPLEX_SINGLE: &[&str] = &["name", "meta", "manager"];
-
-fn sub_value_type(name: &str) -> ValueType {
-    if name.eq_ignore_ascii_case("primary") || name.eq_ignore_ascii_case("active") {
-        ValueType::Boolean
-    } else {
-        ValueType::String
+fn value_type(attribute: &AttributeDef) -> ValueType {
+    match attribute.r#type {
+        AttributeType::Boolean => ValueType::Boolean,
+        AttributeType::Integer | AttributeType::Decimal => ValueType::Number,
+        AttributeType::DateTime => ValueType::DateTimeText,
+        AttributeType::String | AttributeType::Reference | AttributeType::Binary | AttributeType::Complex => {
+            ValueType::String
+        }
     }
 }
 
-fn sub_case_exact(name: &str) -> bool {
-    name.eq_ignore_ascii_case("$ref")
+/// The schema registry the filters follow (the RFC 7643 schemas).
+fn registry() -> &'static SchemaRegistry {
+    static REGISTRY: std::sync::LazyLock<SchemaRegistry> = std::sync::LazyLock::new(SchemaRegistry::default);
+    &REGISTRY
 }
 
-fn canonical(kind: ResourceType, name: &str) -> String {
-    kind.canonical_attribute(name)
-}
-
-/// Where `path` lives for this table; unknown core attributes are refused.
+/// Where `path` lives for this table. Attribute characteristics (type, multiValued, caseExact)
+/// come from the schema registry; attributes of undeclared extensions (Entra sends them) are
+/// single-valued strings; unknown core attributes are refused.
 fn locate(table: Table, path: &AttrPath) -> Result<Location, ScimError> {
     let kind = table.kind;
     let core = path.schema.as_deref().is_none_or(|s| s.eq_ignore_ascii_case(kind.core_schema()));
-    if !core {
-        // An extension attribute, declared or not (Entra sends undeclared ones): JSON.
-        let schema = path.schema.clone().unwrap_or_default();
-        let schema = kind.canonical_attribute(&schema);
+    if core {
+        let name = kind.canonical_attribute(&path.name);
+        let sub = path.sub.as_deref().map(scim::schema::canonical_sub_attribute);
+        let column = |sql, value_type, folded| Ok(Location::Column { sql, value_type, folded });
+        match (kind, name.as_str(), sub.as_deref()) {
+            (_, "id", None) => return column("id", ValueType::String, false),
+            (_, "externalId", None) => return column("external_id", ValueType::String, false),
+            (ResourceType::User, "userName", None) => return column("user_name_key", ValueType::String, true),
+            (ResourceType::User, "active", None) => return column("active", ValueType::Boolean, false),
+            (ResourceType::Group, "displayName", None) => return column("display_name_key", ValueType::String, true),
+            (_, "meta", Some("created")) => return column("created_at", ValueType::DateTime, false),
+            (_, "meta", Some("lastModified")) => return column("updated_at", ValueType::DateTime, false),
+            (_, "meta", Some("version")) => return column("version", ValueType::Number, false),
+            (_, "meta", Some("resourceType")) => return Ok(Location::ResourceType),
+            (ResourceType::Group, "members", None | Some("value")) => return Ok(Location::Membership),
+            (ResourceType::User, "groups", None | Some("value")) => return Ok(Location::Membership),
+            (_, "meta" | "members" | "groups", _) => {
+                return Err(ScimError::invalid_filter(format!("filtering on '{path}' is not supported")));
+            }
+            _ => {}
+        }
+    }
+    let Some(resolved) = registry().resolve(kind, path) else {
+        if core {
+            return Err(ScimError::invalid_filter(format!("'{path}' is not an attribute of {}", kind.name())));
+        }
+        // An undeclared extension: its values as sent, compared as strings.
+        let schema = kind.canonical_attribute(path.schema.as_deref().unwrap_or_default());
         let mut json_path = vec![schema, path.name.clone()];
-        if let Some(sub) = &path.sub {
-            json_path.push(scim::schema::canonical_sub_attribute(sub));
-        }
+        json_path.extend(path.sub.clone());
         return Ok(Location::Json { path: json_path, value_type: ValueType::String, case_exact: false });
+    };
+    let mut json_path = Vec::new();
+    if resolved.is_extension() {
+        json_path.push(resolved.schema.to_owned());
     }
-    let name = canonical(kind, &path.name);
-    let sub = path.sub.as_deref().map(scim::schema::canonical_sub_attribute);
-    let column = |sql, value_type, folded| Ok(Location::Column { sql, value_type, folded });
-    match (kind, name.as_str(), sub.as_deref()) {
-        (_, "id", None) => column("id", ValueType::String, false),
-        (_, "externalId", None) => column("external_id", ValueType::String, false),
-        (ResourceType::User, "userName", None) => column("user_name_key", ValueType::String, true),
-        (ResourceType::User, "active", None) => column("active", ValueType::Boolean, false),
-        (ResourceType::Group, "displayName", None) => column("display_name_key", ValueType::String, true),
-        (_, "meta", Some("created")) => column("created_at", ValueType::DateTime, false),
-        (_, "meta", Some("lastModified")) => column("updated_at", ValueType::DateTime, false),
-        (_, "meta", Some("version")) => column("version", ValueType::Number, false),
-        (_, "meta", Some("resourceType")) => Ok(Location::ResourceType),
-        (ResourceType::Group, "members", None | Some("value")) => Ok(Location::Membership),
-        (ResourceType::User, "groups", None | Some("value")) => Ok(Location::Membership),
-        (_, "meta" | "members" | "groups", _) => {
-            Err(ScimError::invalid_filter(format!("filtering on '{path}' is not supported")))
-        }
-        (_, name, sub) if MULTI_VALUED.contains(&name) => Ok(Location::JsonArray {
-            path: vec![name.to_owned()],
-            value_type: sub.map_or(ValueType::String, sub_value_type),
-            case_exact: sub.is_some_and(sub_case_exact),
-            sub: Some(sub.unwrap_or("value").to_owned()),
-        }),
-        (_, name, Some(sub)) if COMPLEX_SINGLE.contains(&name) => Ok(Location::Json {
-            path: vec![name.to_owned(), sub.to_owned()],
-            value_type: ValueType::String,
-            case_exact: false,
-        }),
-        (_, name, None) if COMPLEX_SINGLE.contains(&name) => {
-            Ok(Location::Json { path: vec![name.to_owned()], value_type: ValueType::String, case_exact: false })
-        }
-        (ResourceType::User, name, None) if is_core_user_scalar(name) => {
-            Ok(Location::Json { path: vec![name.to_owned()], value_type: ValueType::String, case_exact: false })
-        }
-        _ => Err(ScimError::invalid_filter(format!("'{path}' is not an attribute of {}", kind.name()))),
+    json_path.push(resolved.attribute.name.clone());
+    let target = resolved.target();
+    let case_exact = target.case_exact;
+    if resolved.attribute.multi_valued {
+        // `emails` alone compares the values' `value`; a multi-valued simple attribute its items.
+        let sub = match (resolved.sub_attribute, resolved.attribute.r#type) {
+            (Some(sub), _) => Some(sub.name.clone()),
+            (None, AttributeType::Complex) => Some("value".to_owned()),
+            (None, _) => None,
+        };
+        let compared = match (resolved.sub_attribute, &sub) {
+            (Some(sub), _) => value_type(sub),
+            (None, Some(value)) => resolved.attribute.sub_attribute(value).map_or(ValueType::String, value_type),
+            (None, None) => value_type(resolved.attribute),
+        };
+        return Ok(Location::JsonArray { path: json_path, sub, value_type: compared, case_exact });
     }
+    if let Some(sub) = resolved.sub_attribute {
+        json_path.push(sub.name.clone());
+    }
+    Ok(Location::Json { path: json_path, value_type: value_type(target), case_exact })
 }
 
-fn is_core_user_scalar(name: &str) -> bool {
-    ["displayName", "nickName", "profileUrl", "title", "userType", "preferredLanguage", "locale", "timezone"]
-        .contains(&name)
+/// The type and caseExact of a sub-attribute of a multi-valued attribute, inside a valuePath.
+fn element_characteristics(table: Table, array: &[String], sub: &str) -> (ValueType, bool) {
+    let (schema, name) = match array {
+        [schema, name] => (Some(schema.clone()), name.clone()),
+        [name] => (None, name.clone()),
+        _ => return (ValueType::String, false),
+    };
+    let path = AttrPath { schema, name, sub: Some(sub.to_owned()) };
+    match registry().resolve(table.kind, &path) {
+        Some(resolved) => (value_type(resolved.target()), resolved.target().case_exact),
+        None => (ValueType::String, false),
+    }
 }
 
 /// The value expression of a JSON location as text, on this backend.
@@ -490,8 +512,9 @@ fn value_path(table: Table, path: &AttrPath, inner: &Filter, depth: usize) -> Re
     let location = locate(table, path)?;
     match location {
         Location::JsonArray { path: json_path, .. } => {
-            let backend = table.backend;
-            let scan = exists_element(table, &json_path, |element| element_filter(backend, element, inner, depth + 1))?;
+            let scan = exists_element(table, &json_path, |element| {
+                element_filter(table, &json_path, element, inner, depth + 1)
+            })?;
             // Entra's `emails[type eq "work" and value eq "x"]`: the indexed lookup narrows first.
             let pinned = pinned_value(inner).and_then(|value| {
                 emails_lookup(table, &json_path, Some("value"), Some((CompareOp::Eq, &Value::String(value))))
@@ -524,25 +547,32 @@ fn pinned_value(filter: &Filter) -> Option<String> {
 }
 
 /// The inner filter of a valuePath, on one element.
-fn element_filter(backend: Backend, element: &str, filter: &Filter, depth: usize) -> Result<Fragment, ScimError> {
+fn element_filter(
+    table: Table,
+    array: &[String],
+    element: &str,
+    filter: &Filter,
+    depth: usize,
+) -> Result<Fragment, ScimError> {
+    let backend = table.backend;
     if depth > MAX_FILTER_DEPTH {
         return Err(ScimError::invalid_filter("the filter is nested too deeply"));
     }
     Ok(match filter {
         Filter::And(a, b) => Fragment::default()
             .sql("(")
-            .append(element_filter(backend, element, a, depth + 1)?)
+            .append(element_filter(table, array, element, a, depth + 1)?)
             .sql(" AND ")
-            .append(element_filter(backend, element, b, depth + 1)?)
+            .append(element_filter(table, array, element, b, depth + 1)?)
             .sql(")"),
         Filter::Or(a, b) => Fragment::default()
             .sql("(")
-            .append(element_filter(backend, element, a, depth + 1)?)
+            .append(element_filter(table, array, element, a, depth + 1)?)
             .sql(" OR ")
-            .append(element_filter(backend, element, b, depth + 1)?)
+            .append(element_filter(table, array, element, b, depth + 1)?)
             .sql(")"),
         Filter::Not(inner) => {
-            Fragment::default().sql("(NOT ").append(element_filter(backend, element, inner, depth + 1)?).sql(")")
+            Fragment::default().sql("(NOT ").append(element_filter(table, array, element, inner, depth + 1)?).sql(")")
         }
         Filter::Present(path) | Filter::Compare { path, .. } => {
             if path.sub.is_some() || path.schema.is_some() {
@@ -555,14 +585,8 @@ fn element_filter(backend: Backend, element: &str, filter: &Filter, depth: usize
                 Filter::Compare { op, value, .. } => Some((*op, value)),
                 _ => None,
             };
-            compare(
-                backend,
-                element_text(backend, element, Some(&sub)),
-                sub_value_type(&sub),
-                sub_case_exact(&sub),
-                false,
-                comparison,
-            )?
+            let (value_type, case_exact) = element_characteristics(table, array, &sub);
+            compare(backend, element_text(backend, element, Some(&sub)), value_type, case_exact, false, comparison)?
         }
         Filter::ValuePath { .. } => return Err(ScimError::invalid_filter("value filters do not nest")),
     })
@@ -643,6 +667,15 @@ fn compare(
             }
             Fragment::default().sql("(").append(value).sql(operator(op)).int(micros).sql(")")
         }
+        (ValueType::DateTimeText, Value::String(text)) => {
+            chrono::DateTime::parse_from_rfc3339(text)
+                .map_err(|_| ScimError::invalid_filter(format!("'{text}' is not a dateTime (RFC 3339)")))?;
+            if matches!(op, CompareOp::Co | CompareOp::Sw | CompareOp::Ew) {
+                return Err(ScimError::invalid_filter("co, sw and ew compare strings"));
+            }
+            // Stored dateTimes compare as their RFC 3339 text (exact for one offset, e.g. UTC).
+            Fragment::default().sql("(").append(value).sql(operator(op)).text(text.clone()).sql(")")
+        }
         (ValueType::String, Value::String(text)) => {
             let (value, text) = if case_exact || already_folded {
                 let text = if already_folded { text.to_lowercase() } else { text.clone() };
@@ -682,7 +715,7 @@ fn compare(
         (ValueType::Number, _) => {
             return Err(ScimError::invalid_filter("a number attribute is compared with a number"));
         }
-        (ValueType::DateTime, _) => {
+        (ValueType::DateTime | ValueType::DateTimeText, _) => {
             return Err(ScimError::invalid_filter("a dateTime attribute is compared with a dateTime string"));
         }
         (ValueType::String, Value::Array(_) | Value::Object(_)) => {
