@@ -4,6 +4,7 @@
 
 pub mod discovery;
 pub mod error;
+pub mod evaluate;
 pub mod filter;
 pub mod list;
 pub mod patch;

@@ -411,6 +411,12 @@ fn attribute_condition(
     path: &AttrPath,
     comparison: Option<(CompareOp, &Value)>,
 ) -> Result<Fragment, ScimError> {
+    // `ne` is `not eq` everywhere: for a multi-valued attribute, no value is equal (not "some
+    // value differs"), and a resource without the attribute is not equal.
+    if let Some((CompareOp::Ne, literal)) = comparison {
+        let equal = attribute_condition(table, path, Some((CompareOp::Eq, literal)))?;
+        return Ok(Fragment::default().sql("(NOT ").append(equal).sql(")"));
+    }
     let backend = table.backend;
     match locate(table, path)? {
         Location::ResourceType => {
