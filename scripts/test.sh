@@ -6,7 +6,9 @@
 #   scripts/test.sh [extra cargo-nextest arguments]
 #
 # Installs what is missing: Debian's postgresql when its binaries are absent, tansu (built once
-# with cargo, cached in ${TANSU_ROOT:-~/.cache/scim-provisioning/tansu}) and cargo-nextest.
+# with cargo, cached in ${TANSU_ROOT:-~/.cache/scim-provisioning/tansu}), cargo-nextest, and the
+# SCIM conformance checkers from PyPI (a virtualenv in ~/.cache/scim-provisioning/venv, see
+# scripts/conformance.sh).
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -91,6 +93,11 @@ tansu_pid=$!
 wait_for_port "$kafka_port" tansu
 export KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:$kafka_port"
 log "tansu on 127.0.0.1:$kafka_port"
+
+# --- conformance checkers (scim2-tester, scim-sanity) ------------------------------------------
+# tests/tests/e2e/conformance.rs runs scripts/conformance.sh, which needs their virtualenv and
+# does no network work itself: create or update it here.
+bash scripts/conformance.sh --install-only
 
 # --- the suite --------------------------------------------------------------------------------
 if ! cargo nextest --version >/dev/null 2>&1; then

@@ -87,13 +87,24 @@ pub fn resource_type(registry: &SchemaRegistry, id: &str, base_url: &str) -> Opt
 
 /// `/Schemas`: a ListResponse of every schema in the registry.
 pub fn schemas(registry: &SchemaRegistry, base_url: &str) -> Value {
-    let resources: Vec<Value> = registry.schemas().map(|schema| schema.to_json(base_url)).collect();
+    let resources: Vec<Value> = registry.schemas().map(|schema| published(schema, base_url)).collect();
     list_response(resources.len() as u64, 1, resources)
 }
 
 /// `/Schemas/{urn}`, the URN in any case; `None` for an unknown URN.
 pub fn schema(registry: &SchemaRegistry, id: &str, base_url: &str) -> Option<Value> {
-    registry.schema(id).map(|schema| schema.to_json(base_url))
+    registry.schema(id).map(|schema| published(schema, base_url))
+}
+
+/// A schema as `/Schemas` publishes it: without the common `meta` attribute, which RFC 7643
+/// §8.7.1 does not list (clients build their own `meta` model, and scim2-client breaks when a
+/// published one differs).
+fn published(schema: &crate::schema::SchemaDef, base_url: &str) -> Value {
+    let mut json = schema.to_json(base_url);
+    if let Some(Value::Array(attributes)) = json.get_mut("attributes") {
+        attributes.retain(|attribute| attribute.get("name").and_then(Value::as_str) != Some("meta"));
+    }
+    json
 }
 
 /// One ResourceType (RFC 7643 §6). Every extension is optional: IdPs omit them freely.

@@ -130,7 +130,16 @@ pub fn normalize(kind: ResourceType, body: Value) -> Result<Map<String, Value>, 
             continue;
         }
         let value = normalize_value(&name, value);
-        attributes.insert(name, value);
+        if value.is_null() {
+            continue;
+        }
+        match (attributes.get_mut(&name), value) {
+            // The same extension under two spellings (the malformed enterprise URN): merged.
+            (Some(Value::Object(existing)), Value::Object(more)) => existing.extend(more),
+            (_, value) => {
+                attributes.insert(name, value);
+            }
+        }
     }
     Ok(attributes)
 }
@@ -141,17 +150,37 @@ fn is_ignored_on_write(kind: ResourceType, name: &str) -> bool {
 }
 
 /// Drops nulls, canonicalizes sub-attribute names and coerces string booleans, recursively.
+/// The enterprise `manager` arrives as a bare id, as `{"value": id}` or as a one-element list
+/// (Entra sends all three): it is stored as `{"value": id}`, and `""` means no manager.
 pub fn normalize_value(name: &str, value: Value) -> Value {
+    if name == "manager" {
+        return match value {
+            Value::String(id) if id.trim().is_empty() => Value::Null,
+            Value::String(id) => serde_json::json!({ "value": id }),
+            Value::Array(mut items) if items.len() == 1 => normalize_value(name, items.remove(0)),
+            Value::Object(object)
+                if crate::filter::lookup(&Value::Object(object.clone()), "value")
+                    .is_none_or(|v| v.is_null() || v.as_str().is_some_and(|s| s.trim().is_empty())) =>
+            {
+                Value::Null
+            }
+            other => normalize_object_or_scalar(name, other),
+        };
+    }
+    normalize_object_or_scalar(name, value)
+}
+
+fn normalize_object_or_scalar(name: &str, value: Value) -> Value {
     match value {
         Value::Object(object) => Value::Object(
             object
                 .into_iter()
-                .filter(|(_, v)| !v.is_null())
                 .map(|(k, v)| {
                     let k = if k.starts_with("urn:") { k } else { canonical_sub_attribute(&k) };
                     let v = normalize_value(&k, v);
                     (k, v)
                 })
+                .filter(|(_, v)| !v.is_null())
                 .collect(),
         ),
         Value::Array(items) => {

@@ -69,9 +69,14 @@ impl ResourceType {
             .or_else(|| {
                 BUILT_IN_SCHEMAS.iter().map(|schema| schema.id.as_str()).find(|urn| urn.eq_ignore_ascii_case(name))
             })
+            // An old Entra sample writes the enterprise URN without the colon before "User".
+            .or_else(|| name.eq_ignore_ascii_case(MALFORMED_ENTERPRISE_USER).then_some(ENTERPRISE_USER))
             .map_or_else(|| name.to_owned(), str::to_owned)
     }
 }
+
+/// `urn:ietf:params:scim:schemas:extension:enterprise:2.0User`, as Entra's Example 2 sends it.
+pub const MALFORMED_ENTERPRISE_USER: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0User";
 
 /// The canonical spelling of a name found inside an attribute's value: a sub-attribute of any
 /// built-in attribute, or an attribute of a built-in extension (they sit inside the extension's
@@ -1000,8 +1005,9 @@ fn group_schema() -> SchemaDef {
                     )
                     .reference_types(&["User", "Group"])
                     .mutability(Mutability::Immutable),
+                    // Accepted (Okta sends it) but not stored: read-only, so clients do not expect it back.
                     string("display", "A human-readable name for the member, primarily used for display purposes.")
-                        .mutability(Mutability::Immutable),
+                        .mutability(Mutability::ReadOnly),
                     string("type", "A label indicating the type of resource, e.g., 'User' or 'Group'.")
                         .canonical_values(&["User", "Group"])
                         .mutability(Mutability::Immutable),

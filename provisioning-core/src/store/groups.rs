@@ -82,12 +82,18 @@ pub fn get(
     resource(&row, members.as_deref())
 }
 
-/// Fails with 400 `invalidValue` unless every id is a user of the tenant. The users' rows are
-/// locked until the transaction ends, so a concurrent delete of one of them waits for this
-/// membership to commit (and then removes it) instead of missing it.
-fn ensure_users_exist(conn: &mut DbConnection, tenant: &TenantId, ids: &[String]) -> Result<(), CoreError> {
+/// The ids that are users of the tenant, in the given order. Their rows are locked until the
+/// transaction ends, so a concurrent delete of one of them waits for this membership to commit
+/// (and then removes it) instead of missing it. Unknown ids are left out with a warning: a stale
+/// member id (a user deleted here, not yet in the IdP) must never block a group's sync.
+fn known_users(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    group_id: &str,
+    ids: &[String],
+) -> Result<Vec<String>, CoreError> {
     if ids.is_empty() {
-        return Ok(());
+        return Ok(Vec::new());
     }
     let locked = diesel::update(
         scim_users::table.filter(scim_users::tenant_id.eq(tenant.as_str())).filter(scim_users::id.eq_any(ids)),
@@ -95,19 +101,21 @@ fn ensure_users_exist(conn: &mut DbConnection, tenant: &TenantId, ids: &[String]
     .set(scim_users::version.eq(scim_users::version))
     .execute(conn)?;
     if locked == ids.len() {
-        return Ok(());
+        return Ok(ids.to_vec());
     }
     let found: Vec<String> = scim_users::table
         .filter(scim_users::tenant_id.eq(tenant.as_str()))
         .filter(scim_users::id.eq_any(ids))
         .select(scim_users::id)
         .load(conn)?;
-    match ids.iter().find(|id| !found.contains(id)) {
-        Some(missing) => {
-            Err(scim::ScimError::invalid_value(format!("member {missing} is not a user of this tenant")).into())
-        }
-        None => Ok(()),
-    }
+    let unknown: Vec<&String> = ids.iter().filter(|id| !found.contains(id)).collect();
+    tracing::warn!(
+        tenant.id = tenant.as_str(),
+        group.id = group_id,
+        unknown_members = ?unknown,
+        "members that are not users of the tenant were left out"
+    );
+    Ok(ids.iter().filter(|id| found.contains(id)).cloned().collect())
 }
 
 fn insert_members(conn: &mut DbConnection, tenant: &TenantId, group_id: &str, ids: &[String]) -> Result<(), CoreError> {
@@ -137,9 +145,9 @@ fn delete_members(conn: &mut DbConnection, tenant: &TenantId, group_id: &str, id
     Ok(())
 }
 
-pub fn create(conn: &mut DbConnection, tenant: &TenantId, input: GroupInput) -> Result<StoredResource, CoreError> {
-    ensure_users_exist(conn, tenant, &input.member_ids)?;
+pub fn create(conn: &mut DbConnection, tenant: &TenantId, mut input: GroupInput) -> Result<StoredResource, CoreError> {
     let id = uuid::Uuid::new_v4().to_string();
+    input.member_ids = known_users(conn, tenant, &id, &input.member_ids)?;
     let now = now_micros();
     let attributes = Value::Object(input.attributes.clone()).to_string();
     let key = fold_case(&input.display_name);
@@ -197,7 +205,11 @@ pub fn update(
     if !attributes_changed && added.is_empty() && removed.is_empty() {
         return resource(&row, Some(&before_members));
     }
-    ensure_users_exist(conn, tenant, &added)?;
+    let added = known_users(conn, tenant, id, &added)?;
+    if !attributes_changed && added.is_empty() && removed.is_empty() {
+        // Only unknown ids were added: nothing changes.
+        return resource(&row, Some(&before_members));
+    }
     insert_members(conn, tenant, id, &added)?;
     delete_members(conn, tenant, id, &removed)?;
     let version = row.version + 1;

@@ -141,3 +141,46 @@ fn a_stale_if_match_on_a_group_is_refused_with_412(store: &Store) {
         [("group.updated".to_owned(), group.id.clone()), ("group.deleted".to_owned(), group.id.clone())]
     );
 }
+
+#[test]
+fn stale_member_ids_are_left_out_sqlite() {
+    stale_member_ids_are_left_out(&TestStore::sqlite());
+}
+
+#[test]
+fn stale_member_ids_are_left_out_postgres() {
+    stale_member_ids_are_left_out(&TestStore::postgres());
+}
+
+/// A member id that is not a user (deleted here, still cached by the IdP) never blocks a sync:
+/// the known members are added, the unknown one is left out.
+fn stale_member_ids_are_left_out(store: &Store) {
+    let acme = tenant(store, "acme");
+    let ann = create_user(store, &acme, json!({"userName": "ann"}));
+    let group =
+        create_group(store, &acme, json!({"displayName": "G", "members": [{"value": ann.id}, {"value": "gone"}]}));
+    assert_eq!(member_ids(&group), vec![ann.id.clone()]);
+    let bob = create_user(store, &acme, json!({"userName": "bob"}));
+    let patch = scim::PatchRequest::from_body(&json!({"Operations": [
+        {"op": "add", "path": "members", "value": [{"value": "also-gone"}, {"value": bob.id}]}
+    ]}))
+    .unwrap()
+    .operations;
+    let patched = store
+        .write(|conn| groups::update(conn, &acme, &group.id, None, |a, m| Ok(scim::patch::patch_group(a, m, patch)?)))
+        .unwrap();
+    let mut expected = vec![ann.id.clone(), bob.id.clone()];
+    expected.sort();
+    assert_eq!(member_ids(&patched), expected);
+    let only_stale = scim::PatchRequest::from_body(&json!({"Operations": [
+        {"op": "add", "path": "members", "value": [{"value": "gone"}]}
+    ]}))
+    .unwrap()
+    .operations;
+    let unchanged = store
+        .write(|conn| {
+            groups::update(conn, &acme, &group.id, None, |a, m| Ok(scim::patch::patch_group(a, m, only_stale)?))
+        })
+        .unwrap();
+    assert_eq!(unchanged.version, patched.version, "adding only unknown ids changes nothing");
+}

@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod broker_down;
+mod conformance;
 mod events;
 mod lifecycle;
 mod protocol;
