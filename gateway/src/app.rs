@@ -6,6 +6,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use actix_web::dev::Service;
 use actix_web::{App, HttpResponse, HttpServer, get, web};
 use anyhow::Context;
 use proto::provisioning_client::ProvisioningClient;
@@ -52,7 +53,12 @@ impl Application {
         let base_path = config.base_path.clone();
         let gateway = web::Data::new(Gateway { config, core: ProvisioningClient::new(channel.clone()), channel });
         let server = HttpServer::new(move || {
+            let routing_base = base_path.clone();
             App::new()
+                .wrap_fn(move |mut request, service| {
+                    crate::normalize::rewrite(&routing_base, &mut request);
+                    service.call(request)
+                })
                 .app_data(gateway.clone())
                 .service(livez)
                 .service(readyz)

@@ -9,5 +9,6 @@ pub mod bulk;
 pub mod config;
 pub mod discovery;
 pub mod error;
+pub mod normalize;
 pub mod render;
 pub mod routes;

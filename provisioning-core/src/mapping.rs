@@ -54,13 +54,24 @@ fn email(user: &Value) -> Option<String> {
         .or_else(|| emails.iter().find_map(value))
 }
 
+/// The role values. Entra's app-role assignments (SingleAppRoleAssignment,
+/// AppRoleAssignmentsComplex) send each role as a JSON object serialized into the `value`
+/// string, `{"id": …, "value": "Admin", "displayName": …}`: its `value` (else `displayName`) is
+/// the role.
 fn roles(user: &Value) -> Vec<String> {
-    lookup(user, "roles")
+    let role = |r: &Value| -> Option<String> {
+        let value = string(r, "value").or_else(|| r.as_str().map(str::to_owned))?;
+        match serde_json::from_str::<Value>(&value) {
+            Ok(inner @ Value::Object(_)) => string(&inner, "value").or_else(|| string(&inner, "displayName")),
+            _ => Some(value),
+        }
+    };
+    let mut roles: Vec<String> = lookup(user, "roles")
         .and_then(Value::as_array)
-        .map(|roles| {
-            roles.iter().filter_map(|r| string(r, "value").or_else(|| r.as_str().map(str::to_owned))).collect()
-        })
-        .unwrap_or_default()
+        .map(|roles| roles.iter().filter_map(role).collect())
+        .unwrap_or_default();
+    roles.dedup();
+    roles
 }
 
 #[cfg(test)]
@@ -95,6 +106,11 @@ mod tests {
         assert_eq!(account.family_name.as_deref(), Some("F"));
         assert_eq!(account.display_name.as_deref(), Some("G F"));
         assert_eq!(account.roles, vec!["Admin", "Reader"]);
+        let entra = attrs(json!({"userName": "u", "roles": [
+            {"value": "{\"id\":\"06b0\",\"value\":\"Approver\",\"displayName\":\"Role1234\"}"},
+            {"value": "{\"id\":\"06b1\",\"displayName\":\"Viewer\"}"},
+            {"primary": true, "type": "WindowsAzureActiveDirectoryRole", "value": "Admin"}]}));
+        assert_eq!(super::account("t", "1", &entra, true).roles, vec!["Approver", "Viewer", "Admin"]);
         assert!(!account.active);
     }
 }

@@ -12,7 +12,7 @@
 use serde_json::Value;
 
 use crate::filter::{AttrPath, CompareOp, Filter, as_bool, lookup};
-use crate::schema::{AttributeType, ResourceType, SchemaRegistry};
+use crate::schema::{AttributeType, ResourceType, SchemaRegistry, qualified_path};
 
 /// Whether `resource` (its attributes as JSON) matches `filter`.
 pub fn matches(registry: &SchemaRegistry, kind: ResourceType, filter: &Filter, resource: &Value) -> bool {
@@ -20,13 +20,17 @@ pub fn matches(registry: &SchemaRegistry, kind: ResourceType, filter: &Filter, r
         Filter::And(a, b) => matches(registry, kind, a, resource) && matches(registry, kind, b, resource),
         Filter::Or(a, b) => matches(registry, kind, a, resource) || matches(registry, kind, b, resource),
         Filter::Not(inner) => !matches(registry, kind, inner, resource),
-        Filter::Present(path) => values(registry, kind, path, resource).iter().any(|(v, _)| present(v)),
+        Filter::Present(path) => {
+            values(registry, kind, &qualified_path(kind, path), resource).iter().any(|(v, _)| present(v))
+        }
         Filter::Compare { path, op: CompareOp::Ne, value } => {
-            !values(registry, kind, path, resource).iter().any(|(v, t)| compare(v, CompareOp::Eq, value, *t))
+            !values(registry, kind, &qualified_path(kind, path), resource)
+                .iter()
+                .any(|(v, t)| compare(v, CompareOp::Eq, value, *t))
         }
-        Filter::Compare { path, op, value } => {
-            values(registry, kind, path, resource).iter().any(|(v, t)| compare(v, *op, value, *t))
-        }
+        Filter::Compare { path, op, value } => values(registry, kind, &qualified_path(kind, path), resource)
+            .iter()
+            .any(|(v, t)| compare(v, *op, value, *t)),
         Filter::ValuePath { path, filter } => {
             let Some((container, attribute)) = container(kind, path, resource) else { return false };
             let items: Vec<&Value> = match lookup(container, &attribute) {
@@ -199,5 +203,7 @@ mod tests {
         assert!(check(r#"title ne "x""#, &user), "absent is not equal");
         assert!(!check("title pr", &user));
         assert!(check(r#"not (title eq "x")"#, &user));
+        let managed = json!({"userName": "b", "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {"manager": {"value": "m1"}}});
+        assert!(check(r#"manager eq "m1""#, &managed), "Entra's unqualified manager check");
     }
 }

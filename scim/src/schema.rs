@@ -75,6 +75,20 @@ impl ResourceType {
     }
 }
 
+/// A path as the schema names it: Entra checks a manager reference with an unqualified
+/// `manager eq "…"` (RFC: `urn:…:enterprise:2.0:User:manager.value`).
+pub fn qualified_path(kind: ResourceType, path: &crate::AttrPath) -> crate::AttrPath {
+    let unqualified = path.schema.as_deref().is_none_or(|s| s.eq_ignore_ascii_case(USER));
+    if kind == ResourceType::User && unqualified && path.name.eq_ignore_ascii_case("manager") {
+        return crate::AttrPath {
+            schema: Some(ENTERPRISE_USER.to_owned()),
+            name: "manager".to_owned(),
+            sub: Some(path.sub.clone().unwrap_or_else(|| "value".to_owned())),
+        };
+    }
+    path.clone()
+}
+
 /// `urn:ietf:params:scim:schemas:extension:enterprise:2.0User`, as Entra's Example 2 sends it.
 pub const MALFORMED_ENTERPRISE_USER: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0User";
 

@@ -264,6 +264,7 @@ fn registry() -> &'static SchemaRegistry {
 /// single-valued strings; unknown core attributes are refused.
 fn locate(table: Table, path: &AttrPath) -> Result<Location, ScimError> {
     let kind = table.kind;
+    let path = &scim::schema::qualified_path(kind, path);
     let core = path.schema.as_deref().is_none_or(|s| s.eq_ignore_ascii_case(kind.core_schema()));
     if core {
         let name = kind.canonical_attribute(&path.name);
