@@ -2,14 +2,16 @@
 //! does, from the same registry and limits the endpoints use. Read-only: other methods get 405;
 //! a `filter` gets 403, as §4 says.
 
-use actix_web::http::StatusCode;
+use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
-use scim::ScimError;
+use proto::{DeclaredSchema, GetSchemasRequest};
 use scim::discovery::{self, BulkLimits, Capabilities};
-use scim::schema::SchemaRegistry;
+use scim::schema::{SchemaDef, SchemaRegistry};
+use scim::{ResourceType, ScimError};
 use serde_json::{Value, json};
 
-use crate::error::scim_error_response;
+use crate::auth::Credential;
+use crate::error::{GatewayError, scim_error_response};
 use crate::render;
 use crate::routes::{DEFAULT_PAGE, Gateway, MAX_PAGE};
 
@@ -57,34 +59,58 @@ pub async fn service_provider_config(gateway: web::Data<Gateway>, request: HttpR
     ok(&body)
 }
 
+/// The schemas the caller sees: the RFC 7643 ones, plus its tenant's declared extensions when
+/// the request carries the tenant's token (discovery itself needs no token).
+async fn registry(gateway: &Gateway, request: &HttpRequest) -> Result<SchemaRegistry, GatewayError> {
+    let mut registry = SchemaRegistry::default();
+    let Some(header) = request.headers().get(header::AUTHORIZATION) else { return Ok(registry) };
+    let credential = Credential::from_header(Some(header))?;
+    let declared = gateway.core.clone().get_schemas(credential.request(GetSchemasRequest {})).await?.into_inner();
+    for DeclaredSchema { resource_type, definition_json } in declared.schemas {
+        let kind = if resource_type == "Group" { ResourceType::Group } else { ResourceType::User };
+        let definition: Value = serde_json::from_str(&definition_json)
+            .map_err(|_| tonic::Status::internal("a declared schema is not JSON"))?;
+        registry.register_extension(kind, SchemaDef::from_json(&definition)?)?;
+    }
+    Ok(registry)
+}
+
+fn answer(result: Result<Option<Value>, GatewayError>, missing: impl FnOnce() -> String) -> HttpResponse {
+    match result {
+        Ok(Some(body)) => ok(&body),
+        Ok(None) => scim_error_response(&ScimError::not_found(missing())),
+        Err(error) => scim_error_response(&error.to_scim()),
+    }
+}
+
 pub async fn resource_types(gateway: web::Data<Gateway>, request: HttpRequest) -> HttpResponse {
     if let Some(refused) = refuse_filter(&request) {
         return refused;
     }
-    ok(&discovery::resource_types(&SchemaRegistry::default(), &render::base_url(&gateway.config, &request)))
+    let base = render::base_url(&gateway.config, &request);
+    answer(registry(&gateway, &request).await.map(|r| Some(discovery::resource_types(&r, &base))), String::new)
 }
 
 pub async fn resource_type(gateway: web::Data<Gateway>, request: HttpRequest, id: web::Path<String>) -> HttpResponse {
     let base = render::base_url(&gateway.config, &request);
-    match discovery::resource_type(&SchemaRegistry::default(), &id, &base) {
-        Some(body) => ok(&body),
-        None => scim_error_response(&ScimError::not_found(format!("no resource type '{id}'"))),
-    }
+    answer(registry(&gateway, &request).await.map(|r| discovery::resource_type(&r, &id, &base)), || {
+        format!("no resource type '{id}'")
+    })
 }
 
 pub async fn schemas(gateway: web::Data<Gateway>, request: HttpRequest) -> HttpResponse {
     if let Some(refused) = refuse_filter(&request) {
         return refused;
     }
-    ok(&discovery::schemas(&SchemaRegistry::default(), &render::base_url(&gateway.config, &request)))
+    let base = render::base_url(&gateway.config, &request);
+    answer(registry(&gateway, &request).await.map(|r| Some(discovery::schemas(&r, &base))), String::new)
 }
 
 pub async fn schema(gateway: web::Data<Gateway>, request: HttpRequest, id: web::Path<String>) -> HttpResponse {
     let base = render::base_url(&gateway.config, &request);
-    match discovery::schema(&SchemaRegistry::default(), &id, &base) {
-        Some(body) => ok(&body),
-        None => scim_error_response(&ScimError::not_found(format!("no schema '{id}'"))),
-    }
+    answer(registry(&gateway, &request).await.map(|r| discovery::schema(&r, &id, &base)), || {
+        format!("no schema '{id}'")
+    })
 }
 
 /// The discovery routes, under the SCIM base path.

@@ -79,7 +79,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     group_members,
     outbox,
     scim_user_emails,
-    service_secrets
+    service_secrets,
+    tenant_schemas
 );
 
 diesel::table! {
@@ -94,5 +95,15 @@ diesel::table! {
     service_secrets (name) {
         name -> Text,
         value -> Text,
+    }
+}
+
+diesel::table! {
+    tenant_schemas (tenant_id, id) {
+        tenant_id -> Text,
+        id -> Text,
+        resource_type -> Text,
+        definition -> Text,
+        created_at -> BigInt,
     }
 }

@@ -6,8 +6,9 @@ use std::sync::Arc;
 
 use proto::provisioning_server::Provisioning;
 use proto::{
-    CreateGroupRequest, CreateUserRequest, DeleteResourceRequest, DeleteResourceResponse, GetResourceRequest,
-    PatchResourceRequest, QueryRequest, QueryResponse, ReplaceGroupRequest, ReplaceUserRequest, Resource,
+    CreateGroupRequest, CreateUserRequest, DeclaredSchema, DeleteResourceRequest, DeleteResourceResponse,
+    GetResourceRequest, GetSchemasRequest, GetSchemasResponse, PatchResourceRequest, QueryRequest, QueryResponse,
+    ReplaceGroupRequest, ReplaceUserRequest, Resource,
 };
 use tokio::sync::Notify;
 use tonic::metadata::MetadataMap;
@@ -18,7 +19,7 @@ use crate::error::CoreError;
 use crate::store::cursor::{self, CursorKey};
 use crate::store::query::{Page, Sort};
 use crate::store::tenants::{self, TenantId};
-use crate::store::{Store, StoredResource, groups, users};
+use crate::store::{Store, StoredResource, groups, schemas, users};
 use scim::{ScimError, ScimType};
 
 #[derive(Clone)]
@@ -252,5 +253,20 @@ impl Provisioning for ProvisioningService {
             })
             .await?;
         Ok(Response::new(query.respond(found, &self.cursor_key)?))
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc.system = "grpc", rpc.method = "GetSchemas", tenant.id))]
+    async fn get_schemas(&self, request: Request<GetSchemasRequest>) -> Result<Response<GetSchemasResponse>, Status> {
+        let (metadata, _, GetSchemasRequest {}) = request.into_parts();
+        let declared =
+            self.run(&metadata, move |store, tenant| store.read(|conn| schemas::declared(conn, tenant))).await?;
+        let schemas = declared
+            .into_iter()
+            .map(|(kind, definition)| DeclaredSchema {
+                resource_type: kind.name().to_owned(),
+                definition_json: definition.to_string(),
+            })
+            .collect();
+        Ok(Response::new(GetSchemasResponse { schemas }))
     }
 }

@@ -11,6 +11,7 @@ pub mod patch;
 pub mod projection;
 pub mod resource;
 pub mod schema;
+pub mod validate;
 
 pub use error::{ScimError, ScimType};
 pub use filter::{AttrPath, CompareOp, Filter};

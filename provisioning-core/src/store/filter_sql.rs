@@ -46,11 +46,13 @@ enum ValueType {
 
 /// What the translation needs to know of the table it filters.
 #[derive(Debug, Clone, Copy)]
-pub struct Table {
+pub struct Table<'a> {
     pub kind: ResourceType,
     /// The SQL name of the table, to qualify its columns inside subqueries.
     pub name: &'static str,
     pub backend: Backend,
+    /// The tenant's schemas: the characteristics of every attribute.
+    pub registry: &'a SchemaRegistry,
 }
 
 /// A literal SQL fragment with its bind values, assembled before it becomes a diesel expression.
@@ -156,7 +158,7 @@ impl<ST> diesel::expression::ValidGrouping<()> for Raw<ST> {
 pub type SortTerm = Raw<Text>;
 
 /// The ORDER BY term of `sortBy` for `table`.
-pub fn sort_term(table: Table, path: &AttrPath, descending: bool) -> Result<SortTerm, ScimError> {
+pub fn sort_term(table: Table<'_>, path: &AttrPath, descending: bool) -> Result<SortTerm, ScimError> {
     let backend = table.backend;
     let key = match locate(table, path).map_err(|e| ScimError::invalid_value(format!("sortBy: {}", e.detail)))? {
         Location::Column { sql, .. } => Fragment::default().sql(&format!("{}.{sql}", table.name)),
@@ -199,11 +201,11 @@ pub fn sort_term(table: Table, path: &AttrPath, descending: bool) -> Result<Sort
 }
 
 /// Translates a filter for `table`.
-pub fn predicate<T: 'static>(table: Table, filter: &Filter) -> Result<Predicate<T>, ScimError> {
+pub fn predicate<T: 'static>(table: Table<'_>, filter: &Filter) -> Result<Predicate<T>, ScimError> {
     Ok(translate(table, filter, 0)?.into_predicate())
 }
 
-fn translate(table: Table, filter: &Filter, depth: usize) -> Result<Fragment, ScimError> {
+fn translate(table: Table<'_>, filter: &Filter, depth: usize) -> Result<Fragment, ScimError> {
     if depth > MAX_FILTER_DEPTH {
         return Err(ScimError::invalid_filter("the filter is nested too deeply"));
     }
@@ -253,16 +255,10 @@ fn value_type(attribute: &AttributeDef) -> ValueType {
     }
 }
 
-/// The schema registry the filters follow (the RFC 7643 schemas).
-fn registry() -> &'static SchemaRegistry {
-    static REGISTRY: std::sync::LazyLock<SchemaRegistry> = std::sync::LazyLock::new(SchemaRegistry::default);
-    &REGISTRY
-}
-
 /// Where `path` lives for this table. Attribute characteristics (type, multiValued, caseExact)
 /// come from the schema registry; attributes of undeclared extensions (Entra sends them) are
 /// single-valued strings; unknown core attributes are refused.
-fn locate(table: Table, path: &AttrPath) -> Result<Location, ScimError> {
+fn locate(table: Table<'_>, path: &AttrPath) -> Result<Location, ScimError> {
     let kind = table.kind;
     let path = &scim::schema::qualified_path(kind, path);
     let core = path.schema.as_deref().is_none_or(|s| s.eq_ignore_ascii_case(kind.core_schema()));
@@ -288,7 +284,7 @@ fn locate(table: Table, path: &AttrPath) -> Result<Location, ScimError> {
             _ => {}
         }
     }
-    let Some(resolved) = registry().resolve(kind, path) else {
+    let Some(resolved) = table.registry.resolve(kind, path) else {
         if core {
             return Err(ScimError::invalid_filter(format!("'{path}' is not an attribute of {}", kind.name())));
         }
@@ -326,14 +322,14 @@ fn locate(table: Table, path: &AttrPath) -> Result<Location, ScimError> {
 }
 
 /// The type and caseExact of a sub-attribute of a multi-valued attribute, inside a valuePath.
-fn element_characteristics(table: Table, array: &[String], sub: &str) -> (ValueType, bool) {
+fn element_characteristics(table: Table<'_>, array: &[String], sub: &str) -> (ValueType, bool) {
     let (schema, name) = match array {
         [schema, name] => (Some(schema.clone()), name.clone()),
         [name] => (None, name.clone()),
         _ => return (ValueType::String, false),
     };
     let path = AttrPath { schema, name, sub: Some(sub.to_owned()) };
-    match registry().resolve(table.kind, &path) {
+    match table.registry.resolve(table.kind, &path) {
         Some(resolved) => (value_type(resolved.target()), resolved.target().case_exact),
         None => (ValueType::String, false),
     }
@@ -369,7 +365,7 @@ fn sqlite_path(path: &[String]) -> String {
 
 /// `EXISTS (SELECT 1 FROM <elements of the array at path> WHERE <condition on the element>)`.
 fn exists_element(
-    table: Table,
+    table: Table<'_>,
     path: &[String],
     condition: impl FnOnce(&str) -> Result<Fragment, ScimError>,
 ) -> Result<Fragment, ScimError> {
@@ -408,7 +404,7 @@ fn element_text(backend: Backend, element: &str, sub: Option<&str>) -> Fragment 
 }
 
 fn attribute_condition(
-    table: Table,
+    table: Table<'_>,
     path: &AttrPath,
     comparison: Option<(CompareOp, &Value)>,
 ) -> Result<Fragment, ScimError> {
@@ -468,7 +464,7 @@ fn attribute_condition(
 
 /// `emails eq "x"` / `emails.value eq "x"` through the indexed lookup table.
 fn emails_lookup(
-    table: Table,
+    table: Table<'_>,
     path: &[String],
     sub: Option<&str>,
     comparison: Option<(CompareOp, &Value)>,
@@ -489,7 +485,7 @@ fn emails_lookup(
     }
 }
 
-fn membership(table: Table, comparison: Option<(CompareOp, &Value)>) -> Result<Fragment, ScimError> {
+fn membership(table: Table<'_>, comparison: Option<(CompareOp, &Value)>) -> Result<Fragment, ScimError> {
     let (own, other) = match table.kind {
         ResourceType::Group => ("group_id", "member_id"),
         ResourceType::User => ("member_id", "group_id"),
@@ -515,7 +511,7 @@ fn membership(table: Table, comparison: Option<(CompareOp, &Value)>) -> Result<F
 
 /// A `valuePath`: some element of the multi-valued attribute matches the inner filter, whose
 /// attributes are the element's sub-attributes.
-fn value_path(table: Table, path: &AttrPath, inner: &Filter, depth: usize) -> Result<Fragment, ScimError> {
+fn value_path(table: Table<'_>, path: &AttrPath, inner: &Filter, depth: usize) -> Result<Fragment, ScimError> {
     let location = locate(table, path)?;
     match location {
         Location::JsonArray { path: json_path, .. } => {
@@ -555,7 +551,7 @@ fn pinned_value(filter: &Filter) -> Option<String> {
 
 /// The inner filter of a valuePath, on one element.
 fn element_filter(
-    table: Table,
+    table: Table<'_>,
     array: &[String],
     element: &str,
     filter: &Filter,

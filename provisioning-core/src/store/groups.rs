@@ -146,6 +146,7 @@ fn delete_members(conn: &mut DbConnection, tenant: &TenantId, group_id: &str, id
 }
 
 pub fn create(conn: &mut DbConnection, tenant: &TenantId, mut input: GroupInput) -> Result<StoredResource, CoreError> {
+    scim::validate::check(&super::schemas::registry(conn, tenant)?, ResourceType::Group, &input.attributes)?;
     let id = uuid::Uuid::new_v4().to_string();
     input.member_ids = known_users(conn, tenant, &id, &input.member_ids)?;
     let now = now_micros();
@@ -199,6 +200,11 @@ pub fn update(
     let before_attributes = parse_attributes(&row.attributes)?;
     let before_members = members(conn, tenant, id)?;
     let input = change(before_attributes.clone(), before_members.clone())?;
+    if input.attributes != before_attributes {
+        let registry = super::schemas::registry(conn, tenant)?;
+        scim::validate::check(&registry, ResourceType::Group, &input.attributes)?;
+        scim::validate::check_immutable(&registry, ResourceType::Group, &before_attributes, &input.attributes)?;
+    }
     let added: Vec<String> = input.member_ids.iter().filter(|m| !before_members.contains(m)).cloned().collect();
     let removed: Vec<String> = before_members.iter().filter(|m| !input.member_ids.contains(m)).cloned().collect();
     let attributes_changed = input.attributes != before_attributes;
@@ -291,17 +297,18 @@ pub fn search(
     exclude_members: bool,
 ) -> Result<(i64, Vec<StoredResource>), CoreError> {
     let backend = conn.backend();
+    let registry = super::schemas::registry(conn, tenant)?;
     let matching = || -> Result<_, CoreError> {
         let mut statement = scim_groups::table.filter(scim_groups::tenant_id.eq(tenant.as_str())).into_boxed();
         if let Some(filter) = filter {
-            statement = statement.filter(query::group_predicate(backend, filter)?);
+            statement = statement.filter(query::group_predicate(backend, &registry, filter)?);
         }
         Ok(statement)
     };
     let total: i64 = matching()?.count().get_result(conn)?;
     let mut statement = matching()?;
     if let Some(sort) = sort {
-        statement = statement.order(query::group_sort(backend, sort)?);
+        statement = statement.order(query::group_sort(backend, &registry, sort)?);
         statement = statement.then_order_by((scim_groups::created_at.asc(), scim_groups::id.asc()));
     } else {
         statement = statement.order((scim_groups::created_at.asc(), scim_groups::id.asc()));

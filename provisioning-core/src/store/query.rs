@@ -2,6 +2,7 @@
 //! 400 `invalidFilter`: never all rows, never a silent empty page.
 
 use platform::db::Backend;
+use scim::schema::SchemaRegistry;
 use scim::{Filter, ResourceType, ScimError};
 
 use super::filter_sql::{self, Predicate, SortTerm, Table};
@@ -41,21 +42,31 @@ pub struct Sort {
 }
 
 /// The users matching `filter`, as a condition on `scim_users`.
-pub fn user_predicate(backend: Backend, filter: &Filter) -> Result<Predicate<scim_users::table>, ScimError> {
-    filter_sql::predicate(Table { kind: ResourceType::User, name: "scim_users", backend }, filter)
+pub fn user_predicate(
+    backend: Backend,
+    registry: &SchemaRegistry,
+    filter: &Filter,
+) -> Result<Predicate<scim_users::table>, ScimError> {
+    filter_sql::predicate(Table { kind: ResourceType::User, name: "scim_users", backend, registry }, filter)
 }
 
 /// The ORDER BY term of a users' `sortBy`.
-pub fn user_sort(backend: Backend, sort: &Sort) -> Result<SortTerm, ScimError> {
-    filter_sql::sort_term(Table { kind: ResourceType::User, name: "scim_users", backend }, &sort.by, sort.descending)
+pub fn user_sort(backend: Backend, registry: &SchemaRegistry, sort: &Sort) -> Result<SortTerm, ScimError> {
+    let table = Table { kind: ResourceType::User, name: "scim_users", backend, registry };
+    filter_sql::sort_term(table, &sort.by, sort.descending)
 }
 
 /// The ORDER BY term of a groups' `sortBy`.
-pub fn group_sort(backend: Backend, sort: &Sort) -> Result<SortTerm, ScimError> {
-    filter_sql::sort_term(Table { kind: ResourceType::Group, name: "scim_groups", backend }, &sort.by, sort.descending)
+pub fn group_sort(backend: Backend, registry: &SchemaRegistry, sort: &Sort) -> Result<SortTerm, ScimError> {
+    let table = Table { kind: ResourceType::Group, name: "scim_groups", backend, registry };
+    filter_sql::sort_term(table, &sort.by, sort.descending)
 }
 
 /// The groups matching `filter`, as a condition on `scim_groups`.
-pub fn group_predicate(backend: Backend, filter: &Filter) -> Result<Predicate<scim_groups::table>, ScimError> {
-    filter_sql::predicate(Table { kind: ResourceType::Group, name: "scim_groups", backend }, filter)
+pub fn group_predicate(
+    backend: Backend,
+    registry: &SchemaRegistry,
+    filter: &Filter,
+) -> Result<Predicate<scim_groups::table>, ScimError> {
+    filter_sql::predicate(Table { kind: ResourceType::Group, name: "scim_groups", backend, registry }, filter)
 }

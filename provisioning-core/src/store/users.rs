@@ -123,6 +123,7 @@ fn sync_emails(
 }
 
 pub fn create(conn: &mut DbConnection, tenant: &TenantId, input: UserInput) -> Result<StoredResource, CoreError> {
+    scim::validate::check(&super::schemas::registry(conn, tenant)?, ResourceType::User, &input.attributes)?;
     let key = fold_case(&input.user_name);
     ensure_unique(conn, tenant, &key, None)?;
     let id = uuid::Uuid::new_v4().to_string();
@@ -184,6 +185,9 @@ pub fn update(
     if input.attributes == before.attributes {
         return Ok(before);
     }
+    let registry = super::schemas::registry(conn, tenant)?;
+    scim::validate::check(&registry, ResourceType::User, &input.attributes)?;
+    scim::validate::check_immutable(&registry, ResourceType::User, &before.attributes, &input.attributes)?;
     let key = fold_case(&input.user_name);
     if key != row.user_name_key {
         ensure_unique(conn, tenant, &key, Some(id))?;
@@ -260,17 +264,18 @@ pub fn search(
     page: query::Page,
 ) -> Result<(i64, Vec<StoredResource>), CoreError> {
     let backend = conn.backend();
+    let registry = super::schemas::registry(conn, tenant)?;
     let matching = || -> Result<_, CoreError> {
         let mut statement = scim_users::table.filter(scim_users::tenant_id.eq(tenant.as_str())).into_boxed();
         if let Some(filter) = filter {
-            statement = statement.filter(query::user_predicate(backend, filter)?);
+            statement = statement.filter(query::user_predicate(backend, &registry, filter)?);
         }
         Ok(statement)
     };
     let total: i64 = matching()?.count().get_result(conn)?;
     let mut statement = matching()?;
     if let Some(sort) = sort {
-        statement = statement.order(query::user_sort(backend, sort)?);
+        statement = statement.order(query::user_sort(backend, &registry, sort)?);
         statement = statement.then_order_by((scim_users::created_at.asc(), scim_users::id.asc()));
     } else {
         statement = statement.order((scim_users::created_at.asc(), scim_users::id.asc()));

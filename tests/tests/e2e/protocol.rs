@@ -188,3 +188,66 @@ async fn discovery_tells_what_the_server_does() {
     let (status, error) = client.scim(Method::GET, "/Nothing/here", None).await;
     assert_eq!((status, error["status"].as_str()), (StatusCode::NOT_FOUND, Some("404")));
 }
+
+/// A tenant declares a custom extension (with the `declare-schema` command): its types are
+/// validated on write, its immutable attribute kept, its attributes filtered with their type,
+/// and discovery lists it for that tenant.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_declared_extension_drives_validation_filters_and_discovery() {
+    let cluster = crate::support::Cluster::start().await;
+    let client = &cluster.client;
+    let urn = "urn:example:params:scim:schemas:extension:badge:2.0:User";
+    let schema = json!({
+        "id": urn, "name": "Badge", "description": "Door badges",
+        "attributes": [
+            {"name": "number", "type": "integer", "mutability": "immutable"},
+            {"name": "level", "type": "integer"},
+            {"name": "issued", "type": "dateTime"}
+        ]
+    });
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), schema.to_string()).unwrap();
+    let output = std::process::Command::new(crate::support::binary("provisioning-core"))
+        .args(["declare-schema", "acme", "User", file.path().to_str().unwrap()])
+        .env_clear()
+        .env("DATABASE_URL", &cluster.core_database.url)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+
+    let badge = |number: Value, level: i64| json!({"number": number, "level": level, "issued": "2026-01-02T03:04:05Z"});
+    let (status, low) = client
+        .scim(Method::POST, "/Users", Some(json!({"userName": "low@example.com", urn: badge(json!(7), 1)})))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{low}");
+    let (status, _) = client
+        .scim(Method::POST, "/Users", Some(json!({"userName": "high@example.com", urn: badge(json!(8), 5)})))
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, error) = client
+        .scim(Method::POST, "/Users", Some(json!({"userName": "bad@example.com", urn: badge(json!("seven"), 1)})))
+        .await;
+    assert_eq!((status, error["scimType"].as_str()), (StatusCode::BAD_REQUEST, Some("invalidValue")), "{error}");
+
+    let (_, found) = client.scim(Method::GET, &format!("/Users?filter={urn}:level+gt+2"), None).await;
+    assert_eq!(found["totalResults"], 1, "{found}");
+    assert_eq!(found["Resources"][0]["userName"], "high@example.com");
+
+    let id = low["id"].as_str().unwrap();
+    let (status, error) = client
+        .scim(
+            Method::PUT,
+            &format!("/Users/{id}"),
+            Some(json!({"userName": "low@example.com", urn: badge(json!(9), 1)})),
+        )
+        .await;
+    assert_eq!((status, error["scimType"].as_str()), (StatusCode::BAD_REQUEST, Some("mutability")), "{error}");
+
+    let (_, schemas) = client.scim(Method::GET, "/Schemas", None).await;
+    assert!(schemas["Resources"].as_array().unwrap().iter().any(|s| s["id"] == urn), "{schemas}");
+    let (_, user_type) = client.scim(Method::GET, "/ResourceTypes/User", None).await;
+    assert!(user_type["schemaExtensions"].as_array().unwrap().iter().any(|e| e["schema"] == urn), "{user_type}");
+    let anonymous: Value =
+        reqwest::get(format!("{}/Schemas", client.endpoints.scim)).await.unwrap().json().await.unwrap();
+    assert_eq!(anonymous["totalResults"], 3, "without a token, only the RFC schemas");
+}
