@@ -16,8 +16,9 @@
 //!
 //! Comparison follows the attribute's characteristics: `caseExact` false compares lowercased;
 //! booleans, numbers and dateTimes compare as such; a multi-valued attribute matches when any
-//! value does. Every leaf is wrapped in `COALESCE(…, FALSE)`, so `not (…)` of an absent value is
-//! true, as the in-memory evaluator says.
+//! value does. No leaf is ever NULL, so `not (…)` of an absent value is true, as the in-memory
+//! evaluator says: JSON leaves are wrapped in `COALESCE(…, FALSE)`, NOT NULL columns compare
+//! bare and `externalId` as `external_id IS NOT NULL AND …`, so that their indexes serve.
 
 use diesel::expression::BoxableExpression;
 use diesel::sql_types::{BigInt, Bool, Double, Integer, Text};
@@ -434,13 +435,21 @@ fn attribute_condition(
             Ok(Fragment::default().sql(if matches { "TRUE" } else { "FALSE" }))
         }
         Location::Column { sql: column, value_type, folded } => {
-            let column = Fragment::default().sql(&format!("{}.{column}", table.name));
-            compare(backend, column, value_type, !folded, folded, comparison)
+            let qualified = format!("{}.{column}", table.name);
+            let condition =
+                compare(backend, Fragment::default().sql(&qualified), value_type, !folded, folded, comparison)?;
+            // Columns are compared bare, so that their indexes serve the filter: NOT NULL ones
+            // never yield NULL, and the one nullable column is guarded instead of COALESCEd.
+            Ok(if column == "external_id" {
+                Fragment::default().sql(&format!("({qualified} IS NOT NULL AND ")).append(condition).sql(")")
+            } else {
+                condition
+            })
         }
         Location::Membership => membership(table, comparison),
         Location::Json { path: json_path, value_type, case_exact } => {
             let value = json_text(backend, &format!("{}.attributes", table.name), &json_path);
-            compare(backend, value, value_type, case_exact, false, comparison)
+            compare(backend, value, value_type, case_exact, false, comparison).map(coalesce)
         }
         Location::JsonArray { path: json_path, sub, value_type, case_exact } => {
             let indexed = emails_lookup(table, &json_path, sub.as_deref(), comparison);
@@ -453,6 +462,7 @@ fn attribute_condition(
                     false,
                     comparison,
                 )
+                .map(coalesce)
             })?;
             Ok(match indexed {
                 Some(lookup) => Fragment::default().sql("(").append(lookup).sql(")"),
@@ -589,7 +599,14 @@ fn element_filter(
                 _ => None,
             };
             let (value_type, case_exact) = element_characteristics(table, array, &sub);
-            compare(backend, element_text(backend, element, Some(&sub)), value_type, case_exact, false, comparison)?
+            coalesce(compare(
+                backend,
+                element_text(backend, element, Some(&sub)),
+                value_type,
+                case_exact,
+                false,
+                comparison,
+            )?)
         }
         Filter::ValuePath { .. } => return Err(ScimError::invalid_filter("value filters do not nest")),
     })
@@ -611,7 +628,7 @@ fn compare(
             }
             _ => Fragment::default().sql("(").append(value).sql(" IS NOT NULL)"),
         };
-        return Ok(coalesce(present));
+        return Ok(present);
     };
     if op == CompareOp::Ne {
         let equal = compare(backend, value, value_type, case_exact, already_folded, Some((CompareOp::Eq, literal)))?;
@@ -725,7 +742,7 @@ fn compare(
             return Err(ScimError::invalid_filter("filters compare with strings, numbers, booleans"));
         }
     };
-    Ok(coalesce(condition))
+    Ok(condition)
 }
 
 fn coalesce(condition: Fragment) -> Fragment {
