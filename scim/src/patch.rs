@@ -214,7 +214,15 @@ pub fn apply(
     let Some(path_text) = &operation.path else {
         return Err(ScimError::no_target("the operation has no path; expand it first"));
     };
-    let path = PatchPath::parse(path_text)?;
+    let mut path = PatchPath::parse(path_text)?;
+    // MS-Tutorial's `"path": "manager"`: the enterprise manager (the core schema has none).
+    if kind == ResourceType::User
+        && path.extension.is_none()
+        && path.attr.schema.is_none()
+        && path.attr.name.eq_ignore_ascii_case("manager")
+    {
+        path.attr.schema = Some(ENTERPRISE_USER.to_owned());
+    }
     // Normalized as the attribute it lands in: `emails[…].primary` takes "True" as a boolean.
     let leaf = path.sub.as_deref().or(path.attr.sub.as_deref()).unwrap_or(&path.attr.name);
     let value = operation.value.clone().map(|v| normalize_value(leaf, v));
@@ -229,16 +237,22 @@ pub fn apply(
         let key = existing_key(attributes, urn).unwrap_or_else(|| kind.canonical_attribute(urn));
         return apply_at(attributes, &key, None, None, op, value, path_text);
     }
-    let container: &mut Map<String, Value> = match &path.attr.schema {
+    let extension_key = match &path.attr.schema {
         Some(schema) if !is_core_schema(schema) => {
             let key = existing_key(attributes, schema).unwrap_or_else(|| kind.canonical_attribute(schema));
             if op == PatchOp::Remove && !attributes.contains_key(&key) {
                 return Ok(());
             }
-            let entry = attributes.entry(key).or_insert_with(|| Value::Object(Map::new()));
+            Some(key)
+        }
+        _ => None,
+    };
+    let container: &mut Map<String, Value> = match &extension_key {
+        Some(key) => {
+            let entry = attributes.entry(key.clone()).or_insert_with(|| Value::Object(Map::new()));
             entry.as_object_mut().ok_or_else(|| ScimError::invalid_path(format!("'{path_text}' is not an object")))?
         }
-        _ => attributes,
+        None => attributes,
     };
     let name = existing_key(container, &path.attr.name).unwrap_or_else(|| match &path.attr.schema {
         Some(schema) if !is_core_schema(schema) => path.attr.name.clone(),
@@ -248,7 +262,12 @@ pub fn apply(
         return Err(ScimError::mutability(format!("'{name}' is read-only")));
     }
     let sub = path.attr.sub.as_deref().or(path.sub.as_deref());
-    apply_at(container, &name, path.filter.as_ref(), sub, op, value, path_text)
+    apply_at(container, &name, path.filter.as_ref(), sub, op, value, path_text)?;
+    // An extension left without attributes goes.
+    if let Some(key) = extension_key {
+        drop_if_empty(attributes, &key);
+    }
+    Ok(())
 }
 
 fn is_core_schema(schema: &str) -> bool {
@@ -617,6 +636,16 @@ mod tests {
             patch(out, ops(json!([{"op": "replace", "path": "emails[value eq \"old@x\"].primary", "value": "True"}])))
                 .unwrap();
         assert_eq!(out["emails"], json!([{"value": "old@x", "primary": true}, {"value": "new@x", "primary": false}]));
+    }
+
+    #[test]
+    fn unqualified_manager_is_the_enterprise_manager() {
+        let body = ops(json!([{"op": "Add", "path": "manager", "value": [{"$ref": "x", "value": "boss"}]}]));
+        let out = patch(json!({"userName": "a"}), body).unwrap();
+        assert_eq!(out[ENTERPRISE_USER]["manager"]["value"], "boss");
+        assert!(out.get("manager").is_none());
+        let out = patch(out, ops(json!([{"op": "Replace", "path": "manager", "value": ""}]))).unwrap();
+        assert!(out.get(ENTERPRISE_USER).is_none(), "{out}");
     }
 
     #[test]

@@ -22,9 +22,13 @@ pub struct UserInput {
 }
 
 impl UserInput {
-    /// A POST or PUT body.
+    /// A POST or PUT body. A user is active unless the body says otherwise, and a created or
+    /// replaced user says so (Okta's checks expect `active` on every user); a PATCH may still
+    /// remove the attribute.
     pub fn from_body(body: Value) -> Result<Self, ScimError> {
-        Self::from_attributes(normalize(ResourceType::User, body)?)
+        let mut attributes = normalize(ResourceType::User, body)?;
+        attributes.entry("active").or_insert(Value::Bool(true));
+        Self::from_attributes(attributes)
     }
 
     /// Normalized attributes (for instance after a PATCH): checks and extracts what is indexed.
@@ -129,6 +133,12 @@ pub fn normalize(kind: ResourceType, body: Value) -> Result<Map<String, Value>, 
             attributes.extend(normalize(kind, value)?);
             continue;
         }
+        // Entra's older samples put `manager` at the top level: it is the enterprise manager.
+        let (name, value) = if kind == ResourceType::User && name.eq_ignore_ascii_case("manager") {
+            (crate::schema::ENTERPRISE_USER.to_owned(), serde_json::json!({ "manager": value }))
+        } else {
+            (name, value)
+        };
         let value = normalize_value(&name, value);
         if value.is_null() {
             continue;

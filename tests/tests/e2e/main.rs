@@ -7,7 +7,10 @@
 
 mod broker_down;
 mod conformance;
+mod entra;
 mod events;
 mod lifecycle;
+mod okta;
+mod other_idps;
 mod protocol;
 mod support;

@@ -197,6 +197,147 @@ impl Client {
     }
 }
 
+/// A response as an IdP sees it, with the request that produced it (for failure messages).
+pub struct Reply {
+    pub request: String,
+    pub status: StatusCode,
+    pub content_type: Option<String>,
+    pub location: Option<String>,
+    pub text: String,
+    /// The JSON body; Null when the body is empty.
+    pub body: Value,
+}
+
+impl Reply {
+    fn new(request: String, status: StatusCode, headers: &[(String, String)], text: String) -> Self {
+        let header = |name: &str| headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.clone());
+        let body = if text.trim().is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text)
+                .unwrap_or_else(|e| panic!("{request}\n→ {status}: the body is not JSON ({e}): {text}"))
+        };
+        Self { content_type: header("content-type"), location: header("location"), request, status, text, body }
+    }
+
+    /// Asserts the status and, when there is a body, the SCIM media type; returns the body.
+    #[track_caller]
+    pub fn expect(&self, status: StatusCode) -> &Value {
+        assert_eq!(self.status, status, "{}\n→ expected {status}, got {}: {}", self.request, self.status, self.text);
+        if self.status != StatusCode::NO_CONTENT || !self.text.is_empty() {
+            let media_type = self.content_type.as_deref().and_then(|c| c.split(';').next()).map(str::trim);
+            assert_eq!(
+                media_type,
+                Some("application/scim+json"),
+                "{}\n→ {status} with Content-Type {:?}: every SCIM response is application/scim+json",
+                self.request,
+                self.content_type
+            );
+        }
+        &self.body
+    }
+
+    /// Asserts a SCIM error with this status (RFC 7644 §3.12: the Error schema, `status` a
+    /// string, a detail); returns the body.
+    #[track_caller]
+    pub fn expect_error(&self, status: StatusCode) -> &Value {
+        let body = self.expect(status);
+        assert_eq!(
+            body["schemas"],
+            serde_json::json!(["urn:ietf:params:scim:api:messages:2.0:Error"]),
+            "{}",
+            self.request
+        );
+        assert_eq!(body["status"], status.as_u16().to_string(), "{}: status is a JSON string", self.request);
+        assert!(body["detail"].as_str().is_some_and(|d| !d.is_empty()), "{}: an error says why: {body}", self.request);
+        body
+    }
+}
+
+impl Client {
+    /// A SCIM request with the tenant's token and exactly these headers (reqwest adds
+    /// `Accept: */*` when none is given); the body is sent as is.
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&str>,
+    ) -> Reply {
+        let url = format!("{}{path}", self.endpoints.scim);
+        let mut request = self.http.request(method.clone(), &url).bearer_auth(&self.endpoints.token);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        if let Some(body) = body {
+            request = request.body(body.to_owned());
+        }
+        let response = request.send().await.unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+        let status = response.status();
+        let headers: Vec<(String, String)> = response
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or_default().to_owned()))
+            .collect();
+        let text = response.text().await.expect("body");
+        Reply::new(format!("{method} {path} {}", body.unwrap_or_default()), status, &headers, text)
+    }
+
+    /// A GET over a bare socket, without any Accept header (reqwest always sends one): what
+    /// Entra's Test Connection sends.
+    pub async fn get_without_accept(&self, path: &str) -> Reply {
+        use std::io::{Read, Write};
+        let rest = self.endpoints.scim.strip_prefix("http://").expect("an http:// tenant URL");
+        let (host, base) = rest.split_once('/').map_or((rest, String::new()), |(h, b)| (h, format!("/{b}")));
+        let (host, target, token) = (host.to_owned(), format!("{base}{path}"), self.endpoints.token.clone());
+        let raw = tokio::task::spawn_blocking(move || {
+            let mut stream = std::net::TcpStream::connect(&host).expect("connect");
+            stream.set_read_timeout(Some(Duration::from_secs(30))).expect("timeout");
+            let request = format!(
+                "GET {target} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+            );
+            stream.write_all(request.as_bytes()).expect("write");
+            let mut raw = Vec::new();
+            stream.read_to_end(&mut raw).expect("read");
+            raw
+        })
+        .await
+        .expect("join");
+        let raw = String::from_utf8(raw).expect("UTF-8 response");
+        let (head, body) = raw.split_once("\r\n\r\n").expect("an HTTP response");
+        let mut lines = head.split("\r\n");
+        let status_line = lines.next().unwrap_or_default();
+        let code: u16 = status_line.split(' ').nth(1).and_then(|c| c.parse().ok()).expect("a status code");
+        let headers: Vec<(String, String)> = lines
+            .filter_map(|line| line.split_once(':'))
+            .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+            .collect();
+        let chunked = headers
+            .iter()
+            .any(|(k, v)| k.eq_ignore_ascii_case("transfer-encoding") && v.eq_ignore_ascii_case("chunked"));
+        let body = if chunked { dechunk(body) } else { body.to_owned() };
+        Reply::new(
+            format!("GET {path} (no Accept header)"),
+            StatusCode::from_u16(code).expect("status"),
+            &headers,
+            body,
+        )
+    }
+}
+
+fn dechunk(mut body: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = body.split_once("\r\n") {
+        let size = usize::from_str_radix(size.trim(), 16).expect("chunk size");
+        if size == 0 {
+            break;
+        }
+        out.push_str(&rest[..size]);
+        body = rest[size..].trim_start_matches("\r\n");
+    }
+    out
+}
+
 /// Waits until `url` answers 200.
 pub async fn wait_ready(url: &str, processes: &[&Process]) {
     let http = reqwest::Client::new();
@@ -334,8 +475,8 @@ impl Cluster {
 /// The embedded default: one `standalone` process on SQLite.
 pub struct Standalone {
     pub client: Client,
-    _process: Process,
-    _data: tempfile::TempDir,
+    process: Process,
+    data: tempfile::TempDir,
 }
 
 impl Standalone {
@@ -359,6 +500,56 @@ impl Standalone {
             directory: format!("http://127.0.0.1:{directory_http}"),
             tenant: "default".to_owned(),
         });
-        Self { client, _process: process, _data: data }
+        Self { client, process, data }
     }
+
+    /// What the process has logged so far.
+    pub fn log(&self) -> String {
+        self.process.log()
+    }
+
+    /// Every file the process keeps (its SQLite databases and their journals), as bytes.
+    pub fn stored_bytes(&self) -> Vec<(PathBuf, Vec<u8>)> {
+        fn walk(dir: &std::path::Path, out: &mut Vec<(PathBuf, Vec<u8>)>) {
+            for entry in std::fs::read_dir(dir).expect("read data dir").flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    walk(&path, out);
+                } else if let Ok(bytes) = std::fs::read(&path) {
+                    out.push((path, bytes));
+                }
+            }
+        }
+        let mut files = Vec::new();
+        walk(&self.data.path().join("data"), &mut files);
+        files
+    }
+}
+
+/// The `id` of a SCIM resource.
+#[track_caller]
+pub fn id_of(resource: &Value) -> String {
+    resource["id"].as_str().unwrap_or_else(|| panic!("a resource with an id: {resource}")).to_owned()
+}
+
+/// The strings of a JSON array (or the `value`s of its objects), sorted: to compare sets.
+pub fn sorted(values: &Value) -> Vec<String> {
+    let mut strings: Vec<String> = values
+        .as_array()
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(|item| item.as_str().or_else(|| item["value"].as_str()).map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    strings.sort();
+    strings
+}
+
+/// `ids` sorted, for comparison with [`sorted`].
+pub fn set_of(ids: &[&str]) -> Vec<String> {
+    let mut ids: Vec<String> = ids.iter().map(|id| (*id).to_owned()).collect();
+    ids.sort();
+    ids
 }
