@@ -15,6 +15,7 @@ use tokio::sync::Notify;
 
 use crate::config::CoreConfig;
 use crate::kafka::KafkaSink;
+use crate::provisioning_log::{LogWriter, ProvisioningLog};
 use crate::relay::{EventSink, Relay};
 use crate::service::ProvisioningService;
 use crate::store::cursor::CursorKey;
@@ -26,6 +27,7 @@ pub struct Core {
     address: SocketAddr,
     service: ProvisioningService,
     relay: Option<Relay>,
+    log_writer: LogWriter,
 }
 
 impl Core {
@@ -47,7 +49,10 @@ impl Core {
             .with_context(|| format!("binding the gRPC listener on {}", config.grpc_addr))?;
         let address = listener.local_addr()?;
         let cursor_key = store.write(CursorKey::load_or_create).context("loading the cursor signing key")?;
-        Ok(Self { listener, address, service: ProvisioningService::new(store, wake, cursor_key), relay })
+        let retention = std::time::Duration::from_secs(u64::from(config.log_retention_days) * 24 * 3600);
+        let (log, log_writer) = ProvisioningLog::new(store.clone(), retention);
+        let service = ProvisioningService::new(store, wake, cursor_key, log);
+        Ok(Self { listener, address, service, relay, log_writer })
     }
 
     pub fn address(&self) -> SocketAddr {
@@ -58,6 +63,7 @@ impl Core {
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let shutdown = shutdown.shared();
         let relay = self.relay.map(|relay| tokio::spawn(relay.run(shutdown.clone())));
+        let log_writer = tokio::spawn(self.log_writer.run(shutdown.clone()));
         let (health, health_service) = tonic_health::server::health_reporter();
         health.set_serving::<ProvisioningServer<ProvisioningService>>().await;
         tracing::info!(address = %self.address, "provisioning-core serving gRPC");
@@ -70,6 +76,7 @@ impl Core {
         if let Some(relay) = relay {
             relay.await.context("outbox relay panicked")?;
         }
+        log_writer.await.context("provisioning log writer panicked")?;
         served
     }
 }

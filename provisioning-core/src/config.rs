@@ -22,6 +22,8 @@ pub struct CoreConfig {
     pub token_prefix: String,
     /// `SCIM_BOOTSTRAP_TOKEN`: becomes a token of `BOOTSTRAP_TENANT` (default `default`).
     pub bootstrap: Option<Bootstrap>,
+    /// `PROVISIONING_LOG_RETENTION_DAYS`, default 30.
+    pub log_retention_days: u32,
 }
 
 #[derive(Clone)]
@@ -74,6 +76,7 @@ impl CoreConfig {
             region: region(source)?,
             token_prefix: source.get("TOKEN_PREFIX").filter(|p| !p.is_empty()).unwrap_or_else(|| "scim".to_owned()),
             bootstrap,
+            log_retention_days: source.parse_or("PROVISIONING_LOG_RETENTION_DAYS", 30)?,
         })
     }
 }

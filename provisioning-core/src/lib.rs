@@ -9,6 +9,7 @@ pub mod error;
 pub mod events;
 pub mod kafka;
 pub mod mapping;
+pub mod provisioning_log;
 pub mod relay;
 pub mod schema;
 pub mod service;

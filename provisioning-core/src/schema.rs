@@ -80,7 +80,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     outbox,
     scim_user_emails,
     service_secrets,
-    tenant_schemas
+    tenant_schemas,
+    provisioning_log
 );
 
 diesel::table! {
@@ -105,5 +106,23 @@ diesel::table! {
         resource_type -> Text,
         definition -> Text,
         created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    provisioning_log (id) {
+        id -> BigInt,
+        tenant_id -> Text,
+        at -> BigInt,
+        method -> Text,
+        path -> Text,
+        resource_type -> Nullable<Text>,
+        resource_id -> Nullable<Text>,
+        status -> Integer,
+        scim_type -> Nullable<Text>,
+        detail -> Nullable<Text>,
+        warnings -> Nullable<Text>,
+        latency_micros -> BigInt,
+        trace_id -> Nullable<Text>,
     }
 }

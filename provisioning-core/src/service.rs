@@ -16,30 +16,81 @@ use tonic::{Request, Response, Status};
 
 use crate::conversions;
 use crate::error::CoreError;
+use crate::provisioning_log::{self, ProvisioningLog};
 use crate::store::cursor::{self, CursorKey};
 use crate::store::query::{Page, Sort};
 use crate::store::tenants::{self, TenantId};
 use crate::store::{Store, StoredResource, groups, schemas, users};
-use scim::{ScimError, ScimType};
+use scim::{ResourceType, ScimError, ScimType};
 
 #[derive(Clone)]
 pub struct ProvisioningService {
     store: Store,
     relay_wake: Arc<Notify>,
     cursor_key: CursorKey,
+    log: ProvisioningLog,
 }
 
-impl ProvisioningService {
-    pub fn new(store: Store, relay_wake: Arc<Notify>, cursor_key: CursorKey) -> Self {
-        Self { store, relay_wake, cursor_key }
+/// What the provisioning log says a request was.
+struct Op {
+    method: &'static str,
+    kind: Option<ResourceType>,
+    id: Option<String>,
+    path: &'static str,
+    /// The status a success answers.
+    success: i32,
+}
+
+impl Op {
+    fn create(kind: ResourceType) -> Self {
+        Self { method: "POST", kind: Some(kind), id: None, path: "", success: 201 }
     }
 
-    /// Authenticates, then runs `work` for the tenant on the blocking pool.
-    async fn run<T: Send + 'static>(
+    fn on(method: &'static str, kind: ResourceType, id: &str) -> Self {
+        let success = if method == "DELETE" { 204 } else { 200 };
+        Self { method, kind: Some(kind), id: Some(id.to_owned()), path: "", success }
+    }
+
+    fn list(kind: ResourceType) -> Self {
+        Self { method: "GET", kind: Some(kind), id: None, path: "", success: 200 }
+    }
+
+    fn path(method: &'static str, path: &'static str) -> Self {
+        Self { method, kind: None, id: None, path, success: 200 }
+    }
+}
+
+/// The resource a request's result names, for the log.
+trait LoggedId {
+    fn logged_id(&self) -> Option<String> {
+        None
+    }
+}
+
+impl LoggedId for StoredResource {
+    fn logged_id(&self) -> Option<String> {
+        Some(self.id.clone())
+    }
+}
+
+impl LoggedId for () {}
+impl<T> LoggedId for (QueryPlan, T) {}
+impl<T> LoggedId for Vec<T> {}
+
+impl ProvisioningService {
+    pub fn new(store: Store, relay_wake: Arc<Notify>, cursor_key: CursorKey, log: ProvisioningLog) -> Self {
+        Self { store, relay_wake, cursor_key, log }
+    }
+
+    /// Authenticates, then runs `work` for the tenant on the blocking pool, and logs the request
+    /// in the tenant's provisioning log.
+    async fn run<T: LoggedId + Send + 'static>(
         &self,
         metadata: &MetadataMap,
+        op: Op,
         work: impl FnOnce(&Store, &TenantId) -> Result<T, CoreError> + Send + 'static,
     ) -> Result<T, Status> {
+        let started = std::time::Instant::now();
         let credential = metadata
             .get(proto::credential::METADATA_KEY)
             .and_then(|value| value.to_str().ok())
@@ -49,23 +100,46 @@ impl ProvisioningService {
         let store = self.store.clone();
         // The RPC's span: spawn_blocking does not carry it over by itself.
         let span = tracing::Span::current();
-        let outcome = tokio::task::spawn_blocking(move || {
+        let (tenant, outcome, warnings) = tokio::task::spawn_blocking(move || {
             let tenant = store.read(|conn| tenants::authenticate(conn, &credential))?;
             span.record("tenant.id", tenant.as_str());
             let _entered = span.enter();
-            work(&store, &tenant)
+            let (outcome, warnings) = provisioning_log::collecting(|| work(&store, &tenant));
+            Ok::<_, CoreError>((tenant, outcome, warnings))
         })
         .await
-        .map_err(|e| CoreError::Internal(format!("store task failed: {e}")))?;
+        .map_err(|e| CoreError::Internal(format!("store task failed: {e}")))??;
+        let (status, scim_type, detail) = provisioning_log::outcome(outcome.as_ref().map(|_| ()));
+        let resource_id = op.id.clone().or_else(|| outcome.as_ref().ok().and_then(LoggedId::logged_id));
+        let path = match (&op.kind, &resource_id) {
+            (Some(kind), Some(id)) if op.method != "POST" || op.id.is_some() => format!("/{}/{id}", kind.endpoint()),
+            (Some(kind), _) => format!("/{}", kind.endpoint()),
+            (None, _) => op.path.to_owned(),
+        };
+        self.log.record(provisioning_log::Entry {
+            tenant_id: tenant.0,
+            at: platform::db::now_micros(),
+            method: op.method.to_owned(),
+            path,
+            resource_type: op.kind.map(|kind| kind.name().to_owned()),
+            resource_id,
+            status: if status == 200 { op.success } else { status },
+            scim_type,
+            detail,
+            warnings: (!warnings.is_empty()).then(|| serde_json::Value::from(warnings).to_string()),
+            latency_micros: i64::try_from(started.elapsed().as_micros()).unwrap_or(i64::MAX),
+            trace_id: None,
+        });
         Ok(outcome?)
     }
 
     async fn write(
         &self,
         metadata: &MetadataMap,
+        op: Op,
         work: impl FnOnce(&mut platform::db::DbConnection, &TenantId) -> Result<StoredResource, CoreError> + Send + 'static,
     ) -> Result<Response<Resource>, Status> {
-        let resource = self.run(metadata, move |store, tenant| store.write(|conn| work(conn, tenant))).await?;
+        let resource = self.run(metadata, op, move |store, tenant| store.write(|conn| work(conn, tenant))).await?;
         self.relay_wake.notify_one();
         Ok(Response::new(resource.into()))
     }
@@ -73,9 +147,10 @@ impl ProvisioningService {
     async fn delete(
         &self,
         metadata: &MetadataMap,
+        op: Op,
         work: impl FnOnce(&mut platform::db::DbConnection, &TenantId) -> Result<(), CoreError> + Send + 'static,
     ) -> Result<Response<DeleteResourceResponse>, Status> {
-        self.run(metadata, move |store, tenant| store.write(|conn| work(conn, tenant))).await?;
+        self.run(metadata, op, move |store, tenant| store.write(|conn| work(conn, tenant))).await?;
         self.relay_wake.notify_one();
         Ok(Response::new(DeleteResourceResponse {}))
     }
@@ -140,14 +215,18 @@ impl Provisioning for ProvisioningService {
     async fn create_user(&self, request: Request<CreateUserRequest>) -> Result<Response<Resource>, Status> {
         let (metadata, _, CreateUserRequest { user }) = request.into_parts();
         let input = conversions::user_input(user)?;
-        self.write(&metadata, move |conn, tenant| users::create(conn, tenant, input)).await
+        self.write(&metadata, Op::create(ResourceType::User), move |conn, tenant| users::create(conn, tenant, input))
+            .await
     }
 
     #[tracing::instrument(skip_all, fields(rpc.system = "grpc", rpc.method = "GetUser", tenant.id))]
     async fn get_user(&self, request: Request<GetResourceRequest>) -> Result<Response<Resource>, Status> {
         let (metadata, _, GetResourceRequest { id, exclude_members: _ }) = request.into_parts();
-        let resource =
-            self.run(&metadata, move |store, tenant| store.read(|conn| users::get(conn, tenant, &id))).await?;
+        let resource = self
+            .run(&metadata, Op::on("GET", ResourceType::User, &id), move |store, tenant| {
+                store.read(|conn| users::get(conn, tenant, &id))
+            })
+            .await?;
         Ok(Response::new(resource.into()))
     }
 
@@ -155,15 +234,17 @@ impl Provisioning for ProvisioningService {
     async fn replace_user(&self, request: Request<ReplaceUserRequest>) -> Result<Response<Resource>, Status> {
         let (metadata, _, ReplaceUserRequest { id, user, if_match_version }) = request.into_parts();
         let input = conversions::user_input(user)?;
-        self.write(&metadata, move |conn, tenant| users::update(conn, tenant, &id, if_match_version, |_| Ok(input)))
-            .await
+        self.write(&metadata, Op::on("PUT", ResourceType::User, &id), move |conn, tenant| {
+            users::update(conn, tenant, &id, if_match_version, |_| Ok(input))
+        })
+        .await
     }
 
     #[tracing::instrument(skip_all, fields(rpc.system = "grpc", rpc.method = "PatchUser", tenant.id))]
     async fn patch_user(&self, request: Request<PatchResourceRequest>) -> Result<Response<Resource>, Status> {
         let (metadata, _, PatchResourceRequest { id, operations, if_match_version }) = request.into_parts();
         let operations = conversions::patch_operations(operations)?;
-        self.write(&metadata, move |conn, tenant| {
+        self.write(&metadata, Op::on("PATCH", ResourceType::User, &id), move |conn, tenant| {
             users::update(conn, tenant, &id, if_match_version, |attributes| {
                 Ok(scim::patch::patch_user(attributes, operations)?)
             })
@@ -177,7 +258,10 @@ impl Provisioning for ProvisioningService {
         request: Request<DeleteResourceRequest>,
     ) -> Result<Response<DeleteResourceResponse>, Status> {
         let (metadata, _, DeleteResourceRequest { id, if_match_version }) = request.into_parts();
-        self.delete(&metadata, move |conn, tenant| users::delete(conn, tenant, &id, if_match_version)).await
+        self.delete(&metadata, Op::on("DELETE", ResourceType::User, &id), move |conn, tenant| {
+            users::delete(conn, tenant, &id, if_match_version)
+        })
+        .await
     }
 
     #[tracing::instrument(skip_all, fields(rpc.system = "grpc", rpc.method = "QueryUsers", tenant.id))]
@@ -185,7 +269,7 @@ impl Provisioning for ProvisioningService {
         let (metadata, _, message) = request.into_parts();
         let plan = QueryPlan::new(message, &self.cursor_key)?;
         let (query, found) = self
-            .run(&metadata, move |store, tenant| {
+            .run(&metadata, Op::list(ResourceType::User), move |store, tenant| {
                 let found = store
                     .read(|conn| users::search(conn, tenant, plan.filter.as_ref(), plan.sort.as_ref(), plan.page))?;
                 Ok((plan, found))
@@ -198,14 +282,17 @@ impl Provisioning for ProvisioningService {
     async fn create_group(&self, request: Request<CreateGroupRequest>) -> Result<Response<Resource>, Status> {
         let (metadata, _, CreateGroupRequest { group }) = request.into_parts();
         let input = conversions::group_input(group)?;
-        self.write(&metadata, move |conn, tenant| groups::create(conn, tenant, input)).await
+        self.write(&metadata, Op::create(ResourceType::Group), move |conn, tenant| groups::create(conn, tenant, input))
+            .await
     }
 
     #[tracing::instrument(skip_all, fields(rpc.system = "grpc", rpc.method = "GetGroup", tenant.id))]
     async fn get_group(&self, request: Request<GetResourceRequest>) -> Result<Response<Resource>, Status> {
         let (metadata, _, GetResourceRequest { id, exclude_members }) = request.into_parts();
         let resource = self
-            .run(&metadata, move |store, tenant| store.read(|conn| groups::get(conn, tenant, &id, exclude_members)))
+            .run(&metadata, Op::on("GET", ResourceType::Group, &id), move |store, tenant| {
+                store.read(|conn| groups::get(conn, tenant, &id, exclude_members))
+            })
             .await?;
         Ok(Response::new(resource.into()))
     }
@@ -214,15 +301,17 @@ impl Provisioning for ProvisioningService {
     async fn replace_group(&self, request: Request<ReplaceGroupRequest>) -> Result<Response<Resource>, Status> {
         let (metadata, _, ReplaceGroupRequest { id, group, if_match_version }) = request.into_parts();
         let input = conversions::group_input(group)?;
-        self.write(&metadata, move |conn, tenant| groups::update(conn, tenant, &id, if_match_version, |_, _| Ok(input)))
-            .await
+        self.write(&metadata, Op::on("PUT", ResourceType::Group, &id), move |conn, tenant| {
+            groups::update(conn, tenant, &id, if_match_version, |_, _| Ok(input))
+        })
+        .await
     }
 
     #[tracing::instrument(skip_all, fields(rpc.system = "grpc", rpc.method = "PatchGroup", tenant.id))]
     async fn patch_group(&self, request: Request<PatchResourceRequest>) -> Result<Response<Resource>, Status> {
         let (metadata, _, PatchResourceRequest { id, operations, if_match_version }) = request.into_parts();
         let operations = conversions::patch_operations(operations)?;
-        self.write(&metadata, move |conn, tenant| {
+        self.write(&metadata, Op::on("PATCH", ResourceType::Group, &id), move |conn, tenant| {
             groups::update(conn, tenant, &id, if_match_version, |attributes, members| {
                 Ok(scim::patch::patch_group(attributes, members, operations)?)
             })
@@ -236,7 +325,10 @@ impl Provisioning for ProvisioningService {
         request: Request<DeleteResourceRequest>,
     ) -> Result<Response<DeleteResourceResponse>, Status> {
         let (metadata, _, DeleteResourceRequest { id, if_match_version }) = request.into_parts();
-        self.delete(&metadata, move |conn, tenant| groups::delete(conn, tenant, &id, if_match_version)).await
+        self.delete(&metadata, Op::on("DELETE", ResourceType::Group, &id), move |conn, tenant| {
+            groups::delete(conn, tenant, &id, if_match_version)
+        })
+        .await
     }
 
     #[tracing::instrument(skip_all, fields(rpc.system = "grpc", rpc.method = "QueryGroups", tenant.id))]
@@ -244,7 +336,7 @@ impl Provisioning for ProvisioningService {
         let (metadata, _, message) = request.into_parts();
         let plan = QueryPlan::new(message, &self.cursor_key)?;
         let (query, found) = self
-            .run(&metadata, move |store, tenant| {
+            .run(&metadata, Op::list(ResourceType::Group), move |store, tenant| {
                 let found = store.read(|conn| {
                     let (filter, sort) = (plan.filter.as_ref(), plan.sort.as_ref());
                     groups::search(conn, tenant, filter, sort, plan.page, plan.exclude_members)
@@ -258,8 +350,11 @@ impl Provisioning for ProvisioningService {
     #[tracing::instrument(skip_all, fields(rpc.system = "grpc", rpc.method = "GetSchemas", tenant.id))]
     async fn get_schemas(&self, request: Request<GetSchemasRequest>) -> Result<Response<GetSchemasResponse>, Status> {
         let (metadata, _, GetSchemasRequest {}) = request.into_parts();
-        let declared =
-            self.run(&metadata, move |store, tenant| store.read(|conn| schemas::declared(conn, tenant))).await?;
+        let declared = self
+            .run(&metadata, Op::path("GET", "/Schemas"), move |store, tenant| {
+                store.read(|conn| schemas::declared(conn, tenant))
+            })
+            .await?;
         let schemas = declared
             .into_iter()
             .map(|(kind, definition)| DeclaredSchema {

@@ -109,6 +109,10 @@ fn known_users(
         .select(scim_users::id)
         .load(conn)?;
     let unknown: Vec<&String> = ids.iter().filter(|id| !found.contains(id)).collect();
+    crate::provisioning_log::warn(format!(
+        "group {group_id}: members {} are not users of this tenant and were left out",
+        unknown.iter().map(|id| id.as_str()).collect::<Vec<_>>().join(", ")
+    ));
     tracing::warn!(
         tenant.id = tenant.as_str(),
         group.id = group_id,

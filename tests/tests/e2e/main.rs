@@ -13,4 +13,5 @@ mod lifecycle;
 mod okta;
 mod other_idps;
 mod protocol;
+mod provisioning_log;
 mod support;

@@ -1,0 +1,1 @@
+DROP TABLE provisioning_log;
