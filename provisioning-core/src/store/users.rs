@@ -58,6 +58,40 @@ struct UserRecord<'a> {
     updated_at: i64,
 }
 
+/// A row's version and timestamps.
+#[derive(Debug, Clone, Copy)]
+struct Stamps {
+    version: i64,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl<'a> UserRecord<'a> {
+    fn new(
+        tenant: &'a TenantId,
+        id: &'a str,
+        input: &'a UserInput,
+        key: &'a str,
+        attributes: &'a str,
+        stamps: Stamps,
+    ) -> Self {
+        let Stamps { version, created_at, updated_at } = stamps;
+        Self {
+            tenant_id: tenant.as_str(),
+            id,
+            user_name: &input.user_name,
+            user_name_key: key,
+            external_id: input.external_id.as_deref(),
+            active: input.active,
+            display_name: input.display_name.as_deref(),
+            attributes,
+            version,
+            created_at,
+            updated_at,
+        }
+    }
+}
+
 pub fn find(conn: &mut DbConnection, tenant: &TenantId, id: &str) -> Result<Option<UserRow>, CoreError> {
     Ok(scim_users::table.find((tenant.as_str(), id)).select(UserRow::as_select()).first(conn).optional()?)
 }
@@ -129,20 +163,9 @@ pub fn create(conn: &mut DbConnection, tenant: &TenantId, input: UserInput) -> R
     let id = uuid::Uuid::new_v4().to_string();
     let now = now_micros();
     let attributes = Value::Object(input.attributes.clone()).to_string();
+    let stamps = Stamps { version: 1, created_at: now, updated_at: now };
     diesel::insert_into(scim_users::table)
-        .values(&UserRecord {
-            tenant_id: tenant.as_str(),
-            id: &id,
-            user_name: &input.user_name,
-            user_name_key: &key,
-            external_id: input.external_id.as_deref(),
-            active: input.active,
-            display_name: input.display_name.as_deref(),
-            attributes: &attributes,
-            version: 1,
-            created_at: now,
-            updated_at: now,
-        })
+        .values(&UserRecord::new(tenant, &id, &input, &key, &attributes, stamps))
         .execute(conn)?;
     sync_emails(conn, tenant, &id, &input.attributes)?;
     let account = mapping::account(tenant.as_str(), &id, &input.attributes, input.active);
@@ -195,20 +218,9 @@ pub fn update(
     let version = row.version + 1;
     let now = now_micros();
     let attributes = Value::Object(input.attributes.clone()).to_string();
+    let stamps = Stamps { version, created_at: row.created_at, updated_at: now };
     diesel::update(scim_users::table.find((tenant.as_str(), id)))
-        .set(&UserRecord {
-            tenant_id: tenant.as_str(),
-            id,
-            user_name: &input.user_name,
-            user_name_key: &key,
-            external_id: input.external_id.as_deref(),
-            active: input.active,
-            display_name: input.display_name.as_deref(),
-            attributes: &attributes,
-            version,
-            created_at: row.created_at,
-            updated_at: now,
-        })
+        .set(&UserRecord::new(tenant, id, &input, &key, &attributes, stamps))
         .execute(conn)?;
     sync_emails(conn, tenant, id, &input.attributes)?;
     let account = mapping::account(tenant.as_str(), id, &input.attributes, input.active);
