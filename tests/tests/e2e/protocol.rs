@@ -251,3 +251,71 @@ async fn a_declared_extension_drives_validation_filters_and_discovery() {
         reqwest::get(format!("{}/Schemas", client.endpoints.scim)).await.unwrap().json().await.unwrap();
     assert_eq!(anonymous["totalResults"], 3, "without a token, only the RFC schemas");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn etags_count_zero_and_limits() {
+    let standalone = Standalone::start().await;
+    let client = &standalone.client;
+    let http = reqwest::Client::new();
+    let url = |path: &str| format!("{}{path}", client.endpoints.scim);
+    let token = client.endpoints.token.clone();
+
+    let (_, user) = client.scim(Method::POST, "/Users", Some(json!({"userName": "etag@example.com"}))).await;
+    let id = user["id"].as_str().unwrap().to_owned();
+    let etag = user["meta"]["version"].as_str().unwrap().to_owned();
+    assert_eq!(etag, "W/\"1\"");
+
+    let response =
+        http.get(url(&format!("/Users/{id}"))).bearer_auth(&token).header("If-None-Match", &etag).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_MODIFIED);
+    let response = http.get(url(&format!("/Users/{id}"))).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(response.headers()["etag"], etag.as_str());
+
+    let patch = json!({"Operations": [{"op": "replace", "path": "title", "value": "x"}]});
+    let stale = http
+        .patch(url(&format!("/Users/{id}")))
+        .bearer_auth(&token)
+        .header("If-Match", "W/\"7\"")
+        .json(&patch)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stale.status(), StatusCode::PRECONDITION_FAILED);
+    let body: Value = stale.json().await.unwrap();
+    assert_eq!(body["status"], "412");
+    let fresh = http
+        .patch(url(&format!("/Users/{id}")))
+        .bearer_auth(&token)
+        .header("If-Match", &etag)
+        .json(&patch)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(fresh.status(), StatusCode::OK);
+    assert_eq!(fresh.headers()["etag"], "W/\"2\"");
+
+    // count=0: the total, no resources.
+    let (_, counted) = client.scim(Method::GET, "/Users?count=0", None).await;
+    assert_eq!(counted["totalResults"], 1);
+    assert_eq!(counted["itemsPerPage"], 0);
+    assert_eq!(counted["Resources"], json!([]));
+
+    // Limits answer in SCIM's words, and the service stays up.
+    let too_many: Vec<Value> =
+        (0..=1000).map(|i| json!({"op": "add", "path": "nickName", "value": i.to_string()})).collect();
+    let (status, error) =
+        client.scim(Method::PATCH, &format!("/Users/{id}"), Some(json!({"Operations": too_many}))).await;
+    assert_eq!((status, error["scimType"].as_str()), (StatusCode::BAD_REQUEST, Some("invalidValue")), "{error}");
+    let huge = "x".repeat(5 * 1024 * 1024);
+    let (status, error) =
+        client.scim(Method::POST, "/Users", Some(json!({"userName": "big@example.com", "title": huge}))).await;
+    assert_eq!((status, error["status"].as_str()), (StatusCode::PAYLOAD_TOO_LARGE, Some("413")));
+    let long_filter = format!("userName eq \"{}\"", "y".repeat(5000));
+    let (status, error) = client.scim(Method::GET, &format!("/Users?filter={long_filter}"), None).await;
+    assert_eq!((status, error["scimType"].as_str()), (StatusCode::BAD_REQUEST, Some("invalidFilter")));
+    let deep = format!("{}userName eq \"a\"{}", "(".repeat(100), ")".repeat(100));
+    let (status, error) = client.scim(Method::GET, &format!("/Users?filter={deep}"), None).await;
+    assert_eq!((status, error["scimType"].as_str()), (StatusCode::BAD_REQUEST, Some("invalidFilter")));
+    let (status, _) = client.scim(Method::GET, &format!("/Users/{id}"), None).await;
+    assert_eq!(status, StatusCode::OK, "still serving");
+}
