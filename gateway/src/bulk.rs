@@ -131,6 +131,16 @@ fn parse_operation(value: &Value, index: usize) -> Result<Operation, ScimError> 
     Ok(Operation { method, kind, id, bulk_id, version, data })
 }
 
+/// The method a malformed operation names, for its outcome (POST when it names none).
+fn raw_method(value: &Value) -> Method {
+    match lookup(value, "method").and_then(Value::as_str).map(str::to_ascii_uppercase).as_deref() {
+        Some("PUT") => Method::Put,
+        Some("PATCH") => Method::Patch,
+        Some("DELETE") => Method::Delete,
+        _ => Method::Post,
+    }
+}
+
 /// The bulkIds an operation refers to (`bulkId:x` in its data or path).
 fn references(operation: &Operation) -> Vec<String> {
     fn walk(value: &Value, found: &mut Vec<String>) {
@@ -227,11 +237,11 @@ pub async fn bulk(call: ScimCall, payload: web::Payload) -> Result<actix_web::Ht
 
     let mut outcomes: Vec<Outcome> = Vec::new();
     let mut errors = 0u64;
-    for error in parsed.iter().filter_map(|p| p.as_ref().err()) {
+    for (raw, error) in operations.iter().zip(&parsed).filter_map(|(raw, p)| p.as_ref().err().map(|e| (raw, e))) {
         errors += 1;
         outcomes.push(Outcome {
-            method: Method::Post,
-            bulk_id: None,
+            method: raw_method(raw),
+            bulk_id: lookup(raw, "bulkId").and_then(Value::as_str).map(str::to_owned),
             status: error.status,
             location: None,
             version: None,
@@ -286,6 +296,8 @@ async fn run(call: &ScimCall, operation: &Operation, created: &HashMap<String, S
     });
     let if_match = operation.version.as_deref().and_then(render::etag_version);
     let kind = operation.kind;
+    // RFC 7644 §3.7.3: every outcome but a failed POST names the resource it was about.
+    let target = id.as_ref().map(|id| call.location_of(kind, id));
     let result = match (operation.method, id) {
         (Method::Post, _) => call.create_in(kind, data).await.map(|r| (201, Some(r))),
         (Method::Put, Some(id)) => call.replace_in(kind, id, data, if_match).await.map(|r| (200, Some(r))),
@@ -298,11 +310,11 @@ async fn run(call: &ScimCall, operation: &Operation, created: &HashMap<String, S
             method: operation.method,
             bulk_id: operation.bulk_id.clone(),
             status,
-            location: resource.as_ref().map(|r| call.location_of(kind, &r.id)),
+            location: resource.as_ref().map(|r| call.location_of(kind, &r.id)).or(target),
             version: resource.as_ref().map(|r| scim::list::weak_etag(r.version)),
             error: None,
         },
-        Err(error) => Outcome::failed(operation, error.to_scim()),
+        Err(error) => Outcome { location: target, ..Outcome::failed(operation, error.to_scim()) },
     }
 }
 

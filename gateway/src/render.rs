@@ -25,7 +25,8 @@ pub fn base_url(config: &GatewayConfig, request: &HttpRequest) -> String {
 fn timestamp(micros: i64) -> String {
     chrono::DateTime::from_timestamp_micros(micros)
         .unwrap_or_default()
-        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+        // Microseconds, as stored: a `meta.lastModified` read here filters exactly.
+        .to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
 }
 
 /// A resource as JSON, and its ETag.
@@ -108,7 +109,7 @@ mod tests {
         assert_eq!(json["schemas"][0], scim::schema::GROUP);
         assert_eq!(json["meta"]["location"], "https://x/scim/v2/Groups/g1");
         assert_eq!(json["meta"]["version"], "W/\"4\"");
-        assert_eq!(json["meta"]["lastModified"], "1970-01-01T00:00:01.000Z");
+        assert_eq!(json["meta"]["lastModified"], "1970-01-01T00:00:01.000000Z");
         assert_eq!(json["members"][0]["$ref"], "https://x/scim/v2/Users/u1");
     }
 }

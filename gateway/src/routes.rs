@@ -70,7 +70,31 @@ async fn read_json(mut payload: web::Payload, limit: usize) -> Result<Value, Sci
         }
         body.extend_from_slice(&chunk);
     }
-    serde_json::from_slice(&body).map_err(|e| ScimError::invalid_syntax(format!("the body is not valid JSON: {e}")))
+    let value: Value = serde_json::from_slice(&body)
+        .map_err(|e| ScimError::invalid_syntax(format!("the body is not valid JSON: {e}")))?;
+    if has_nul(&value) {
+        return Err(ScimError::invalid_value("a value may not contain the NUL character (\\u0000)"));
+    }
+    Ok(value)
+}
+
+/// Whether a NUL hides in any key or string (no database text column can store one).
+fn has_nul(value: &Value) -> bool {
+    match value {
+        Value::String(text) => text.contains('\0'),
+        Value::Array(items) => items.iter().any(has_nul),
+        Value::Object(object) => object.iter().any(|(key, value)| key.contains('\0') || has_nul(value)),
+        _ => false,
+    }
+}
+
+/// A resource id from the path; one with a NUL names nothing.
+fn resource_id(id: web::Path<String>) -> Result<String, ScimError> {
+    let id = id.into_inner();
+    if id.contains('\0') {
+        return Err(ScimError::not_found("no such resource"));
+    }
+    Ok(id)
 }
 
 fn user_message(input: UserInput) -> proto::UserInput {
@@ -240,7 +264,7 @@ pub async fn create(call: ScimCall, payload: web::Payload) -> Handled {
 
 pub async fn get(call: ScimCall, id: web::Path<String>) -> Handled {
     let message =
-        GetResourceRequest { id: id.into_inner(), exclude_members: call.params.projection().excludes("members") };
+        GetResourceRequest { id: resource_id(id)?, exclude_members: call.params.projection().excludes("members") };
     let mut core = call.core();
     let resource = match call.kind {
         ResourceType::User => core.get_user(call.grpc(message)).await?,
@@ -473,7 +497,7 @@ pub async fn me() -> HttpResponse {
 
 pub async fn replace(call: ScimCall, id: web::Path<String>, payload: web::Payload) -> Handled {
     let body = call.body(payload).await?;
-    let resource = call.replace_in(call.kind, id.into_inner(), body, call.if_match()).await?;
+    let resource = call.replace_in(call.kind, resource_id(id)?, body, call.if_match()).await?;
     call.render(resource, StatusCode::OK)
 }
 
@@ -481,7 +505,7 @@ pub async fn replace(call: ScimCall, id: web::Path<String>, payload: web::Payloa
 /// as Microsoft recommends, unless `attributes` asks for the resource.
 pub async fn patch(call: ScimCall, id: web::Path<String>, payload: web::Payload) -> Handled {
     let body = call.body(payload).await?;
-    let resource = call.patch_in(call.kind, id.into_inner(), &body, call.if_match()).await?;
+    let resource = call.patch_in(call.kind, resource_id(id)?, &body, call.if_match()).await?;
     if call.kind == ResourceType::Group && call.params.get("attributes").is_none() {
         let etag = scim::list::weak_etag(resource.version);
         return Ok(HttpResponse::NoContent().insert_header((header::ETAG, etag)).finish());
@@ -490,7 +514,7 @@ pub async fn patch(call: ScimCall, id: web::Path<String>, payload: web::Payload)
 }
 
 pub async fn delete(call: ScimCall, id: web::Path<String>) -> Handled {
-    call.delete_in(call.kind, id.into_inner(), call.if_match()).await?;
+    call.delete_in(call.kind, resource_id(id)?, call.if_match()).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

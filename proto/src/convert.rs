@@ -15,8 +15,13 @@ impl From<&ScimFilter> for Filter {
                 value_json: value.to_string(),
             }),
             ScimFilter::Present(path) => Kind::Present(path.to_string()),
-            ScimFilter::And(a, b) => Kind::And(FilterList { filters: vec![a.as_ref().into(), b.as_ref().into()] }),
-            ScimFilter::Or(a, b) => Kind::Or(FilterList { filters: vec![a.as_ref().into(), b.as_ref().into()] }),
+            // A chain of one operator travels as one list, so a long `or` does not nest messages.
+            ScimFilter::And(..) => {
+                Kind::And(FilterList { filters: chain(filter, true).into_iter().map(Filter::from).collect() })
+            }
+            ScimFilter::Or(..) => {
+                Kind::Or(FilterList { filters: chain(filter, false).into_iter().map(Filter::from).collect() })
+            }
             ScimFilter::Not(inner) => Kind::Not(Box::new(inner.as_ref().into())),
             ScimFilter::ValuePath { path, filter } => Kind::ValuePath(Box::new(ValuePathFilter {
                 attribute: path.to_string(),
@@ -24,6 +29,18 @@ impl From<&ScimFilter> for Filter {
             })),
         };
         Filter { kind: Some(kind) }
+    }
+}
+
+/// The operands of a chain of `and` (or of `or`), left to right.
+fn chain(filter: &ScimFilter, and: bool) -> Vec<&ScimFilter> {
+    match (filter, and) {
+        (ScimFilter::And(a, b), true) | (ScimFilter::Or(a, b), false) => {
+            let mut operands = chain(a, and);
+            operands.extend(chain(b, and));
+            operands
+        }
+        (other, _) => vec![other],
     }
 }
 
@@ -50,13 +67,17 @@ impl TryFrom<Filter> for ScimFilter {
 
     fn try_from(filter: Filter) -> Result<Self, ScimError> {
         let Filter { kind } = filter;
-        let both = |list: FilterList| -> Result<(Box<ScimFilter>, Box<ScimFilter>), ScimError> {
+        // Folded back to the left-deep tree the parser builds.
+        let fold = |list: FilterList,
+                    join: fn(Box<ScimFilter>, Box<ScimFilter>) -> ScimFilter|
+         -> Result<ScimFilter, ScimError> {
             let FilterList { filters } = list;
-            let mut filters = filters.into_iter();
-            match (filters.next(), filters.next(), filters.next()) {
-                (Some(a), Some(b), None) => Ok((Box::new(a.try_into()?), Box::new(b.try_into()?))),
-                _ => Err(invalid("'and' and 'or' take two operands")),
+            if filters.len() < 2 {
+                return Err(invalid("'and' and 'or' take two operands or more"));
             }
+            let mut operands = filters.into_iter().map(ScimFilter::try_from);
+            let first = operands.next().ok_or_else(|| invalid("empty list"))??;
+            operands.try_fold(first, |left, right| Ok(join(Box::new(left), Box::new(right?))))
         };
         Ok(match kind.ok_or_else(|| invalid("empty filter"))? {
             Kind::Compare(Comparison { attribute, op, value_json }) => {
@@ -76,14 +97,8 @@ impl TryFrom<Filter> for ScimFilter {
                 ScimFilter::Compare { path: AttrPath::parse(&attribute)?, op, value }
             }
             Kind::Present(attribute) => ScimFilter::Present(AttrPath::parse(&attribute)?),
-            Kind::And(list) => {
-                let (a, b) = both(list)?;
-                ScimFilter::And(a, b)
-            }
-            Kind::Or(list) => {
-                let (a, b) = both(list)?;
-                ScimFilter::Or(a, b)
-            }
+            Kind::And(list) => fold(list, ScimFilter::And)?,
+            Kind::Or(list) => fold(list, ScimFilter::Or)?,
             Kind::Not(inner) => ScimFilter::Not(Box::new((*inner).try_into()?)),
             Kind::ValuePath(value_path) => {
                 let ValuePathFilter { attribute, filter } = *value_path;
@@ -141,6 +156,18 @@ mod tests {
             let wire = Filter::from(&filter);
             assert_eq!(ScimFilter::try_from(wire).unwrap(), filter, "{text}");
         }
+    }
+
+    #[test]
+    fn long_chains_stay_flat_on_the_wire() {
+        let text = (0..150).map(|i| format!("id eq \"{i}\"")).collect::<Vec<_>>().join(" or ");
+        let filter = ScimFilter::parse(&text).unwrap();
+        let wire = Filter::from(&filter);
+        let Some(Kind::Or(list)) = &wire.kind else { panic!("an or list") };
+        assert_eq!(list.filters.len(), 150);
+        let bytes = prost::Message::encode_to_vec(&wire);
+        let decoded: Filter = prost::Message::decode(bytes.as_slice()).unwrap();
+        assert_eq!(ScimFilter::try_from(decoded).unwrap(), filter);
     }
 
     #[test]

@@ -48,7 +48,7 @@ impl Core {
             .await
             .with_context(|| format!("binding the gRPC listener on {}", config.grpc_addr))?;
         let address = listener.local_addr()?;
-        let cursor_key = store.write(CursorKey::load_or_create).context("loading the cursor signing key")?;
+        let cursor_key = CursorKey::load_or_create(&store).context("loading the cursor signing key")?;
         let retention = std::time::Duration::from_secs(u64::from(config.log_retention_days) * 24 * 3600);
         let (log, log_writer) = ProvisioningLog::new(store.clone(), retention);
         let service = ProvisioningService::new(store, wake, cursor_key, log);

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use diesel::prelude::*;
 use platform::db::now_micros;
-use scim::{ScimError, ScimType};
+use scim::ScimError;
 use tokio::sync::mpsc;
 
 use crate::error::CoreError;
@@ -55,16 +55,15 @@ pub struct StoredEntry {
     pub trace_id: Option<String>,
 }
 
-/// The outcome of a request as the log states it. Details that may echo what the client sent
-/// (a filter, a path, a body that does not parse) are left out: they can hold emails or names.
+/// The outcome of a request as the log states it. Only details that never echo what the client
+/// sent are kept (not found, conflicts, versions); a 400's detail can quote a filter, a path or
+/// a value, which may hold an email or a name, so a 400 keeps its `scimType` alone.
 pub fn outcome(result: Result<(), &CoreError>) -> (i32, Option<String>, Option<String>) {
     match result {
         Ok(()) => (200, None, None),
         Err(CoreError::Scim(error)) => {
             let ScimError { status, scim_type, detail } = error;
-            let echoes_input =
-                matches!(scim_type, Some(ScimType::InvalidFilter | ScimType::InvalidPath | ScimType::InvalidSyntax));
-            let detail = (!echoes_input).then(|| detail.clone());
+            let detail = matches!(status, 404 | 409 | 412).then(|| detail.clone());
             (i32::from(*status), scim_type.map(|t| t.as_str().to_owned()), detail)
         }
         Err(CoreError::Unauthenticated) => (401, None, None),
@@ -158,6 +157,8 @@ impl LogWriter {
     }
 
     async fn write(&self, batch: Vec<Entry>) {
+        // PostgreSQL text cannot hold NUL: one such entry must not lose its whole batch.
+        let batch: Vec<Entry> = batch.into_iter().map(without_nul).collect();
         let store = self.store.clone();
         let count = batch.len();
         let written = tokio::task::spawn_blocking(move || {
@@ -193,6 +194,23 @@ impl LogWriter {
             Ok(Err(error)) => tracing::error!(error = %error, "pruning the provisioning log failed"),
             Err(error) => tracing::error!(error = %error, "provisioning log task failed"),
         }
+    }
+}
+
+fn without_nul(entry: Entry) -> Entry {
+    let clean = |text: String| if text.contains('\0') { text.replace('\0', "\u{fffd}") } else { text };
+    let clean_option = |text: Option<String>| text.map(clean);
+    Entry {
+        tenant_id: clean(entry.tenant_id),
+        method: clean(entry.method),
+        path: clean(entry.path),
+        resource_type: clean_option(entry.resource_type),
+        resource_id: clean_option(entry.resource_id),
+        scim_type: clean_option(entry.scim_type),
+        detail: clean_option(entry.detail),
+        warnings: clean_option(entry.warnings),
+        trace_id: clean_option(entry.trace_id),
+        ..entry
     }
 }
 
@@ -232,6 +250,9 @@ mod tests {
     fn outcomes_never_echo_input() {
         let filter = CoreError::Scim(ScimError::invalid_filter("unexpected 'jane@example.com'"));
         assert_eq!(outcome(Err(&filter)), (400, Some("invalidFilter".to_owned()), None));
+        let value =
+            CoreError::Scim(ScimError::invalid_value("'emails[value eq \"jane@x.com\"]' needs an object value"));
+        assert_eq!(outcome(Err(&value)), (400, Some("invalidValue".to_owned()), None));
         let taken = CoreError::Scim(ScimError::uniqueness("userName is already taken in this tenant"));
         assert_eq!(
             outcome(Err(&taken)),

@@ -167,7 +167,7 @@ struct QueryPlan {
 }
 
 impl QueryPlan {
-    fn new(message: QueryRequest, key: &CursorKey) -> Result<Self, CoreError> {
+    fn new(kind: ResourceType, message: QueryRequest, key: &CursorKey) -> Result<Self, CoreError> {
         let QueryRequest { filter, start_index, count, exclude_members, sort_by, sort_descending, cursor } = message;
         let filter = conversions::filter(filter)?;
         let sort = sort_by
@@ -178,7 +178,7 @@ impl QueryPlan {
                     .map_err(|_| ScimError::invalid_value(format!("sortBy: '{by}' is not an attribute path")))
             })
             .transpose()?;
-        let fingerprint = cursor::fingerprint(filter.as_ref(), sort_by.as_deref(), sort_descending);
+        let fingerprint = cursor::fingerprint(kind, filter.as_ref(), sort_by.as_deref(), sort_descending);
         let (start_index, cursor_query) = match cursor {
             None => (start_index, None),
             Some(cursor) if cursor.is_empty() => (1, Some(fingerprint)),
@@ -267,7 +267,7 @@ impl Provisioning for ProvisioningService {
     #[tracing::instrument(skip_all, fields(rpc.system = "grpc", rpc.method = "QueryUsers", tenant.id))]
     async fn query_users(&self, request: Request<QueryRequest>) -> Result<Response<QueryResponse>, Status> {
         let (metadata, _, message) = request.into_parts();
-        let plan = QueryPlan::new(message, &self.cursor_key)?;
+        let plan = QueryPlan::new(ResourceType::User, message, &self.cursor_key)?;
         let (query, found) = self
             .run(&metadata, Op::list(ResourceType::User), move |store, tenant| {
                 let found = store
@@ -334,7 +334,7 @@ impl Provisioning for ProvisioningService {
     #[tracing::instrument(skip_all, fields(rpc.system = "grpc", rpc.method = "QueryGroups", tenant.id))]
     async fn query_groups(&self, request: Request<QueryRequest>) -> Result<Response<QueryResponse>, Status> {
         let (metadata, _, message) = request.into_parts();
-        let plan = QueryPlan::new(message, &self.cursor_key)?;
+        let plan = QueryPlan::new(ResourceType::Group, message, &self.cursor_key)?;
         let (query, found) = self
             .run(&metadata, Op::list(ResourceType::Group), move |store, tenant| {
                 let found = store.read(|conn| {

@@ -143,6 +143,9 @@ pub fn normalize(kind: ResourceType, body: Value) -> Result<Map<String, Value>, 
         if value.is_null() {
             continue;
         }
+        // One value where the schema has a list (`"emails": {…}`): stored as a list of one.
+        let multi_valued = kind.core_schema_def().attribute(&name).is_some_and(|a| a.multi_valued);
+        let value = if multi_valued && !value.is_array() { Value::Array(vec![value]) } else { value };
         match (attributes.get_mut(&name), value) {
             // The same extension under two spellings (the malformed enterprise URN): merged.
             (Some(Value::Object(existing)), Value::Object(more)) => existing.extend(more),
@@ -280,6 +283,12 @@ mod tests {
         .unwrap();
         assert_eq!(group.member_ids, vec!["u1", "u2"]);
         assert!(group.attributes.get("members").is_none());
+    }
+
+    #[test]
+    fn a_single_value_of_a_multi_valued_attribute_becomes_a_list() {
+        let user = UserInput::from_body(json!({"userName": "a", "emails": {"value": "a@x", "type": "work"}})).unwrap();
+        assert_eq!(user.attributes["emails"], json!([{"value": "a@x", "type": "work"}]));
     }
 
     #[test]

@@ -13,6 +13,43 @@ fn get<'a>(map: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
     map.iter().find(|(key, _)| key.eq_ignore_ascii_case(name)).map(|(_, value)| value)
 }
 
+/// Entra sends booleans as "True"/"False" for any boolean attribute, declared extensions
+/// included: such strings become booleans wherever the schemas say Boolean.
+pub fn coerce_booleans(registry: &SchemaRegistry, kind: ResourceType, attributes: &mut Map<String, Value>) {
+    fn coerce(attribute: &AttributeDef, value: &mut Value) {
+        match (attribute.r#type, value) {
+            (AttributeType::Boolean, value @ Value::String(_)) => {
+                if let Some(flag) = crate::filter::as_bool(value) {
+                    *value = Value::Bool(flag);
+                }
+            }
+            (_, Value::Array(items)) => items.iter_mut().for_each(|item| coerce(attribute, item)),
+            (AttributeType::Complex, Value::Object(object)) => {
+                for (name, sub_value) in object.iter_mut() {
+                    if let Some(sub) = attribute.sub_attribute(name) {
+                        coerce(sub, sub_value);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    let (core, extensions) = registry.resource_schemas(kind);
+    for (name, value) in attributes.iter_mut() {
+        if let Some(attribute) = core.attribute(name) {
+            coerce(attribute, value);
+        } else if let Some(extension) = extensions.iter().find(|e| e.id.eq_ignore_ascii_case(name))
+            && let Value::Object(object) = value
+        {
+            for (sub_name, sub_value) in object.iter_mut() {
+                if let Some(attribute) = extension.attribute(sub_name) {
+                    coerce(attribute, sub_value);
+                }
+            }
+        }
+    }
+}
+
 /// Checks a resource's attributes against the registry's schemas for `kind`.
 pub fn check(registry: &SchemaRegistry, kind: ResourceType, attributes: &Map<String, Value>) -> Result<(), ScimError> {
     let (core, extensions) = registry.resource_schemas(kind);
@@ -237,6 +274,22 @@ mod tests {
             check(&registry, ResourceType::User, &map(json!({"userName": "a", "title": "no extension at all"})))
                 .is_ok()
         );
+    }
+
+    #[test]
+    fn declared_booleans_accept_entra_strings() {
+        let schema = SchemaDef::from_json(&json!({
+            "id": "urn:example:params:scim:schemas:extension:hr:2.0:User",
+            "attributes": [{"name": "isContractor", "type": "boolean"}]
+        }))
+        .unwrap();
+        let mut registry = SchemaRegistry::default();
+        registry.register_extension(ResourceType::User, schema).unwrap();
+        let urn = "urn:example:params:scim:schemas:extension:hr:2.0:User";
+        let mut attributes = map(json!({"userName": "a", urn: {"isContractor": "False"}}));
+        coerce_booleans(&registry, ResourceType::User, &mut attributes);
+        assert_eq!(attributes[urn]["isContractor"], json!(false));
+        assert!(check(&registry, ResourceType::User, &attributes).is_ok());
     }
 
     #[test]

@@ -7,13 +7,13 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use diesel::prelude::*;
 use hmac::{Hmac, Mac};
-use platform::db::DbConnection;
 use rand::RngCore;
 use scim::{ScimError, ScimType};
 use sha2::{Digest, Sha256};
 
 use crate::error::CoreError;
 use crate::schema::service_secrets;
+use crate::store::Store;
 
 type Signer = Hmac<Sha256>;
 
@@ -29,21 +29,30 @@ impl std::fmt::Debug for CursorKey {
 }
 
 impl CursorKey {
-    /// The shared key: read, or created by the first replica that needs it.
-    pub fn load_or_create(conn: &mut DbConnection) -> Result<Self, CoreError> {
-        let existing = |conn: &mut DbConnection| -> Result<Option<String>, CoreError> {
-            Ok(service_secrets::table.find(KEY_NAME).select(service_secrets::value).first(conn).optional()?)
+    /// The shared key: read, or created by the first replica that needs it. The insert runs
+    /// in its own transaction, so a replica that loses the race (a unique violation) reads the
+    /// winner's key instead of failing its start.
+    pub fn load_or_create(store: &Store) -> Result<Self, CoreError> {
+        let existing = || -> Result<Option<String>, CoreError> {
+            store.read(|conn| {
+                Ok(service_secrets::table.find(KEY_NAME).select(service_secrets::value).first(conn).optional()?)
+            })
         };
-        if let Some(value) = existing(conn)? {
+        if let Some(value) = existing()? {
             return Self::decode(&value);
         }
         let mut bytes = [0u8; 32];
         rand::rng().fill_bytes(&mut bytes);
-        // Two replicas may race: whichever insert wins, both read the winner back.
-        let _ = diesel::insert_into(service_secrets::table)
-            .values((service_secrets::name.eq(KEY_NAME), service_secrets::value.eq(hex::encode(bytes))))
-            .execute(conn);
-        let value = existing(conn)?.ok_or_else(|| CoreError::Internal("the cursor key was not stored".into()))?;
+        let inserted = store.write(|conn| {
+            diesel::insert_into(service_secrets::table)
+                .values((service_secrets::name.eq(KEY_NAME), service_secrets::value.eq(hex::encode(bytes))))
+                .execute(conn)
+                .map_err(CoreError::from)
+        });
+        if let Err(error) = inserted {
+            tracing::info!(error = %error, "another replica stored the cursor key first");
+        }
+        let value = existing()?.ok_or_else(|| CoreError::Internal("the cursor key was not stored".into()))?;
         Self::decode(&value)
     }
 
@@ -96,9 +105,14 @@ impl CursorKey {
     }
 }
 
-/// What identifies a query for its cursors: the filter and the sort.
-pub fn fingerprint(filter: Option<&scim::Filter>, sort_by: Option<&str>, descending: bool) -> String {
-    let text = format!("{filter:?}|{sort_by:?}|{descending}");
+/// What identifies a query for its cursors: the resource type, the filter and the sort.
+pub fn fingerprint(
+    kind: scim::ResourceType,
+    filter: Option<&scim::Filter>,
+    sort_by: Option<&str>,
+    descending: bool,
+) -> String {
+    let text = format!("{}|{filter:?}|{sort_by:?}|{descending}", kind.name());
     hex::encode(&Sha256::digest(text.as_bytes())[..12])
 }
 
@@ -109,11 +123,12 @@ mod tests {
     #[test]
     fn cursors_round_trip_and_resist_tampering() {
         let key = CursorKey::for_tests(b"0123456789abcdef0123456789abcdef");
-        let query = fingerprint(None, Some("userName"), false);
+        let query = fingerprint(scim::ResourceType::User, None, Some("userName"), false);
         let cursor = key.issue(200, &query).unwrap();
         assert_eq!(key.open(&cursor, &query).unwrap(), 200);
 
-        let other_query = fingerprint(None, None, false);
+        let other_query = fingerprint(scim::ResourceType::User, None, None, false);
+        assert!(key.open(&cursor, &fingerprint(scim::ResourceType::Group, None, Some("userName"), false)).is_err());
         assert!(key.open(&cursor, &other_query).is_err(), "a cursor belongs to its query");
         let mut tampered = cursor.clone().into_bytes();
         let last = tampered.len() - 5;

@@ -210,18 +210,21 @@ fn translate(table: Table<'_>, filter: &Filter, depth: usize) -> Result<Fragment
     if depth > MAX_FILTER_DEPTH {
         return Err(ScimError::invalid_filter("the filter is nested too deeply"));
     }
+    // A chain of one operator (`a or b or c …`) is one level, however long.
+    let and_depth = |f: &Filter| if matches!(f, Filter::And(..)) { depth } else { depth + 1 };
+    let or_depth = |f: &Filter| if matches!(f, Filter::Or(..)) { depth } else { depth + 1 };
     Ok(match filter {
         Filter::And(a, b) => Fragment::default()
             .sql("(")
-            .append(translate(table, a, depth + 1)?)
+            .append(translate(table, a, and_depth(a))?)
             .sql(" AND ")
-            .append(translate(table, b, depth + 1)?)
+            .append(translate(table, b, and_depth(b))?)
             .sql(")"),
         Filter::Or(a, b) => Fragment::default()
             .sql("(")
-            .append(translate(table, a, depth + 1)?)
+            .append(translate(table, a, or_depth(a))?)
             .sql(" OR ")
-            .append(translate(table, b, depth + 1)?)
+            .append(translate(table, b, or_depth(b))?)
             .sql(")"),
         Filter::Not(inner) => Fragment::default().sql("(NOT ").append(translate(table, inner, depth + 1)?).sql(")"),
         Filter::Present(path) => attribute_condition(table, path, None)?,
@@ -386,10 +389,13 @@ fn exists_element(
                 .append(condition("scim_element.value")?)
                 .sql(")")
         }
+        // Only a list has elements (json_each would walk an object's members).
         Backend::Sqlite => Fragment::default()
             .sql(&format!("EXISTS (SELECT 1 FROM json_each({document}, "))
             .text(sqlite_path(path))
-            .sql(") AS scim_element WHERE ")
+            .sql(&format!(") AS scim_element WHERE json_type({document}, "))
+            .text(sqlite_path(path))
+            .sql(") = 'array' AND ")
             .append(condition("scim_element.value")?)
             .sql(")"),
     })
@@ -398,6 +404,11 @@ fn exists_element(
 /// The text of an array element, or of one of its sub-attributes.
 fn element_text(backend: Backend, element: &str, sub: Option<&str>) -> Fragment {
     match (backend, sub) {
+        // json_extract fails on an element that is not JSON text: only objects have sub-attributes.
+        (Backend::Sqlite, Some(sub)) => Fragment::default()
+            .sql("(CASE WHEN scim_element.type = 'object' THEN ")
+            .append(json_text(backend, element, &[sub.to_owned()]))
+            .sql(" END)"),
         (_, Some(sub)) => json_text(backend, element, &[sub.to_owned()]),
         (Backend::Postgres, None) => Fragment::default().sql(&format!("({element} #>> '{{}}')")),
         (Backend::Sqlite, None) => Fragment::default().sql(element),

@@ -156,8 +156,10 @@ fn sync_emails(
     Ok(())
 }
 
-pub fn create(conn: &mut DbConnection, tenant: &TenantId, input: UserInput) -> Result<StoredResource, CoreError> {
-    scim::validate::check(&super::schemas::registry(conn, tenant)?, ResourceType::User, &input.attributes)?;
+pub fn create(conn: &mut DbConnection, tenant: &TenantId, mut input: UserInput) -> Result<StoredResource, CoreError> {
+    let registry = super::schemas::registry(conn, tenant)?;
+    scim::validate::coerce_booleans(&registry, ResourceType::User, &mut input.attributes);
+    scim::validate::check(&registry, ResourceType::User, &input.attributes)?;
     let key = fold_case(&input.user_name);
     ensure_unique(conn, tenant, &key, None)?;
     let id = uuid::Uuid::new_v4().to_string();
@@ -204,11 +206,12 @@ pub fn update(
     let row = lock(conn, tenant, id)?;
     check_version(row.version, if_match)?;
     let before = row.to_resource()?;
-    let input = change(before.attributes.clone())?;
+    let mut input = change(before.attributes.clone())?;
+    let registry = super::schemas::registry(conn, tenant)?;
+    scim::validate::coerce_booleans(&registry, ResourceType::User, &mut input.attributes);
     if input.attributes == before.attributes {
         return Ok(before);
     }
-    let registry = super::schemas::registry(conn, tenant)?;
     scim::validate::check(&registry, ResourceType::User, &input.attributes)?;
     scim::validate::check_immutable(&registry, ResourceType::User, &before.attributes, &input.attributes)?;
     let key = fold_case(&input.user_name);
