@@ -460,6 +460,7 @@ pub async fn search_all(call: ScimCall, payload: web::Payload) -> Handled {
     let mut resources = Vec::new();
     let mut total = 0u64;
     let mut skip = u64::from(search.start_index) - 1;
+    let mut refused = Vec::new();
     for kind in [ResourceType::User, ResourceType::Group] {
         let room = u64::from(search.count).saturating_sub(resources.len() as u64);
         let message = QueryRequest {
@@ -473,7 +474,11 @@ pub async fn search_all(call: ScimCall, payload: web::Payload) -> Handled {
         };
         let found = match answer {
             Ok(found) => found.into_inner(),
-            Err(status) if status.code() == tonic::Code::InvalidArgument => continue,
+            // A filter on attributes of the other type only: nothing of this type matches.
+            Err(status) if status.code() == tonic::Code::InvalidArgument => {
+                refused.push(status);
+                continue;
+            }
             Err(status) => return Err(status.into()),
         };
         total += found.total_results;
@@ -481,6 +486,12 @@ pub async fn search_all(call: ScimCall, payload: web::Payload) -> Handled {
         for resource in found.resources {
             resources.push(render::resource(kind, resource, &base, &search.projection)?.0);
         }
+    }
+    // A filter that no resource type accepts is an error, never an empty list.
+    if refused.len() == 2
+        && let Some(status) = refused.pop()
+    {
+        return Err(status.into());
     }
     let body = scim::list::list_response(total, search.start_index, resources);
     Ok(render::respond(StatusCode::OK, &body, None, None))

@@ -86,6 +86,11 @@ async fn sorting_cursors_and_searches() {
     assert_eq!(status, StatusCode::OK, "{everything}");
     assert_eq!(everything["totalResults"], 6);
     assert_eq!(everything["Resources"][5]["displayName"], "dwellers");
+    let (status, error) =
+        client.scim(Method::POST, "/.search", Some(json!({"filter": "noSuchAttribute eq \"x\""}))).await;
+    assert_eq!((status, error["scimType"].as_str()), (StatusCode::BAD_REQUEST, Some("invalidFilter")), "{error}");
+    let (_, users_only) = client.scim(Method::POST, "/.search", Some(json!({"filter": "userName sw \"a\""}))).await;
+    assert_eq!(users_only["totalResults"], 1, "a filter on User attributes matches no Group: {users_only}");
 
     // /Me is not implemented, in SCIM's words.
     let (status, error) = client.scim(Method::GET, "/Me", None).await;
