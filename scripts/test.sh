@@ -70,7 +70,8 @@ id postgres >/dev/null 2>&1 || useradd --system --home "$work" postgres
 mkdir -p "$pg_data"
 if [ "$(id -u)" = "0" ]; then chown postgres "$pg_data"; fi
 pg_port="$(free_port)"
-as_postgres "$pg_bin/initdb" -D "$pg_data" -U postgres --auth=trust -E UTF8 >"$work/initdb.log" 2>&1
+# C.UTF-8: Unicode-aware lower() (case-insensitive filters) wherever the suite runs.
+as_postgres "$pg_bin/initdb" -D "$pg_data" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >"$work/initdb.log" 2>&1
 as_postgres "$pg_ctl_bin" -D "$pg_data" -l "$pg_data/server.log" -w -o \
   "-p $pg_port -k $pg_data -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300" \
   start >/dev/null

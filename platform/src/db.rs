@@ -87,6 +87,20 @@ impl DatabaseUrl {
     }
 }
 
+diesel::define_sql_function! {
+    /// Unicode lowercase, as Rust's `str::to_lowercase` (registered on SQLite connections).
+    fn scim_fold(text: diesel::sql_types::Nullable<diesel::sql_types::Text>) -> diesel::sql_types::Nullable<diesel::sql_types::Text>;
+}
+
+/// The SQL function that lowercases text as Rust does: `lower` on PostgreSQL (Unicode-aware),
+/// `scim_fold` on SQLite.
+pub fn fold_function(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Postgres => "lower",
+        Backend::Sqlite => "scim_fold",
+    }
+}
+
 pub struct Manager {
     url: DatabaseUrl,
 }
@@ -110,6 +124,9 @@ impl ManageConnection for Manager {
                      PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
                 )
                 .map_err(|e| r2d2::Error::ConnectionError(ConnectionError::BadConnection(e.to_string())))?;
+                // SQLite's lower() folds ASCII only: filters use this Unicode fold instead.
+                scim_fold_utils::register_impl(&mut conn, |text: Option<String>| text.map(|t| t.to_lowercase()))
+                    .map_err(r2d2::Error::QueryError)?;
                 Ok(DbConnection::Sqlite(conn))
             }
         }

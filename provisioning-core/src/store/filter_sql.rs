@@ -22,7 +22,7 @@
 
 use diesel::expression::BoxableExpression;
 use diesel::sql_types::{BigInt, Bool, Double, Integer, Text};
-use platform::db::{Backend, DbBackend};
+use platform::db::{Backend, DbBackend, fold_function};
 use scim::filter::as_bool;
 use scim::schema::{AttributeDef, AttributeType, SchemaRegistry};
 use scim::{AttrPath, CompareOp, Filter, ResourceType, ScimError};
@@ -166,7 +166,7 @@ pub fn sort_term(table: Table<'_>, path: &AttrPath, descending: bool) -> Result<
         Location::Json { path: json_path, value_type, case_exact } => {
             let text = json_text(backend, &format!("{}.attributes", table.name), &json_path);
             if value_type == ValueType::String && !case_exact {
-                Fragment::default().sql("lower(").append(text).sql(")")
+                Fragment::default().sql(&format!("{}(", fold_function(backend))).append(text).sql(")")
             } else {
                 text
             }
@@ -190,7 +190,11 @@ pub fn sort_term(table: Table<'_>, path: &AttrPath, descending: bool) -> Result<
                     Fragment::default().sql(&format!("json_extract({document}, ")).text(json).sql(")")
                 }
             };
-            if case_exact { first } else { Fragment::default().sql("lower(").append(first).sql(")") }
+            if case_exact {
+                first
+            } else {
+                Fragment::default().sql(&format!("{}(", fold_function(backend))).append(first).sql(")")
+            }
         }
         Location::Membership | Location::ResourceType => {
             return Err(ScimError::invalid_value(format!("sortBy: cannot sort on '{path}'")));
@@ -712,7 +716,10 @@ fn compare(
                 let text = if already_folded { text.to_lowercase() } else { text.clone() };
                 (value, text)
             } else {
-                (Fragment::default().sql("lower(").append(value).sql(")"), text.to_lowercase())
+                (
+                    Fragment::default().sql(&format!("{}(", fold_function(backend))).append(value).sql(")"),
+                    text.to_lowercase(),
+                )
             };
             match op {
                 CompareOp::Co | CompareOp::Sw | CompareOp::Ew => {

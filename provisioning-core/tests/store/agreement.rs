@@ -30,7 +30,7 @@ fn email() -> impl Strategy<Value = Value> {
 fn user(index: usize) -> impl Strategy<Value = Value> {
     (
         pick(&["ann", "Bob", "cat"]),
-        optional(&["engineer", "Engineer", "manager", "x"]),
+        optional(&["engineer", "Engineer", "manager", "x", "Émile", "émile"]),
         optional(&["ab", "AB", "cd"]),
         any::<bool>(),
         optional(&["Ann", "ann", "zed"]),
@@ -70,8 +70,10 @@ fn users() -> impl Strategy<Value = Vec<Value>> {
 }
 
 fn leaf() -> impl Strategy<Value = String> {
-    let strings =
-        pick(&["ann", "ANN", "a", "n", "engineer", "eng", "ab", "AB", "b", "rd", "x", "a@x.io", "work", "zed", "bob1"]);
+    let strings = pick(&[
+        "ann", "ANN", "a", "n", "engineer", "eng", "ab", "AB", "b", "rd", "x", "a@x.io", "work", "zed", "bob1",
+        "ÉMILE", "émi",
+    ]);
     let ordered_attribute = pick(&["userName", "title", "externalId", "name.givenName", DEPARTMENT]);
     let any_attribute = pick(&[
         "userName",
