@@ -682,13 +682,23 @@ fn compare(
                 return Err(ScimError::invalid_filter("co, sw and ew compare strings"));
             }
             let number_value = match backend {
-                // A stored value that is not a number must not make the cast fail the query.
-                Backend::Postgres => Fragment::default()
-                    .sql("(CASE WHEN CAST(")
-                    .append(value.clone())
-                    .sql(" AS text) ~ '^-?[0-9]+(\\.[0-9]+)?([eE][-+]?[0-9]+)?$' THEN CAST(CAST(")
-                    .append(value)
-                    .sql(" AS text) AS DOUBLE PRECISION) END)"),
+                // A stored value that is not a number must not make the cast fail the query;
+                // numeric (not double) so that no stored number overflows it either.
+                Backend::Postgres => {
+                    let number_value = Fragment::default()
+                        .sql("(CASE WHEN CAST(")
+                        .append(value.clone())
+                        .sql(" AS text) ~ '^-?[0-9]+(\\.[0-9]+)?([eE][-+]?[0-9]+)?$' THEN CAST(CAST(")
+                        .append(value)
+                        .sql(" AS text) AS numeric) END)");
+                    return Ok(Fragment::default()
+                        .sql("(")
+                        .append(number_value)
+                        .sql(operator(op))
+                        .sql("CAST(")
+                        .text(number.to_string())
+                        .sql(" AS numeric))"));
+                }
                 Backend::Sqlite => Fragment::default().sql("CAST(").append(value).sql(" AS REAL)"),
             };
             Fragment::default().sql("(").append(number_value).sql(operator(op)).float(number).sql(")")
