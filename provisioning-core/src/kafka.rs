@@ -7,11 +7,12 @@ use anyhow::Context;
 use futures::future::{BoxFuture, join_all};
 use proto::cloudevents as ce;
 use rdkafka::ClientConfig;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 
 use crate::config::KafkaConfig;
-use crate::relay::EventSink;
+use crate::relay::{Delivery, EventSink};
 use crate::store::outbox::OutboxEvent;
 
 pub struct KafkaSink {
@@ -60,9 +61,15 @@ impl KafkaSink {
     }
 }
 
+/// Errors that retrying the same message can never fix.
+fn is_permanent(error: &KafkaError) -> bool {
+    matches!(error.rdkafka_error_code(), Some(RDKafkaErrorCode::MessageSizeTooLarge | RDKafkaErrorCode::InvalidRecord))
+}
+
 impl EventSink for KafkaSink {
-    fn publish<'a>(&'a self, events: &'a [OutboxEvent]) -> BoxFuture<'a, Vec<i64>> {
+    fn publish<'a>(&'a self, events: &'a [OutboxEvent]) -> BoxFuture<'a, Delivery> {
         Box::pin(async move {
+            let mut delivery = Delivery::default();
             // Enqueued synchronously and in order; the idempotent producer keeps that order per
             // partition. When the local queue is full, the rest waits for the next batch.
             let mut deliveries = Vec::with_capacity(events.len());
@@ -73,7 +80,8 @@ impl EventSink for KafkaSink {
                     .payload(event.payload.as_slice())
                     .headers(self.headers(event));
                 match self.producer.send_result(record) {
-                    Ok(delivery) => deliveries.push(async move { (event.seq, delivery.await) }),
+                    Ok(pending) => deliveries.push(async move { (event.seq, pending.await) }),
+                    Err((error, _)) if is_permanent(&error) => delivery.rejected.push((event.seq, error.to_string())),
                     Err((error, _)) => {
                         tracing::warn!(error = %error, "Kafka producer queue refused an event");
                         break;
@@ -84,17 +92,17 @@ impl EventSink for KafkaSink {
             // never resolves, which would stall the relay.
             let Ok(outcomes) = tokio::time::timeout(self.batch_timeout, join_all(deliveries)).await else {
                 tracing::warn!("Kafka deliveries did not complete in time; the batch will be retried");
-                return Vec::new();
+                return Delivery { acknowledged: Vec::new(), rejected: delivery.rejected };
             };
-            let mut acknowledged = Vec::with_capacity(outcomes.len());
             for (seq, outcome) in outcomes {
                 match outcome {
-                    Ok(Ok(_)) => acknowledged.push(seq),
+                    Ok(Ok(_)) => delivery.acknowledged.push(seq),
+                    Ok(Err((error, _))) if is_permanent(&error) => delivery.rejected.push((seq, error.to_string())),
                     Ok(Err((error, _))) => tracing::warn!(error = %error, seq, "Kafka did not acknowledge an event"),
                     Err(_) => tracing::warn!(seq, "Kafka producer dropped an event before delivery"),
                 }
             }
-            acknowledged
+            delivery
         })
     }
 }

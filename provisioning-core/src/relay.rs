@@ -1,7 +1,8 @@
 //! The outbox relay: reads unpublished events in commit order, hands them to a sink (Kafka in
 //! production, the directory store in-process in standalone), and marks published only what
 //! the sink acknowledged. A sink that is down delays events; they stay in the outbox until it
-//! comes back.
+//! comes back. An event the sink refuses for good (larger than the broker accepts, say) is set
+//! aside in the outbox with the reason, loudly, so that it cannot hold back every later event.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -13,10 +14,19 @@ use tokio::sync::Notify;
 use crate::store::Store;
 use crate::store::outbox::{self, OutboxEvent};
 
+/// What became of a batch.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Delivery {
+    /// The `seq` of each event the sink acknowledged.
+    pub acknowledged: Vec<i64>,
+    /// Events the sink will never accept, with the reason; retrying cannot help.
+    pub rejected: Vec<(i64, String)>,
+}
+
 /// Where the relay delivers events.
 pub trait EventSink: Send + Sync + 'static {
-    /// Delivers `events` (in order) and returns the `seq` of each one that was acknowledged.
-    fn publish<'a>(&'a self, events: &'a [OutboxEvent]) -> BoxFuture<'a, Vec<i64>>;
+    /// Delivers `events` (in order). Events neither acknowledged nor rejected are retried.
+    fn publish<'a>(&'a self, events: &'a [OutboxEvent]) -> BoxFuture<'a, Delivery>;
 }
 
 pub struct Relay {
@@ -77,12 +87,23 @@ impl Relay {
         if events.is_empty() {
             return Ok(Progress::Idle);
         }
-        let acknowledged = self.sink.publish(&events).await;
-        let marked = acknowledged.len();
+        let Delivery { acknowledged, rejected } = self.sink.publish(&events).await;
+        let marked = acknowledged.len() + rejected.len();
+        for (seq, reason) in &rejected {
+            tracing::error!(seq, reason = %reason, "the event sink refused an event for good; it is set aside in the outbox");
+        }
         if marked > 0 {
             let store = self.store.clone();
-            tokio::task::spawn_blocking(move || store.write(|conn| outbox::mark_published(conn, &acknowledged)))
-                .await??;
+            tokio::task::spawn_blocking(move || {
+                store.write(|conn| {
+                    outbox::mark_published(conn, &acknowledged)?;
+                    for (seq, reason) in &rejected {
+                        outbox::mark_failed(conn, *seq, reason)?;
+                    }
+                    Ok(())
+                })
+            })
+            .await??;
         }
         if marked < events.len() {
             return Ok(Progress::Stalled { pending: events.len(), acknowledged: marked });

@@ -68,6 +68,8 @@ diesel::table! {
         payload -> Binary,
         created_at -> BigInt,
         published_at -> Nullable<BigInt>,
+        failed_at -> Nullable<BigInt>,
+        failure -> Nullable<Text>,
     }
 }
 

@@ -3,7 +3,7 @@
 
 use futures::future::BoxFuture;
 use prost::Message;
-use provisioning_core::relay::EventSink;
+use provisioning_core::relay::{Delivery, EventSink};
 use provisioning_core::store::outbox::OutboxEvent;
 
 use directory_store::Directory;
@@ -20,18 +20,18 @@ impl DirectorySink {
 }
 
 impl EventSink for DirectorySink {
-    fn publish<'a>(&'a self, events: &'a [OutboxEvent]) -> BoxFuture<'a, Vec<i64>> {
+    fn publish<'a>(&'a self, events: &'a [OutboxEvent]) -> BoxFuture<'a, Delivery> {
         let directory = self.directory.clone();
         let batch: Vec<(i64, Vec<u8>)> = events.iter().map(|e| (e.seq, e.payload.clone())).collect();
         Box::pin(async move {
             let applied = tokio::task::spawn_blocking(move || {
                 let mut acknowledged = Vec::with_capacity(batch.len());
+                let mut rejected = Vec::new();
                 for (seq, payload) in batch {
                     let event = match proto::ChangeEvent::decode(payload.as_slice()) {
                         Ok(event) => event,
                         Err(error) => {
-                            tracing::error!(error = %error, seq, "outbox payload is not a change event; skipped");
-                            acknowledged.push(seq);
+                            rejected.push((seq, format!("the payload is not a change event: {error}")));
                             continue;
                         }
                     };
@@ -44,7 +44,7 @@ impl EventSink for DirectorySink {
                         }
                     }
                 }
-                acknowledged
+                Delivery { acknowledged, rejected }
             })
             .await;
             applied.unwrap_or_default()

@@ -56,10 +56,11 @@ pub fn enqueue(
     Ok(())
 }
 
-/// The oldest unpublished events, in commit order.
+/// The oldest unpublished events, in commit order (set-aside ones excluded).
 pub fn pending(conn: &mut DbConnection, limit: i64) -> Result<Vec<OutboxEvent>, CoreError> {
     Ok(outbox::table
         .filter(outbox::published_at.is_null())
+        .filter(outbox::failed_at.is_null())
         .order(outbox::seq.asc())
         .limit(limit)
         .select(OutboxEvent::as_select())
@@ -73,6 +74,14 @@ pub fn mark_published(conn: &mut DbConnection, seqs: &[i64]) -> Result<usize, Co
     Ok(diesel::update(outbox::table.filter(outbox::seq.eq_any(seqs)))
         .set(outbox::published_at.eq(now_micros()))
         .execute(conn)?)
+}
+
+/// Sets aside an event the sink refused for good, with the reason.
+pub fn mark_failed(conn: &mut DbConnection, seq: i64, failure: &str) -> Result<(), CoreError> {
+    diesel::update(outbox::table.find(seq))
+        .set((outbox::failed_at.eq(now_micros()), outbox::failure.eq(failure)))
+        .execute(conn)?;
+    Ok(())
 }
 
 /// How many events wait, and the creation time of the oldest.

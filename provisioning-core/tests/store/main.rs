@@ -7,6 +7,7 @@ mod agreement;
 mod groups;
 mod outbox;
 mod query;
+mod relay;
 mod users;
 
 use std::ops::Deref;

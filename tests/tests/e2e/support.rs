@@ -65,6 +65,11 @@ impl Process {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// True once the process has stopped.
+    pub fn has_exited(&mut self) -> bool {
+        self.child.try_wait().ok().flatten().is_some()
+    }
+
     /// Stops the process as Kubernetes does (SIGTERM) and waits for it to exit by itself.
     pub fn terminate(mut self) {
         let pid = self.child.id().to_string();
@@ -339,22 +344,30 @@ fn dechunk(mut body: &str) -> String {
 }
 
 /// Waits until `url` answers 200.
-pub async fn wait_ready(url: &str, processes: &[&Process]) {
+pub async fn wait_ready(url: &str, processes: &mut [&mut Process]) -> Result<(), String> {
     let http = reqwest::Client::new();
     let deadline = Instant::now() + Duration::from_secs(30);
+    let logs = |processes: &[&mut Process]| processes.iter().map(|p| p.log()).collect::<Vec<_>>().join("\n-----\n");
     loop {
         if let Ok(response) = http.get(url).send().await
             && response.status() == StatusCode::OK
         {
-            return;
+            return Ok(());
         }
-        if Instant::now() > deadline {
-            let logs: Vec<String> = processes.iter().map(|p| p.log()).collect();
-            panic!("{url} never became ready:\n{}", logs.join("\n-----\n"));
+        if processes.iter_mut().any(|p| p.has_exited()) || Instant::now() > deadline {
+            return Err(format!("{url} never became ready:\n{}", logs(processes)));
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// A free port is only free until someone else takes it: a start that lost that race (the
+/// log says the address is in use) is tried again on other ports.
+fn lost_port_race(failure: &str) -> bool {
+    failure.contains("Address already in use")
+}
+
+const START_ATTEMPTS: usize = 3;
 
 /// The three services as separate processes on PostgreSQL and Kafka.
 pub struct Cluster {
@@ -385,8 +398,10 @@ impl Cluster {
         Process::run_to_completion("directory-store migrate", binary("directory-store"), &["migrate"], &env);
         let logs = self.logs.path().join("rebuilt");
         std::fs::create_dir_all(&logs).expect("log dir");
-        let directory = Process::spawn("directory-store", binary("directory-store"), &["serve"], &env, &logs);
-        wait_ready(&format!("{}/readyz", self.client.endpoints.directory), &[&directory]).await;
+        let mut directory = Process::spawn("directory-store", binary("directory-store"), &["serve"], &env, &logs);
+        wait_ready(&format!("{}/readyz", self.client.endpoints.directory), &mut [&mut directory])
+            .await
+            .unwrap_or_else(|failure| panic!("{failure}"));
         self.processes.push(directory);
         self.directory_database = database;
     }
@@ -420,55 +435,72 @@ impl Cluster {
         }
         let token = format!("scim_test_{suffix}");
         let tenant = "acme".to_owned();
-        let (core_port, gateway_port, directory_http, directory_grpc) =
-            (free_port(), free_port(), free_port(), free_port());
-
-        let core_env = vec![
-            ("DATABASE_URL", core_database.url.clone()),
-            ("CORE_GRPC_ADDR", format!("127.0.0.1:{core_port}")),
-            ("KAFKA_BOOTSTRAP_SERVERS", options.kafka.clone()),
-            ("KAFKA_TOPIC", topic.clone()),
-            ("KAFKA_MESSAGE_TIMEOUT_MS", "5000".to_owned()),
-            ("BOOTSTRAP_TENANT", tenant.clone()),
-            ("SCIM_BOOTSTRAP_TOKEN", token.clone()),
-        ];
-        let directory_env = vec![
-            ("DATABASE_URL", directory_database.url.clone()),
-            ("DIRECTORY_HTTP_ADDR", format!("127.0.0.1:{directory_http}")),
-            ("DIRECTORY_GRPC_ADDR", format!("127.0.0.1:{directory_grpc}")),
-            ("KAFKA_BOOTSTRAP_SERVERS", options.kafka.clone()),
-            ("KAFKA_TOPIC", topic.clone()),
-            ("KAFKA_GROUP_ID", format!("directory-{suffix}")),
-            ("KAFKA_PROPERTIES", options.extra_kafka_properties.clone()),
-        ];
-        let gateway_env = vec![
-            ("GATEWAY_HTTP_ADDR", format!("127.0.0.1:{gateway_port}")),
-            ("CORE_GRPC_URL", format!("http://127.0.0.1:{core_port}")),
-        ];
-        Process::run_to_completion("provisioning-core migrate", binary("provisioning-core"), &["migrate"], &core_env);
-        Process::run_to_completion("directory-store migrate", binary("directory-store"), &["migrate"], &directory_env);
-        let directory_env_kept = directory_env.clone();
-        let core = Process::spawn("provisioning-core", binary("provisioning-core"), &["serve"], &core_env, logs.path());
-        let directory =
-            Process::spawn("directory-store", binary("directory-store"), &["serve"], &directory_env, logs.path());
-        let gateway = Process::spawn("gateway", binary("gateway"), &[], &gateway_env, logs.path());
-        wait_ready(&format!("http://127.0.0.1:{gateway_port}/readyz"), &[&core, &gateway]).await;
-        wait_ready(&format!("http://127.0.0.1:{directory_http}/readyz"), &[&directory]).await;
+        let mut attempt = 0;
+        let (gateway_port, directory_http, directory_env, processes) = loop {
+            attempt += 1;
+            let (core_port, gateway_port, directory_http, directory_grpc) =
+                (free_port(), free_port(), free_port(), free_port());
+            let core_env = vec![
+                ("DATABASE_URL", core_database.url.clone()),
+                ("CORE_GRPC_ADDR", format!("127.0.0.1:{core_port}")),
+                ("KAFKA_BOOTSTRAP_SERVERS", options.kafka.clone()),
+                ("KAFKA_TOPIC", topic.clone()),
+                ("KAFKA_MESSAGE_TIMEOUT_MS", "5000".to_owned()),
+                ("BOOTSTRAP_TENANT", tenant.clone()),
+                ("SCIM_BOOTSTRAP_TOKEN", token.clone()),
+            ];
+            let directory_env = vec![
+                ("DATABASE_URL", directory_database.url.clone()),
+                ("DIRECTORY_HTTP_ADDR", format!("127.0.0.1:{directory_http}")),
+                ("DIRECTORY_GRPC_ADDR", format!("127.0.0.1:{directory_grpc}")),
+                ("KAFKA_BOOTSTRAP_SERVERS", options.kafka.clone()),
+                ("KAFKA_TOPIC", topic.clone()),
+                ("KAFKA_GROUP_ID", format!("directory-{suffix}")),
+                ("KAFKA_PROPERTIES", options.extra_kafka_properties.clone()),
+            ];
+            let gateway_env = vec![
+                ("GATEWAY_HTTP_ADDR", format!("127.0.0.1:{gateway_port}")),
+                ("CORE_GRPC_URL", format!("http://127.0.0.1:{core_port}")),
+            ];
+            if attempt == 1 {
+                Process::run_to_completion(
+                    "provisioning-core migrate",
+                    binary("provisioning-core"),
+                    &["migrate"],
+                    &core_env,
+                );
+                Process::run_to_completion(
+                    "directory-store migrate",
+                    binary("directory-store"),
+                    &["migrate"],
+                    &directory_env,
+                );
+            }
+            let run = logs.path().join(format!("attempt-{attempt}"));
+            std::fs::create_dir_all(&run).expect("log dir");
+            let mut core =
+                Process::spawn("provisioning-core", binary("provisioning-core"), &["serve"], &core_env, &run);
+            let mut directory =
+                Process::spawn("directory-store", binary("directory-store"), &["serve"], &directory_env, &run);
+            let mut gateway = Process::spawn("gateway", binary("gateway"), &[], &gateway_env, &run);
+            let mut ready =
+                wait_ready(&format!("http://127.0.0.1:{gateway_port}/readyz"), &mut [&mut core, &mut gateway]).await;
+            if ready.is_ok() {
+                ready = wait_ready(&format!("http://127.0.0.1:{directory_http}/readyz"), &mut [&mut directory]).await;
+            }
+            match ready {
+                Ok(()) => break (gateway_port, directory_http, directory_env, vec![gateway, core, directory]),
+                Err(failure) if lost_port_race(&failure) && attempt < START_ATTEMPTS => continue,
+                Err(failure) => panic!("{failure}"),
+            }
+        };
         let client = Client::new(Endpoints {
             scim: format!("http://127.0.0.1:{gateway_port}/scim/v2"),
             token,
             directory: format!("http://127.0.0.1:{directory_http}"),
             tenant,
         });
-        Self {
-            client,
-            topic,
-            core_database,
-            directory_database,
-            directory_env: directory_env_kept,
-            processes: vec![gateway, core, directory],
-            logs,
-        }
+        Self { client, topic, core_database, directory_database, directory_env, processes, logs }
     }
 }
 
@@ -483,17 +515,28 @@ impl Standalone {
     pub async fn start() -> Self {
         let data = tempfile::tempdir().expect("data dir");
         let token = format!("scim_test_{}", uuid::Uuid::new_v4().simple());
-        let (gateway_port, directory_http, directory_grpc) = (free_port(), free_port(), free_port());
-        let env = vec![
-            ("DATA_DIR", data.path().join("data").display().to_string()),
-            ("GATEWAY_HTTP_ADDR", format!("127.0.0.1:{gateway_port}")),
-            ("DIRECTORY_HTTP_ADDR", format!("127.0.0.1:{directory_http}")),
-            ("DIRECTORY_GRPC_ADDR", format!("127.0.0.1:{directory_grpc}")),
-            ("SCIM_BOOTSTRAP_TOKEN", token.clone()),
-        ];
-        let process = Process::spawn("standalone", binary("standalone"), &[], &env, data.path());
-        wait_ready(&format!("http://127.0.0.1:{gateway_port}/readyz"), &[&process]).await;
-        wait_ready(&format!("http://127.0.0.1:{directory_http}/readyz"), &[&process]).await;
+        let mut attempt = 0;
+        let (gateway_port, directory_http, process) = loop {
+            attempt += 1;
+            let (gateway_port, directory_http, directory_grpc) = (free_port(), free_port(), free_port());
+            let env = vec![
+                ("DATA_DIR", data.path().join("data").display().to_string()),
+                ("GATEWAY_HTTP_ADDR", format!("127.0.0.1:{gateway_port}")),
+                ("DIRECTORY_HTTP_ADDR", format!("127.0.0.1:{directory_http}")),
+                ("DIRECTORY_GRPC_ADDR", format!("127.0.0.1:{directory_grpc}")),
+                ("SCIM_BOOTSTRAP_TOKEN", token.clone()),
+            ];
+            let mut process = Process::spawn("standalone", binary("standalone"), &[], &env, data.path());
+            let mut ready = wait_ready(&format!("http://127.0.0.1:{gateway_port}/readyz"), &mut [&mut process]).await;
+            if ready.is_ok() {
+                ready = wait_ready(&format!("http://127.0.0.1:{directory_http}/readyz"), &mut [&mut process]).await;
+            }
+            match ready {
+                Ok(()) => break (gateway_port, directory_http, process),
+                Err(failure) if lost_port_race(&failure) && attempt < START_ATTEMPTS => continue,
+                Err(failure) => panic!("{failure}"),
+            }
+        };
         let client = Client::new(Endpoints {
             scim: format!("http://127.0.0.1:{gateway_port}/scim/v2"),
             token,
