@@ -24,6 +24,25 @@ pub struct CoreConfig {
     pub bootstrap: Option<Bootstrap>,
     /// `PROVISIONING_LOG_RETENTION_DAYS`, default 30.
     pub log_retention_days: u32,
+    /// Per tenant: `RATE_LIMIT_PER_SECOND` (default 100) with bursts of `RATE_LIMIT_BURST`
+    /// (default 200). Entra's gallery asks for at least 25 requests/second per tenant.
+    pub rate_limit: RateLimit,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    pub per_second: std::num::NonZeroU32,
+    pub burst: std::num::NonZeroU32,
+}
+
+impl RateLimit {
+    pub fn from_source(source: &impl Source) -> anyhow::Result<Self> {
+        let non_zero = |key: &str, default: u32| -> anyhow::Result<std::num::NonZeroU32> {
+            std::num::NonZeroU32::new(source.parse_or(key, default)?)
+                .ok_or_else(|| anyhow::anyhow!("{key} must be at least 1"))
+        };
+        Ok(Self { per_second: non_zero("RATE_LIMIT_PER_SECOND", 100)?, burst: non_zero("RATE_LIMIT_BURST", 200)? })
+    }
 }
 
 #[derive(Clone)]
@@ -77,6 +96,7 @@ impl CoreConfig {
             token_prefix: source.get("TOKEN_PREFIX").filter(|p| !p.is_empty()).unwrap_or_else(|| "scim".to_owned()),
             bootstrap,
             log_retention_days: source.parse_or("PROVISIONING_LOG_RETENTION_DAYS", 30)?,
+            rate_limit: RateLimit::from_source(source)?,
         })
     }
 }

@@ -10,6 +10,7 @@ pub mod events;
 pub mod kafka;
 pub mod mapping;
 pub mod provisioning_log;
+pub mod rate_limit;
 pub mod relay;
 pub mod schema;
 pub mod service;

@@ -17,6 +17,7 @@ use tonic::{Request, Response, Status};
 use crate::conversions;
 use crate::error::CoreError;
 use crate::provisioning_log::{self, ProvisioningLog};
+use crate::rate_limit::TenantLimits;
 use crate::store::cursor::{self, CursorKey};
 use crate::store::query::{Page, Sort};
 use crate::store::tenants::{self, TenantId};
@@ -29,6 +30,7 @@ pub struct ProvisioningService {
     relay_wake: Arc<Notify>,
     cursor_key: CursorKey,
     log: ProvisioningLog,
+    limits: TenantLimits,
 }
 
 /// What the provisioning log says a request was.
@@ -78,8 +80,14 @@ impl<T> LoggedId for (QueryPlan, T) {}
 impl<T> LoggedId for Vec<T> {}
 
 impl ProvisioningService {
-    pub fn new(store: Store, relay_wake: Arc<Notify>, cursor_key: CursorKey, log: ProvisioningLog) -> Self {
-        Self { store, relay_wake, cursor_key, log }
+    pub fn new(
+        store: Store,
+        relay_wake: Arc<Notify>,
+        cursor_key: CursorKey,
+        log: ProvisioningLog,
+        limits: TenantLimits,
+    ) -> Self {
+        Self { store, relay_wake, cursor_key, log, limits }
     }
 
     /// Authenticates, then runs `work` for the tenant on the blocking pool, and logs the request
@@ -98,13 +106,17 @@ impl ProvisioningService {
             .map(crate::token::fingerprint)
             .ok_or(CoreError::Unauthenticated)?;
         let store = self.store.clone();
+        let limits = self.limits.clone();
         // The RPC's span: spawn_blocking does not carry it over by itself.
         let span = tracing::Span::current();
         let (tenant, outcome, warnings) = tokio::task::spawn_blocking(move || {
             let tenant = store.read(|conn| tenants::authenticate(conn, &credential))?;
             span.record("tenant.id", tenant.as_str());
             let _entered = span.enter();
-            let (outcome, warnings) = provisioning_log::collecting(|| work(&store, &tenant));
+            let (outcome, warnings) = provisioning_log::collecting(|| {
+                limits.admit(tenant.as_str())?;
+                work(&store, &tenant)
+            });
             Ok::<_, CoreError>((tenant, outcome, warnings))
         })
         .await

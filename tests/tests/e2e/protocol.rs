@@ -324,3 +324,35 @@ async fn etags_count_zero_and_limits() {
     let (status, _) = client.scim(Method::GET, &format!("/Users/{id}"), None).await;
     assert_eq!(status, StatusCode::OK, "still serving");
 }
+
+/// A tenant over its rate limit gets 429 with `Retry-After` and a SCIM error, then is served
+/// again once its bucket refills.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenant_over_its_rate_limit_gets_429() {
+    let standalone =
+        Standalone::start_with(vec![("RATE_LIMIT_PER_SECOND", "2".to_owned()), ("RATE_LIMIT_BURST", "3".to_owned())])
+            .await;
+    let http = reqwest::Client::new();
+    let url = format!("{}/Users?count=1", standalone.client.endpoints.scim);
+    let mut statuses = Vec::new();
+    let mut limited = None;
+    for _ in 0..10 {
+        let response = http.get(&url).bearer_auth(&standalone.client.endpoints.token).send().await.unwrap();
+        statuses.push(response.status());
+        if response.status() == StatusCode::TOO_MANY_REQUESTS && limited.is_none() {
+            let retry_after = response.headers().get("retry-after").map(|v| v.to_str().unwrap().to_owned());
+            let body: Value = response.json().await.unwrap();
+            limited = Some((retry_after, body));
+        }
+    }
+    assert!(statuses[..3].iter().all(|s| *s == StatusCode::OK), "the burst is served: {statuses:?}");
+    let (retry_after, body) = limited.unwrap_or_else(|| panic!("no 429 in {statuses:?}"));
+    assert!(retry_after.is_some_and(|v| v.parse::<u32>().is_ok()));
+    assert_eq!(body["status"], "429");
+    assert_eq!(body["schemas"][0], "urn:ietf:params:scim:api:messages:2.0:Error");
+    crate::support::eventually("the bucket to refill", || async {
+        let response = http.get(&url).bearer_auth(&standalone.client.endpoints.token).send().await.ok()?;
+        (response.status() == StatusCode::OK).then_some(())
+    })
+    .await;
+}

@@ -513,6 +513,11 @@ pub struct Standalone {
 
 impl Standalone {
     pub async fn start() -> Self {
+        Self::start_with(Vec::new()).await
+    }
+
+    /// With extra settings (e.g. a low rate limit).
+    pub async fn start_with(extra: Vec<(&'static str, String)>) -> Self {
         let data = tempfile::tempdir().expect("data dir");
         let token = format!("scim_test_{}", uuid::Uuid::new_v4().simple());
         let mut attempt = 0;
@@ -526,6 +531,7 @@ impl Standalone {
                 ("DIRECTORY_GRPC_ADDR", format!("127.0.0.1:{directory_grpc}")),
                 ("SCIM_BOOTSTRAP_TOKEN", token.clone()),
             ];
+            let env: Vec<(&str, String)> = env.into_iter().chain(extra.iter().cloned()).collect();
             let mut process = Process::spawn("standalone", binary("standalone"), &[], &env, data.path());
             let mut ready = wait_ready(&format!("http://127.0.0.1:{gateway_port}/readyz"), &mut [&mut process]).await;
             if ready.is_ok() {
