@@ -50,7 +50,7 @@ impl Core {
         let address = listener.local_addr()?;
         let cursor_key = CursorKey::load_or_create(&store).context("loading the cursor signing key")?;
         let retention = std::time::Duration::from_secs(u64::from(config.log_retention_days) * 24 * 3600);
-        let (log, log_writer) = ProvisioningLog::new(store.clone(), retention);
+        let (log, log_writer) = ProvisioningLog::new(store.clone(), retention, config.log_enabled);
         let limits = crate::rate_limit::TenantLimits::new(config.rate_limit);
         let service = ProvisioningService::new(store, wake, cursor_key, log, limits);
         Ok(Self { listener, address, service, relay, log_writer })

@@ -24,6 +24,8 @@ pub struct CoreConfig {
     pub bootstrap: Option<Bootstrap>,
     /// `PROVISIONING_LOG_RETENTION_DAYS`, default 30.
     pub log_retention_days: u32,
+    /// `PROVISIONING_LOG` = `on` (default) or `off`.
+    pub log_enabled: bool,
     /// Per tenant: `RATE_LIMIT_PER_SECOND` (default 100) with bursts of `RATE_LIMIT_BURST`
     /// (default 200). Entra's gallery asks for at least 25 requests/second per tenant.
     pub rate_limit: RateLimit,
@@ -96,8 +98,18 @@ impl CoreConfig {
             token_prefix: source.get("TOKEN_PREFIX").filter(|p| !p.is_empty()).unwrap_or_else(|| "scim".to_owned()),
             bootstrap,
             log_retention_days: source.parse_or("PROVISIONING_LOG_RETENTION_DAYS", 30)?,
+            log_enabled: log_enabled(source)?,
             rate_limit: RateLimit::from_source(source)?,
         })
+    }
+}
+
+/// `PROVISIONING_LOG`: `on` (default) or `off`.
+pub fn log_enabled(source: &impl Source) -> anyhow::Result<bool> {
+    match source.get("PROVISIONING_LOG").as_deref().map(str::trim) {
+        None | Some("") | Some("on") => Ok(true),
+        Some("off") => Ok(false),
+        Some(other) => anyhow::bail!("PROVISIONING_LOG={other:?} must be on or off"),
     }
 }
 

@@ -97,6 +97,8 @@ pub fn collecting<T>(work: impl FnOnce() -> T) -> (T, Vec<String>) {
 #[derive(Clone)]
 pub struct ProvisioningLog {
     sender: mpsc::Sender<Entry>,
+    /// `PROVISIONING_LOG=off` turns it off (to measure what it costs).
+    enabled: bool,
 }
 
 /// The background side: writes batches and prunes.
@@ -110,13 +112,16 @@ const CAPACITY: usize = 10_000;
 const BATCH: usize = 500;
 
 impl ProvisioningLog {
-    pub fn new(store: Store, retention: Duration) -> (Self, LogWriter) {
+    pub fn new(store: Store, retention: Duration, enabled: bool) -> (Self, LogWriter) {
         let (sender, receiver) = mpsc::channel(CAPACITY);
-        (Self { sender }, LogWriter { store, receiver, retention })
+        (Self { sender, enabled }, LogWriter { store, receiver, retention })
     }
 
     /// Queues an entry; never waits.
     pub fn record(&self, entry: Entry) {
+        if !self.enabled {
+            return;
+        }
         if let Err(mpsc::error::TrySendError::Full(_)) = self.sender.try_send(entry) {
             tracing::warn!("provisioning log queue full: an entry was dropped");
         }

@@ -38,6 +38,7 @@ async fn main() -> anyhow::Result<()> {
         region: provisioning_core::config::region(&Env)?,
         token_prefix: Env.get("TOKEN_PREFIX").filter(|p| !p.is_empty()).unwrap_or_else(|| "scim".to_owned()),
         log_retention_days: Env.parse_or("PROVISIONING_LOG_RETENTION_DAYS", 30)?,
+        log_enabled: provisioning_core::config::log_enabled(&Env)?,
         rate_limit: provisioning_core::config::RateLimit::from_source(&Env)?,
         bootstrap: Some(Bootstrap {
             tenant: "default".to_owned(),

@@ -1,0 +1,92 @@
+#!/usr/bin/env python3
+"""What the provisioning log costs the SCIM path.
+
+Starts the release `standalone` twice on fresh data directories, once with the provisioning log
+on and once off, drives the same load at each (POST /Users, then GET /Users?filter=userName eq …,
+from several concurrent clients), and prints throughput and latency percentiles side by side.
+
+    cargo build --release && python3 scripts/bench-log.py [--requests 2000] [--clients 4]
+"""
+import argparse, http.client, json, os, socket, subprocess, sys, tempfile, threading, time, uuid
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BINARY = os.path.join(ROOT, "target", "release", "standalone")
+
+
+def free_port():
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]; s.close(); return port
+
+
+def wait_ready(port, deadline=30):
+    end = time.time() + deadline
+    while time.time() < end:
+        try:
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=1); c.request("GET", "/readyz")
+            if c.getresponse().status == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    sys.exit(f"standalone on {port} never became ready")
+
+
+def run(log, requests, clients):
+    data = tempfile.mkdtemp(prefix="bench-log-")
+    port, token = free_port(), "bench_" + uuid.uuid4().hex
+    env = dict(os.environ, DATA_DIR=data, GATEWAY_HTTP_ADDR=f"127.0.0.1:{port}",
+               DIRECTORY_HTTP_ADDR=f"127.0.0.1:{free_port()}", DIRECTORY_GRPC_ADDR=f"127.0.0.1:{free_port()}",
+               SCIM_BOOTSTRAP_TOKEN=token, PROVISIONING_LOG=log, RATE_LIMIT_PER_SECOND="100000",
+               RATE_LIMIT_BURST="100000", RUST_LOG="warn")
+    process = subprocess.Popen([BINARY], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_ready(port)
+        latencies, lock = [], threading.Lock()
+        headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/scim+json"}
+
+        def client(n):
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            mine = []
+            for i in range(n):
+                name = f"u{uuid.uuid4().hex}@example.com"
+                for method, path, body in (("POST", "/scim/v2/Users", json.dumps({"userName": name})),
+                                           ("GET", "/scim/v2/Users?filter=userName+eq+%22" + name + "%22", None)):
+                    start = time.perf_counter()
+                    c.request(method, path, body=body, headers=headers)
+                    response = c.getresponse(); response.read()
+                    mine.append(time.perf_counter() - start)
+                    assert response.status in (200, 201), response.status
+            with lock:
+                latencies.extend(mine)
+
+        per_client = requests // (2 * clients)
+        threads = [threading.Thread(target=client, args=(per_client,)) for _ in range(clients)]
+        began = time.perf_counter()
+        for t in threads: t.start()
+        for t in threads: t.join()
+        elapsed = time.perf_counter() - began
+        latencies.sort()
+        pick = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000
+        return {"requests": len(latencies), "seconds": elapsed, "per_second": len(latencies) / elapsed,
+                "p50_ms": pick(0.50), "p95_ms": pick(0.95), "p99_ms": pick(0.99)}
+    finally:
+        process.terminate(); process.wait()
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--clients", type=int, default=4)
+    args = parser.parse_args()
+    if not os.path.exists(BINARY):
+        sys.exit("build it first: cargo build --release")
+    # Two rounds each, alternating, so that drift on a shared machine hits both.
+    rounds = [(log, run(log, args.requests, args.clients)) for log in ("off", "on", "off", "on")]
+    print(f"{'log':<5}{'requests':>10}{'req/s':>10}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}")
+    for log, r in rounds:
+        print(f"{log:<5}{r['requests']:>10}{r['per_second']:>10.0f}{r['p50_ms']:>9.2f}{r['p95_ms']:>9.2f}{r['p99_ms']:>9.2f}")
+    mean = lambda log: sum(r["per_second"] for l, r in rounds if l == log) / 2
+    print(f"throughput with the log / without (mean of two rounds each): {mean('on') / mean('off'):.3f}")
+
+
+if __name__ == "__main__":
+    main()
