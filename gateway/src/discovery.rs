@@ -13,7 +13,8 @@ use serde_json::{Value, json};
 use crate::auth::Credential;
 use crate::error::{GatewayError, scim_error_response};
 use crate::render;
-use crate::routes::{DEFAULT_PAGE, Gateway, MAX_PAGE};
+use crate::routes::Gateway;
+use scim::list::{DEFAULT_PAGE, MAX_PAGE};
 
 /// What `/ServiceProviderConfig` advertises, and what the endpoints enforce.
 pub fn capabilities(gateway: &Gateway) -> Capabilities {

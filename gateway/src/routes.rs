@@ -296,9 +296,7 @@ struct Search {
     projection: Projection,
 }
 
-/// The most resources one page returns (advertised as `filter.maxResults`).
-pub const MAX_PAGE: u32 = 1000;
-pub const DEFAULT_PAGE: u32 = 100;
+use scim::list::{DEFAULT_PAGE, MAX_PAGE};
 
 impl Search {
     fn new(

@@ -209,10 +209,6 @@ impl Database {
         })
     }
 
-    pub fn state(&self) -> r2d2::State {
-        self.pool.state()
-    }
-
     /// Runs the pending migrations of the backend's set.
     pub fn migrate(&self, postgres: EmbeddedMigrations, sqlite: EmbeddedMigrations) -> anyhow::Result<usize> {
         let mut conn = self.get().context("getting a connection to migrate")?;

@@ -67,7 +67,7 @@ fn print_log(arguments: &[String]) -> anyhow::Result<()> {
     let entries = Store::new(database)
         .read(|conn| provisioning_core::provisioning_log::recent(conn, tenant, resource, 100))
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    for entry in entries {
+    for provisioning_core::provisioning_log::StoredEntry { entry, .. } in entries {
         let warnings: serde_json::Value =
             entry.warnings.as_deref().and_then(|w| serde_json::from_str(w).ok()).unwrap_or(serde_json::Value::Null);
         let line = serde_json::json!({

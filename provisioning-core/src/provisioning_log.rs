@@ -18,7 +18,7 @@ use crate::schema::provisioning_log;
 use crate::store::Store;
 
 /// One request, as the log keeps it.
-#[derive(Debug, Clone, PartialEq, Insertable)]
+#[derive(Debug, Clone, PartialEq, Insertable, Queryable, Selectable)]
 #[diesel(table_name = provisioning_log)]
 pub struct Entry {
     pub tenant_id: String,
@@ -41,18 +41,8 @@ pub struct Entry {
 #[diesel(table_name = provisioning_log)]
 pub struct StoredEntry {
     pub id: i64,
-    pub tenant_id: String,
-    pub at: i64,
-    pub method: String,
-    pub path: String,
-    pub resource_type: Option<String>,
-    pub resource_id: Option<String>,
-    pub status: i32,
-    pub scim_type: Option<String>,
-    pub detail: Option<String>,
-    pub warnings: Option<String>,
-    pub latency_micros: i64,
-    pub trace_id: Option<String>,
+    #[diesel(embed)]
+    pub entry: Entry,
 }
 
 /// The outcome of a request as the log states it. Only details that never echo what the client

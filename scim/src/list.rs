@@ -4,6 +4,11 @@ use serde_json::{Map, Value, json};
 
 use crate::schema::{LIST_RESPONSE, ResourceType};
 
+/// The most resources one page returns (advertised as `filter.maxResults`).
+pub const MAX_PAGE: u32 = 1000;
+/// The page size when a request gives no `count`.
+pub const DEFAULT_PAGE: u32 = 100;
+
 /// What the gateway knows about a stored resource besides its attributes.
 #[derive(Debug, Clone)]
 pub struct Meta {

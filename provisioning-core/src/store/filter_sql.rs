@@ -23,16 +23,13 @@
 use diesel::expression::BoxableExpression;
 use diesel::sql_types::{BigInt, Bool, Double, Integer, Text};
 use platform::db::{Backend, DbBackend, fold_function};
-use scim::filter::as_bool;
+use scim::filter::{MAX_FILTER_DEPTH, as_bool};
 use scim::schema::{AttributeDef, AttributeType, SchemaRegistry};
 use scim::{AttrPath, CompareOp, Filter, ResourceType, ScimError};
 use serde_json::Value;
 
 /// A boolean SQL condition usable on table `T`.
 pub type Predicate<T> = Box<dyn BoxableExpression<T, DbBackend, SqlType = Bool>>;
-
-/// The largest filter accepted, in characters, and the deepest nesting.
-pub const MAX_FILTER_DEPTH: usize = 32;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum ValueType {

@@ -83,13 +83,3 @@ pub fn mark_failed(conn: &mut DbConnection, seq: i64, failure: &str) -> Result<(
         .execute(conn)?;
     Ok(())
 }
-
-/// How many events wait, and the creation time of the oldest.
-pub fn backlog(conn: &mut DbConnection) -> Result<(i64, Option<i64>), CoreError> {
-    let count = outbox::table.filter(outbox::published_at.is_null()).count().get_result(conn)?;
-    let oldest = outbox::table
-        .filter(outbox::published_at.is_null())
-        .select(diesel::dsl::min(outbox::created_at))
-        .first::<Option<i64>>(conn)?;
-    Ok((count, oldest))
-}

@@ -8,9 +8,7 @@ use scim::{Filter, ResourceType, ScimError};
 use super::filter_sql::{self, Predicate, SortTerm, Table};
 use crate::schema::{scim_groups, scim_users};
 
-/// The largest page served (advertised as `filter.maxResults`).
-pub const MAX_PAGE: u32 = 1000;
-pub const DEFAULT_PAGE: u32 = 100;
+use scim::list::{DEFAULT_PAGE, MAX_PAGE};
 
 /// A 1-based page, as SCIM counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
