@@ -54,7 +54,19 @@ impl Application {
         let gateway = web::Data::new(Gateway { config, core: ProvisioningClient::new(channel.clone()), channel });
         let server = HttpServer::new(move || {
             let routing_base = base_path.clone();
+            let reporting_base = routing_base.clone();
             App::new()
+                // Inside the rewrite (registered first): sees canonical paths.
+                .wrap_fn(move |request, service| {
+                    let started = std::time::Instant::now();
+                    let base = reporting_base.clone();
+                    let answered = service.call(request);
+                    async move {
+                        let response = answered.await?;
+                        crate::report::rejection(response.request(), &base, response.response(), started);
+                        Ok(response)
+                    }
+                })
                 .wrap_fn(move |mut request, service| {
                     crate::normalize::rewrite(&routing_base, &mut request);
                     service.call(request)

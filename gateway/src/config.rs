@@ -17,6 +17,12 @@ pub struct GatewayConfig {
     pub public_base_url: Option<String>,
     /// `MAX_BODY_BYTES`, default 4 MiB: the largest request body (and `/Bulk` payload).
     pub max_body_bytes: usize,
+    /// `REGION`, default `local`: tokens of other regions are refused.
+    pub region: String,
+    /// `TOKEN_PREFIX`, default `scim`: tokens look like `<prefix>_<region>_<random>`.
+    pub token_prefix: String,
+    /// `REGION_TENANT_URLS`: other regions' tenant URLs, named in the refusal of their tokens.
+    pub region_tenant_urls: Vec<(String, String)>,
 }
 
 impl GatewayConfig {
@@ -38,6 +44,9 @@ impl GatewayConfig {
             core_url,
             public_base_url,
             max_body_bytes: source.parse_or("MAX_BODY_BYTES", 4 * 1024 * 1024)?,
+            region: platform::config::region(source)?,
+            token_prefix: platform::config::token_prefix(source)?,
+            region_tenant_urls: platform::config::region_tenant_urls(source)?,
         })
     }
 }

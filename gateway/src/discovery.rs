@@ -64,8 +64,10 @@ pub async fn service_provider_config(gateway: web::Data<Gateway>, request: HttpR
 /// the request carries the tenant's token (discovery itself needs no token).
 async fn registry(gateway: &Gateway, request: &HttpRequest) -> Result<SchemaRegistry, GatewayError> {
     let mut registry = SchemaRegistry::default();
-    let Some(header) = request.headers().get(header::AUTHORIZATION) else { return Ok(registry) };
-    let credential = Credential::from_header(Some(header))?;
+    if request.headers().get(header::AUTHORIZATION).is_none() {
+        return Ok(registry);
+    }
+    let credential = Credential::from_request(request, &gateway.config)?;
     let declared = gateway.core.clone().get_schemas(credential.request(GetSchemasRequest {})).await?.into_inner();
     for DeclaredSchema { resource_type, definition_json } in declared.schemas {
         let kind = if resource_type == "Group" { ResourceType::Group } else { ResourceType::User };

@@ -64,7 +64,14 @@ fn scim_error_from_status(status: &tonic::Status) -> ScimError {
     }
 }
 
-/// A SCIM error response.
+/// Marks an error the gateway answered by itself (the core never saw the request), so that it
+/// is reported to the tenant's provisioning log.
+#[derive(Debug, Clone)]
+pub struct Rejection {
+    pub scim_type: Option<ScimType>,
+}
+
+/// A SCIM error response (marked as the gateway's own [`Rejection`]).
 pub fn scim_error_response(error: &ScimError) -> HttpResponse {
     let status = StatusCode::from_u16(error.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut response = HttpResponse::build(status);
@@ -75,7 +82,9 @@ pub fn scim_error_response(error: &ScimError) -> HttpResponse {
     if error.status == 429 {
         response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("1")));
     }
-    response.body(error.to_json().to_string())
+    let mut response = response.body(error.to_json().to_string());
+    response.extensions_mut().insert(Rejection { scim_type: error.scim_type });
+    response
 }
 
 impl ResponseError for GatewayError {
@@ -84,7 +93,12 @@ impl ResponseError for GatewayError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        scim_error_response(&self.to_scim())
+        let mut response = scim_error_response(&self.to_scim());
+        if matches!(self, GatewayError::Upstream(_)) {
+            // provisioning-core answered, and logged the request itself.
+            response.extensions_mut().remove::<Rejection>();
+        }
+        response
     }
 }
 

@@ -11,4 +11,5 @@ pub mod discovery;
 pub mod error;
 pub mod normalize;
 pub mod render;
+pub mod report;
 pub mod routes;

@@ -133,7 +133,7 @@ impl FromRequest for ScimCall {
             let gateway = request.app_data::<web::Data<Gateway>>().cloned().ok_or_else(|| missing("gateway"))?;
             // Outside /Users and /Groups (e.g. POST /.search) the kind is not used.
             let kind = request.app_data::<web::Data<ResourceType>>().map_or(ResourceType::User, |k| *k.get_ref());
-            let credential = Credential::from_header(request.headers().get(header::AUTHORIZATION))?;
+            let credential = Credential::from_request(request, &gateway.config)?;
             let params = Params::from_request(request)?;
             Ok(Self { gateway, kind, credential, request: request.clone(), params })
         };

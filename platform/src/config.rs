@@ -50,6 +50,61 @@ pub fn kafka_properties(source: &impl Source) -> anyhow::Result<Vec<(String, Str
         .collect()
 }
 
+/// `REGION`: lowercase letters, digits or '-' (it is part of tokens and tenant URLs); default
+/// `local`.
+pub fn region(source: &impl Source) -> anyhow::Result<String> {
+    let region = source.get("REGION").map(|r| r.trim().to_owned()).filter(|r| !r.is_empty());
+    let region = region.unwrap_or_else(|| "local".to_owned());
+    anyhow::ensure!(is_region_name(&region), "REGION={region:?} must be lowercase letters, digits or '-'");
+    Ok(region)
+}
+
+fn is_region_name(name: &str) -> bool {
+    !name.is_empty() && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+}
+
+/// `REGION_TENANT_URLS`: each region's SCIM tenant URL, `region=url` pairs separated by `,`
+/// (e.g. `eu=https://api.eu.example.com/scim/v2,us=https://api.us.example.com/scim/v2`).
+pub fn region_tenant_urls(source: &impl Source) -> anyhow::Result<Vec<(String, String)>> {
+    source
+        .get("REGION_TENANT_URLS")
+        .unwrap_or_default()
+        .split(',')
+        .filter(|pair| !pair.trim().is_empty())
+        .map(|pair| {
+            let (region, url) = pair
+                .split_once('=')
+                .map(|(r, u)| (r.trim().to_owned(), u.trim().trim_end_matches('/').to_owned()))
+                .ok_or_else(|| anyhow!("REGION_TENANT_URLS: {pair:?} is not region=url"))?;
+            anyhow::ensure!(is_region_name(&region), "REGION_TENANT_URLS: {region:?} is not a region name");
+            anyhow::ensure!(
+                url.starts_with("https://") || url.starts_with("http://"),
+                "REGION_TENANT_URLS: {url:?} (region {region}) must be an http(s) URL"
+            );
+            Ok((region, url))
+        })
+        .collect()
+}
+
+/// `TOKEN_PREFIX`, default `scim`: letters and digits, so that `<prefix>_<region>_` parses.
+pub fn token_prefix(source: &impl Source) -> anyhow::Result<String> {
+    let prefix = source.get("TOKEN_PREFIX").map(|p| p.trim().to_owned()).filter(|p| !p.is_empty());
+    let prefix = prefix.unwrap_or_else(|| "scim".to_owned());
+    anyhow::ensure!(
+        prefix.chars().all(|c| c.is_ascii_alphanumeric()),
+        "TOKEN_PREFIX={prefix:?} must be letters and digits"
+    );
+    Ok(prefix)
+}
+
+/// The region named in a token of the form `<prefix>_<region>_<random>`; `None` when the token
+/// does not start with `<prefix>_` or has no region part.
+pub fn token_region<'a>(token: &'a str, prefix: &str) -> Option<&'a str> {
+    let rest = token.strip_prefix(prefix)?.strip_prefix('_')?;
+    let (region, random) = rest.split_once('_')?;
+    (!region.is_empty() && !random.is_empty()).then_some(region)
+}
+
 /// The process environment.
 pub struct Env;
 
@@ -84,5 +139,34 @@ mod tests {
         assert_eq!(source.socket_addr_or("ADDR", "0.0.0.0:1").unwrap().port(), 9);
         assert!(source.socket_addr_or("BAD", "0.0.0.0:1").is_err());
         assert!(source.require("MISSING").is_err());
+    }
+
+    #[test]
+    fn region_tenant_urls_are_parsed_and_checked() {
+        let source = HashMap::from([(
+            "REGION_TENANT_URLS",
+            "eu=https://eu.example.com/scim/v2/, us = https://us.example.com/scim/v2",
+        )]);
+        assert_eq!(
+            region_tenant_urls(&source).unwrap(),
+            vec![
+                ("eu".to_owned(), "https://eu.example.com/scim/v2".to_owned()),
+                ("us".to_owned(), "https://us.example.com/scim/v2".to_owned())
+            ]
+        );
+        for bad in ["eu", "EU=https://x", "eu=ftp://x"] {
+            assert!(region_tenant_urls(&HashMap::from([("REGION_TENANT_URLS", bad)])).is_err(), "{bad}");
+        }
+        assert!(region_tenant_urls(&HashMap::<&str, &str>::new()).unwrap().is_empty());
+    }
+
+    #[test]
+    fn tokens_name_their_region() {
+        assert_eq!(token_region("scim_eu_abc_def", "scim"), Some("eu"));
+        assert_eq!(token_region("scim_us-east_x", "scim"), Some("us-east"));
+        assert_eq!(token_region("acme_eu_x", "scim"), None);
+        assert_eq!(token_region("scimx_eu_x", "scim"), None);
+        assert_eq!(token_region("scim_eu", "scim"), None);
+        assert_eq!(token_region("scim__x", "scim"), None);
     }
 }

@@ -37,3 +37,49 @@ pub mod credential {
         (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
     }
 }
+
+/// W3C trace context (`traceparent`) as carried in gRPC metadata, so that the provisioning log
+/// can name the trace of each request.
+pub mod trace_context {
+    pub const METADATA_KEY: &str = "traceparent";
+
+    /// The trace id of a `traceparent` value (`00-<32 hex>-<16 hex>-<2 hex>`), when it is valid
+    /// (not all zeros).
+    pub fn trace_id(traceparent: &str) -> Option<&str> {
+        let mut parts = traceparent.trim().split('-');
+        let (version, trace, parent, flags) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+        let hex =
+            |text: &str, len: usize| text.len() == len && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+        let valid = hex(version, 2)
+            && version != "ff"
+            && hex(trace, 32)
+            && hex(parent, 16)
+            && hex(flags, 2)
+            && trace.bytes().any(|b| b != b'0')
+            && parent.bytes().any(|b| b != b'0')
+            && (version != "00" || parts.next().is_none());
+        valid.then_some(trace)
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::trace_id;
+
+        #[test]
+        fn only_valid_traceparents_give_a_trace_id() {
+            let id = "4bf92f3577b34da6a3ce929d0e0e4736";
+            assert_eq!(trace_id(&format!("00-{id}-00f067aa0ba902b7-01")), Some(id));
+            for bad in [
+                "",
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7",
+                "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+                "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
+                "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra",
+            ] {
+                assert_eq!(trace_id(bad), None, "{bad}");
+            }
+        }
+    }
+}

@@ -13,6 +13,7 @@ use secrecy::{ExposeSecret, SecretString};
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
+use crate::admin::AdminServer;
 use crate::config::CoreConfig;
 use crate::kafka::KafkaSink;
 use crate::provisioning_log::{LogWriter, ProvisioningLog};
@@ -25,6 +26,7 @@ use crate::token;
 pub struct Core {
     listener: TcpListener,
     address: SocketAddr,
+    admin: AdminServer,
     service: ProvisioningService,
     relay: Option<Relay>,
     log_writer: LogWriter,
@@ -52,12 +54,18 @@ impl Core {
         let retention = std::time::Duration::from_secs(u64::from(config.log_retention_days) * 24 * 3600);
         let (log, log_writer) = ProvisioningLog::new(store.clone(), retention, config.log_enabled);
         let limits = crate::rate_limit::TenantLimits::new(config.rate_limit);
+        let admin = AdminServer::build(config, store.clone(), limits.clone())?;
         let service = ProvisioningService::new(store, wake, cursor_key, log, limits);
-        Ok(Self { listener, address, service, relay, log_writer })
+        Ok(Self { listener, address, admin, service, relay, log_writer })
     }
 
     pub fn address(&self) -> SocketAddr {
         self.address
+    }
+
+    /// Where the admin API listens.
+    pub fn admin_address(&self) -> SocketAddr {
+        self.admin.address()
     }
 
     /// Serves until `shutdown` resolves; then the relay finishes its batch and stops.
@@ -65,6 +73,7 @@ impl Core {
         let shutdown = shutdown.shared();
         let relay = self.relay.map(|relay| tokio::spawn(relay.run(shutdown.clone())));
         let log_writer = tokio::spawn(self.log_writer.run(shutdown.clone()));
+        let admin = tokio::spawn(self.admin.run(shutdown.clone()));
         let (health, health_service) = tonic_health::server::health_reporter();
         health.set_serving::<ProvisioningServer<ProvisioningService>>().await;
         tracing::info!(address = %self.address, "provisioning-core serving gRPC");
@@ -78,6 +87,7 @@ impl Core {
             relay.await.context("outbox relay panicked")?;
         }
         log_writer.await.context("provisioning log writer panicked")?;
+        admin.await.context("admin API panicked")??;
         served
     }
 }
@@ -88,18 +98,17 @@ pub fn bootstrap(store: &Store, config: &CoreConfig) -> anyhow::Result<Option<Se
     let Some(bootstrap) = &config.bootstrap else { return Ok(None) };
     let generated = store
         .write(|conn| {
-            tenants::ensure_tenant(conn, &bootstrap.tenant, &bootstrap.tenant)?;
+            tenants::ensure_tenant(conn, &bootstrap.tenant, &bootstrap.tenant, &config.region)?;
             match &bootstrap.token {
                 Some(token) => {
                     // The configured token is the tenant's token *instead* of any issued before.
-                    let hash = token::fingerprint(token.expose_secret());
-                    tenants::add_token(conn, &bootstrap.tenant, &hash)?;
-                    tenants::revoke_other_tokens(conn, &bootstrap.tenant, &hash)?;
+                    tenants::add_token(conn, &bootstrap.tenant, token.expose_secret())?;
+                    tenants::revoke_other_tokens(conn, &bootstrap.tenant, token.expose_secret())?;
                     Ok(None)
                 }
                 None if tenants::live_token_count(conn, &bootstrap.tenant)? == 0 => {
                     let token = token::generate(&config.token_prefix, &config.region);
-                    tenants::add_token(conn, &bootstrap.tenant, &token::fingerprint(token.expose_secret()))?;
+                    tenants::add_token(conn, &bootstrap.tenant, token.expose_secret())?;
                     Ok(Some(token))
                 }
                 None => Ok(None),

@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 
 use platform::config::Source;
 use platform::db::DatabaseUrl;
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 
 #[derive(Debug, Clone)]
 pub struct CoreConfig {
@@ -29,6 +29,40 @@ pub struct CoreConfig {
     /// Per tenant: `RATE_LIMIT_PER_SECOND` (default 100) with bursts of `RATE_LIMIT_BURST`
     /// (default 200). Entra's gallery asks for at least 25 requests/second per tenant.
     pub rate_limit: RateLimit,
+    /// The admin API.
+    pub admin: AdminConfig,
+}
+
+/// The operators' HTTP API, on its own listener (never the SCIM port).
+#[derive(Clone)]
+pub struct AdminConfig {
+    /// `ADMIN_HTTP_ADDR`, default 127.0.0.1:8081.
+    pub addr: SocketAddr,
+    /// `ADMIN_TOKEN`: the operators' bearer credential. Without it every admin request is
+    /// refused (standalone generates one).
+    pub token: Option<SecretString>,
+    /// `REGION_TENANT_URLS`: each region's SCIM tenant URL (`eu=https://…,us=https://…`).
+    pub region_tenant_urls: Vec<(String, String)>,
+}
+
+impl std::fmt::Debug for AdminConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AdminConfig")
+            .field("addr", &self.addr)
+            .field("token", &self.token.as_ref().map(|_| "[redacted]"))
+            .field("region_tenant_urls", &self.region_tenant_urls)
+            .finish()
+    }
+}
+
+impl AdminConfig {
+    pub fn from_source(source: &impl Source) -> anyhow::Result<Self> {
+        Ok(Self {
+            addr: source.socket_addr_or("ADMIN_HTTP_ADDR", "127.0.0.1:8081")?,
+            token: source.get("ADMIN_TOKEN").filter(|t| !t.trim().is_empty()).map(|t| SecretString::from(t.trim())),
+            region_tenant_urls: platform::config::region_tenant_urls(source)?,
+        })
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,19 +123,38 @@ impl CoreConfig {
                 token: token.map(SecretString::from),
             }),
         };
+        let region = platform::config::region(source)?;
+        let token_prefix = platform::config::token_prefix(source)?;
+        if let Some(token) = bootstrap.as_ref().and_then(|b| b.token.as_ref()) {
+            check_bootstrap_token(token.expose_secret(), &token_prefix, &region)?;
+        }
         Ok(Self {
             database_url: DatabaseUrl::parse(&source.require("DATABASE_URL")?)?,
             max_connections: source.parse_or("DATABASE_MAX_CONNECTIONS", 10)?,
             grpc_addr: source.socket_addr_or("CORE_GRPC_ADDR", "127.0.0.1:50051")?,
             kafka: KafkaConfig::from_source(source)?,
-            region: region(source)?,
-            token_prefix: source.get("TOKEN_PREFIX").filter(|p| !p.is_empty()).unwrap_or_else(|| "scim".to_owned()),
+            region,
+            token_prefix,
             bootstrap,
             log_retention_days: source.parse_or("PROVISIONING_LOG_RETENTION_DAYS", 30)?,
             log_enabled: log_enabled(source)?,
             rate_limit: RateLimit::from_source(source)?,
+            admin: AdminConfig::from_source(source)?,
         })
     }
+}
+
+/// A configured token that looks like one of ours must name this region: the gateway refuses
+/// tokens of other regions before any lookup.
+pub fn check_bootstrap_token(token: &str, prefix: &str, region: &str) -> anyhow::Result<()> {
+    if let Some(named) = platform::config::token_region(token, prefix) {
+        anyhow::ensure!(
+            named == region,
+            "SCIM_BOOTSTRAP_TOKEN names region {named:?} ({prefix}_{named}_…) but REGION is {region:?}: \
+             use {prefix}_{region}_<secret> or a token that does not start with {prefix}_"
+        );
+    }
+    Ok(())
 }
 
 /// `PROVISIONING_LOG`: `on` (default) or `off`.
@@ -111,16 +164,6 @@ pub fn log_enabled(source: &impl Source) -> anyhow::Result<bool> {
         Some("off") => Ok(false),
         Some(other) => anyhow::bail!("PROVISIONING_LOG={other:?} must be on or off"),
     }
-}
-
-/// `REGION`: lowercase letters and digits (it is part of tokens and tenant URLs).
-pub fn region(source: &impl Source) -> anyhow::Result<String> {
-    let region = source.get("REGION").filter(|r| !r.trim().is_empty()).unwrap_or_else(|| "local".to_owned());
-    anyhow::ensure!(
-        region.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'),
-        "REGION={region:?} must be lowercase letters, digits or '-'"
-    );
-    Ok(region)
 }
 
 impl KafkaConfig {
@@ -174,5 +217,11 @@ mod tests {
         assert!(CoreConfig::from_source(&HashMap::<&str, &str>::new()).is_err());
         let bad: HashMap<&str, &str> = HashMap::from([("DATABASE_URL", "x.db"), ("REGION", "EU West")]);
         assert!(CoreConfig::from_source(&bad).is_err());
+        let other_region: HashMap<&str, &str> =
+            HashMap::from([("DATABASE_URL", "x.db"), ("REGION", "eu"), ("SCIM_BOOTSTRAP_TOKEN", "scim_us_secret")]);
+        assert!(CoreConfig::from_source(&other_region).unwrap_err().to_string().contains("region"));
+        let own: HashMap<&str, &str> =
+            HashMap::from([("DATABASE_URL", "x.db"), ("REGION", "eu"), ("SCIM_BOOTSTRAP_TOKEN", "scim_eu_secret")]);
+        assert!(CoreConfig::from_source(&own).is_ok());
     }
 }

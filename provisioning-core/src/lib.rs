@@ -2,6 +2,7 @@
 //! records, and the transactional outbox that publishes every committed change.
 #![forbid(unsafe_code)]
 
+pub mod admin;
 pub mod app;
 pub mod config;
 mod conversions;

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use diesel::prelude::*;
 use platform::db::now_micros;
-use scim::ScimError;
+use scim::{ResourceType, ScimError};
 use tokio::sync::mpsc;
 
 use crate::error::CoreError;
@@ -34,6 +34,8 @@ pub struct Entry {
     pub warnings: Option<String>,
     pub latency_micros: i64,
     pub trace_id: Option<String>,
+    /// The token the request was made with (shows when an IdP moved to a rotated token).
+    pub token_id: Option<String>,
 }
 
 /// A stored entry.
@@ -87,15 +89,16 @@ pub fn collecting<T>(work: impl FnOnce() -> T) -> (T, Vec<String>) {
 #[derive(Clone)]
 pub struct ProvisioningLog {
     sender: mpsc::Sender<Entry>,
-    /// `PROVISIONING_LOG=off` turns it off (to measure what it costs).
-    enabled: bool,
 }
 
-/// The background side: writes batches and prunes.
+/// The background side: writes batches (and when each token was last used) and prunes.
 pub struct LogWriter {
     store: Store,
     receiver: mpsc::Receiver<Entry>,
     retention: Duration,
+    /// `PROVISIONING_LOG=off` stops writing entries (to measure what they cost); tokens' last
+    /// use is still recorded.
+    enabled: bool,
 }
 
 const CAPACITY: usize = 10_000;
@@ -104,14 +107,11 @@ const BATCH: usize = 500;
 impl ProvisioningLog {
     pub fn new(store: Store, retention: Duration, enabled: bool) -> (Self, LogWriter) {
         let (sender, receiver) = mpsc::channel(CAPACITY);
-        (Self { sender, enabled }, LogWriter { store, receiver, retention })
+        (Self { sender }, LogWriter { store, receiver, retention, enabled })
     }
 
     /// Queues an entry; never waits.
     pub fn record(&self, entry: Entry) {
-        if !self.enabled {
-            return;
-        }
         if let Err(mpsc::error::TrySendError::Full(_)) = self.sender.try_send(entry) {
             tracing::warn!("provisioning log queue full: an entry was dropped");
         }
@@ -154,14 +154,25 @@ impl LogWriter {
     async fn write(&self, batch: Vec<Entry>) {
         // PostgreSQL text cannot hold NUL: one such entry must not lose its whole batch.
         let batch: Vec<Entry> = batch.into_iter().map(without_nul).collect();
+        let mut used: Vec<(String, i64)> = Vec::new();
+        for entry in &batch {
+            let Some(token) = &entry.token_id else { continue };
+            match used.iter_mut().find(|(id, _)| id == token) {
+                Some((_, at)) => *at = (*at).max(entry.at),
+                None => used.push((token.clone(), entry.at)),
+            }
+        }
         let store = self.store.clone();
         let count = batch.len();
+        let enabled = self.enabled;
         let written = tokio::task::spawn_blocking(move || {
             store.write(|conn| {
-                for entry in &batch {
+                // One statement per row (diesel's multi-backend connection has no batch insert),
+                // in one transaction.
+                for entry in batch.iter().filter(|_| enabled) {
                     diesel::insert_into(provisioning_log::table).values(entry).execute(conn)?;
                 }
-                Ok(())
+                crate::store::tenants::touch_tokens(conn, &used)
             })
         })
         .await;
@@ -205,22 +216,93 @@ fn without_nul(entry: Entry) -> Entry {
         detail: clean_option(entry.detail),
         warnings: clean_option(entry.warnings),
         trace_id: clean_option(entry.trace_id),
+        token_id: clean_option(entry.token_id),
         ..entry
     }
 }
 
+/// Which entries to read: all conditions must hold.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LogQuery {
+    /// Entries at or after (microseconds since the epoch).
+    pub since: Option<i64>,
+    /// Entries before.
+    pub until: Option<i64>,
+    pub status: Option<StatusFilter>,
+    pub resource_id: Option<String>,
+    /// At most this many (newest first).
+    pub limit: i64,
+    /// Only entries older than this entry id: the next page.
+    pub before_id: Option<i64>,
+}
+
+/// An exact status (`404`), a class (`4xx`), or every error (`error`: 400 and above).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusFilter {
+    Exact(i32),
+    Range(i32, i32),
+}
+
+impl StatusFilter {
+    pub fn parse(text: &str) -> Option<Self> {
+        let text = text.trim();
+        match text.as_bytes() {
+            b"error" | b"errors" => Some(Self::Range(400, 600)),
+            b"success" => Some(Self::Range(200, 400)),
+            [class @ b'1'..=b'5', b'x' | b'X', b'x' | b'X'] => {
+                let low = i32::from(class - b'0') * 100;
+                Some(Self::Range(low, low + 100))
+            }
+            _ => text.parse().ok().filter(|status| (100..600).contains(status)).map(Self::Exact),
+        }
+    }
+}
+
+/// The most entries one query returns.
+pub const MAX_LIMIT: i64 = 1000;
+
 /// A tenant's entries, newest first.
-pub fn recent(
+pub fn query(
     conn: &mut platform::db::DbConnection,
     tenant: &str,
-    resource_id: Option<&str>,
-    limit: i64,
+    filter: &LogQuery,
 ) -> Result<Vec<StoredEntry>, CoreError> {
     let mut query = provisioning_log::table.filter(provisioning_log::tenant_id.eq(tenant)).into_boxed();
-    if let Some(resource_id) = resource_id {
-        query = query.filter(provisioning_log::resource_id.eq(resource_id.to_owned()));
+    if let Some(resource_id) = &filter.resource_id {
+        query = query.filter(provisioning_log::resource_id.eq(resource_id.clone()));
     }
+    if let Some(since) = filter.since {
+        query = query.filter(provisioning_log::at.ge(since));
+    }
+    if let Some(until) = filter.until {
+        query = query.filter(provisioning_log::at.lt(until));
+    }
+    if let Some(before) = filter.before_id {
+        query = query.filter(provisioning_log::id.lt(before));
+    }
+    query = match filter.status {
+        Some(StatusFilter::Exact(status)) => query.filter(provisioning_log::status.eq(status)),
+        Some(StatusFilter::Range(low, high)) => {
+            query.filter(provisioning_log::status.ge(low)).filter(provisioning_log::status.lt(high))
+        }
+        None => query,
+    };
+    let limit = filter.limit.clamp(1, MAX_LIMIT);
     Ok(query.order(provisioning_log::id.desc()).limit(limit).select(StoredEntry::as_select()).load(conn)?)
+}
+
+/// The resource type and id a SCIM path names (`/Users/2819c223…` → User, the id).
+pub fn resource_of(path: &str) -> (Option<String>, Option<String>) {
+    let mut segments = path.trim_matches('/').split('/');
+    let kind = match segments.next() {
+        Some(first) if first.eq_ignore_ascii_case("Users") => Some(ResourceType::User),
+        Some(first) if first.eq_ignore_ascii_case("Groups") => Some(ResourceType::Group),
+        _ => None,
+    };
+    let Some(kind) = kind else { return (None, None) };
+    let id =
+        segments.next().filter(|id| !id.is_empty() && !id.starts_with('.')).map(|id| id.chars().take(200).collect());
+    (Some(kind.name().to_owned()), id)
 }
 
 #[cfg(test)]
@@ -239,6 +321,24 @@ mod tests {
         assert_eq!(warnings, vec!["first", "second"]);
         let ((), none) = collecting(|| ());
         assert!(none.is_empty());
+    }
+
+    #[test]
+    fn status_filters() {
+        assert_eq!(StatusFilter::parse("404"), Some(StatusFilter::Exact(404)));
+        assert_eq!(StatusFilter::parse("4xx"), Some(StatusFilter::Range(400, 500)));
+        assert_eq!(StatusFilter::parse("error"), Some(StatusFilter::Range(400, 600)));
+        for bad in ["", "abc", "99", "600", "6xx", "4x"] {
+            assert_eq!(StatusFilter::parse(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn paths_name_their_resources() {
+        assert_eq!(resource_of("/Users/abc"), (Some("User".into()), Some("abc".into())));
+        assert_eq!(resource_of("/groups"), (Some("Group".into()), None));
+        assert_eq!(resource_of("/Users/.search"), (Some("User".into()), None));
+        assert_eq!(resource_of("/Bulk"), (None, None));
     }
 
     #[test]

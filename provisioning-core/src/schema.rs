@@ -6,6 +6,8 @@ diesel::table! {
         display_name -> Text,
         disabled -> Bool,
         created_at -> BigInt,
+        region -> Text,
+        settings -> Text,
     }
 }
 
@@ -16,6 +18,10 @@ diesel::table! {
         token_sha256 -> Text,
         created_at -> BigInt,
         revoked_at -> Nullable<BigInt>,
+        prefix -> Text,
+        expires_at -> Nullable<BigInt>,
+        last_used_at -> Nullable<BigInt>,
+        rotation_of -> Nullable<Text>,
     }
 }
 
@@ -126,5 +132,6 @@ diesel::table! {
         warnings -> Nullable<Text>,
         latency_micros -> BigInt,
         trace_id -> Nullable<Text>,
+        token_id -> Nullable<Text>,
     }
 }

@@ -8,7 +8,7 @@ use proto::provisioning_server::Provisioning;
 use proto::{
     CreateGroupRequest, CreateUserRequest, DeclaredSchema, DeleteResourceRequest, DeleteResourceResponse,
     GetResourceRequest, GetSchemasRequest, GetSchemasResponse, PatchResourceRequest, QueryRequest, QueryResponse,
-    ReplaceGroupRequest, ReplaceUserRequest, Resource,
+    RecordRejectionRequest, RecordRejectionResponse, ReplaceGroupRequest, ReplaceUserRequest, Resource,
 };
 use tokio::sync::Notify;
 use tonic::metadata::MetadataMap;
@@ -20,7 +20,7 @@ use crate::provisioning_log::{self, ProvisioningLog};
 use crate::rate_limit::TenantLimits;
 use crate::store::cursor::{self, CursorKey};
 use crate::store::query::{Page, Sort};
-use crate::store::tenants::{self, TenantId};
+use crate::store::tenants::{self, Caller, TenantId};
 use crate::store::{Store, StoredResource, groups, schemas, users};
 use scim::{ResourceType, ScimError, ScimType};
 
@@ -31,6 +31,12 @@ pub struct ProvisioningService {
     cursor_key: CursorKey,
     log: ProvisioningLog,
     limits: TenantLimits,
+}
+
+/// The trace id of the request's W3C trace context, when it carries one.
+fn trace_id(metadata: &MetadataMap) -> Option<String> {
+    let traceparent = metadata.get(proto::trace_context::METADATA_KEY)?.to_str().ok()?;
+    proto::trace_context::trace_id(traceparent).map(str::to_owned)
 }
 
 /// What the provisioning log says a request was.
@@ -99,28 +105,23 @@ impl ProvisioningService {
         work: impl FnOnce(&Store, &TenantId) -> Result<T, CoreError> + Send + 'static,
     ) -> Result<T, Status> {
         let started = std::time::Instant::now();
-        let credential = metadata
-            .get(proto::credential::METADATA_KEY)
-            .and_then(|value| value.to_str().ok())
-            .and_then(proto::credential::bearer_token)
-            .map(crate::token::fingerprint)
-            .ok_or(CoreError::Unauthenticated)?;
+        let caller = self.authenticate(metadata).await?;
         let store = self.store.clone();
         let limits = self.limits.clone();
         // The RPC's span: spawn_blocking does not carry it over by itself.
         let span = tracing::Span::current();
-        let (tenant, outcome, warnings) = tokio::task::spawn_blocking(move || {
-            let tenant = store.read(|conn| tenants::authenticate(conn, &credential))?;
-            span.record("tenant.id", tenant.as_str());
+        span.record("tenant.id", caller.tenant.as_str());
+        let tenant = caller.tenant.clone();
+        let rate_limit = caller.settings.rate_limit;
+        let (outcome, warnings) = tokio::task::spawn_blocking(move || {
             let _entered = span.enter();
-            let (outcome, warnings) = provisioning_log::collecting(|| {
-                limits.admit(tenant.as_str())?;
+            provisioning_log::collecting(|| {
+                limits.admit(tenant.as_str(), rate_limit)?;
                 work(&store, &tenant)
-            });
-            Ok::<_, CoreError>((tenant, outcome, warnings))
+            })
         })
         .await
-        .map_err(|e| CoreError::Internal(format!("store task failed: {e}")))??;
+        .map_err(|e| CoreError::Internal(format!("store task failed: {e}")))?;
         let (status, scim_type, detail) = provisioning_log::outcome(outcome.as_ref().map(|_| ()));
         let resource_id = op.id.clone().or_else(|| outcome.as_ref().ok().and_then(LoggedId::logged_id));
         let path = match (&op.kind, &resource_id) {
@@ -129,7 +130,7 @@ impl ProvisioningService {
             (None, _) => op.path.to_owned(),
         };
         self.log.record(provisioning_log::Entry {
-            tenant_id: tenant.0,
+            tenant_id: caller.tenant.0,
             at: platform::db::now_micros(),
             method: op.method.to_owned(),
             path,
@@ -140,9 +141,26 @@ impl ProvisioningService {
             detail,
             warnings: (!warnings.is_empty()).then(|| serde_json::Value::from(warnings).to_string()),
             latency_micros: i64::try_from(started.elapsed().as_micros()).unwrap_or(i64::MAX),
-            trace_id: None,
+            trace_id: trace_id(metadata),
+            token_id: Some(caller.token_id),
         });
         Ok(outcome?)
+    }
+
+    /// The caller of a request, from the bearer token in its metadata.
+    async fn authenticate(&self, metadata: &MetadataMap) -> Result<Caller, CoreError> {
+        let credential = metadata
+            .get(proto::credential::METADATA_KEY)
+            .and_then(|value| value.to_str().ok())
+            .and_then(proto::credential::bearer_token)
+            .map(crate::token::fingerprint)
+            .ok_or(CoreError::Unauthenticated)?;
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || {
+            store.read(|conn| tenants::authenticate(conn, &credential, platform::db::now_micros()))
+        })
+        .await
+        .map_err(|e| CoreError::Internal(format!("store task failed: {e}")))?
     }
 
     async fn write(
@@ -375,5 +393,34 @@ impl Provisioning for ProvisioningService {
             })
             .collect();
         Ok(Response::new(GetSchemasResponse { schemas }))
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc.system = "grpc", rpc.method = "RecordRejection", tenant.id))]
+    async fn record_rejection(
+        &self,
+        request: Request<RecordRejectionRequest>,
+    ) -> Result<Response<RecordRejectionResponse>, Status> {
+        let (metadata, _, RecordRejectionRequest { method, path, status, scim_type, latency_micros }) =
+            request.into_parts();
+        let caller = self.authenticate(&metadata).await?;
+        tracing::Span::current().record("tenant.id", caller.tenant.as_str());
+        let bounded = |text: String, max: usize| text.chars().take(max).collect::<String>();
+        let (resource_type, resource_id) = provisioning_log::resource_of(&path);
+        self.log.record(provisioning_log::Entry {
+            tenant_id: caller.tenant.0,
+            at: platform::db::now_micros(),
+            method: bounded(method, 16),
+            path: bounded(path, 512),
+            resource_type,
+            resource_id,
+            status: i32::try_from(status).unwrap_or(500),
+            scim_type: scim_type.and_then(|t| ScimType::parse(&t)).map(|t| t.as_str().to_owned()),
+            detail: Some("answered by the gateway".to_owned()),
+            warnings: None,
+            latency_micros: i64::try_from(latency_micros).unwrap_or(i64::MAX),
+            trace_id: trace_id(&metadata),
+            token_id: Some(caller.token_id),
+        });
+        Ok(Response::new(RecordRejectionResponse {}))
     }
 }

@@ -16,7 +16,7 @@ use gateway::config::GatewayConfig;
 use platform::config::{Env, Source};
 use platform::db::{Database, DatabaseUrl};
 use provisioning_core::app::{self, Core};
-use provisioning_core::config::{Bootstrap, CoreConfig};
+use provisioning_core::config::{AdminConfig, Bootstrap, CoreConfig};
 use provisioning_core::store::Store;
 use secrecy::{ExposeSecret, SecretString};
 
@@ -25,18 +25,37 @@ mod sink;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     platform::telemetry::init(&Env);
+    let arguments: Vec<String> = std::env::args().skip(1).collect();
+    if arguments.first().map(String::as_str) == Some("admin") {
+        provisioning_core::admin::cli::main(&arguments[1..], &Env).await;
+    }
     let data_dir = PathBuf::from(Env.get("DATA_DIR").filter(|d| !d.is_empty()).unwrap_or_else(|| "./data".to_owned()));
     std::fs::create_dir_all(&data_dir).with_context(|| format!("creating DATA_DIR {}", data_dir.display()))?;
 
     let mut gateway_config = GatewayConfig::from_source(&Env).context("invalid gateway configuration")?;
+    let mut admin = AdminConfig::from_source(&Env).context("invalid admin configuration")?;
+    // Zero set-up: without ADMIN_TOKEN, one is made for this run and printed below.
+    let generated_admin_token = admin.token.is_none().then(|| provisioning_core::token::generate("admin", "local"));
+    if let Some(token) = &generated_admin_token {
+        admin.token = Some(token.clone());
+    }
+    let region = platform::config::region(&Env)?;
+    if !admin.region_tenant_urls.iter().any(|(r, _)| *r == region) {
+        // The admin API names the tenant URL with each tenant and token it makes.
+        let own = gateway_config
+            .public_base_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}{}", gateway_config.http_addr, gateway_config.base_path));
+        admin.region_tenant_urls.push((region.clone(), own));
+    }
     let core_config = CoreConfig {
         database_url: DatabaseUrl::sqlite_file(&data_dir.join("core.db")),
         max_connections: 8,
         // The gateway → core hop stays gRPC, on a loopback port chosen by the OS.
         grpc_addr: "127.0.0.1:0".parse()?,
         kafka: None,
-        region: provisioning_core::config::region(&Env)?,
-        token_prefix: Env.get("TOKEN_PREFIX").filter(|p| !p.is_empty()).unwrap_or_else(|| "scim".to_owned()),
+        region: region.clone(),
+        token_prefix: platform::config::token_prefix(&Env)?,
         log_retention_days: Env.parse_or("PROVISIONING_LOG_RETENTION_DAYS", 30)?,
         log_enabled: provisioning_core::config::log_enabled(&Env)?,
         rate_limit: provisioning_core::config::RateLimit::from_source(&Env)?,
@@ -44,7 +63,15 @@ async fn main() -> anyhow::Result<()> {
             tenant: "default".to_owned(),
             token: Env.get("SCIM_BOOTSTRAP_TOKEN").filter(|t| !t.trim().is_empty()).map(SecretString::from),
         }),
+        admin,
     };
+    if let Some(token) = core_config.bootstrap.as_ref().and_then(|b| b.token.as_ref()) {
+        provisioning_core::config::check_bootstrap_token(
+            token.expose_secret(),
+            &core_config.token_prefix,
+            &core_config.region,
+        )?;
+    }
     let directory_config = DirectoryConfig {
         database_url: DatabaseUrl::sqlite_file(&data_dir.join("directory.db")),
         max_connections: 8,
@@ -76,6 +103,10 @@ async fn main() -> anyhow::Result<()> {
         None => println!("Secret token: the one already issued (or SCIM_BOOTSTRAP_TOKEN)"),
     }
     println!("Directory API: http://{}/v1/tenants/default/accounts/{{id}}", directory_app.http_address());
+    println!("Admin API: http://{}/admin/v1/tenants", core.admin_address());
+    if let Some(token) = generated_admin_token {
+        println!("Admin token (this run only; set ADMIN_TOKEN to keep one): {}", token.expose_secret());
+    }
 
     let shutdown = platform::shutdown::signal().shared();
     let (core, gateway, directory) =

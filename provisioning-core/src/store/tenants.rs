@@ -1,8 +1,13 @@
-//! Tenants and their SCIM tokens. A token is stored only as its SHA-256 hash; it is looked up by
-//! that hash and the match confirmed in constant time.
+//! Tenants, their settings and their SCIM tokens. A token is stored only as its SHA-256 hash
+//! (with a short visible prefix, so operators can tell tokens apart); it is looked up by that
+//! hash and the match confirmed in constant time. Every request is authenticated against the
+//! database, so a revoked or expired token, or a disabled tenant, stops working at once on
+//! every replica: there is no token cache to expire.
 
 use diesel::prelude::*;
 use platform::db::DbConnection;
+use scim::ScimError;
+use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 
 use super::now_micros;
@@ -18,68 +23,295 @@ impl TenantId {
     }
 }
 
-/// The tenant a token (given as the hex SHA-256 of the bearer token) belongs to.
-pub fn authenticate(conn: &mut DbConnection, token_sha256: &str) -> Result<TenantId, CoreError> {
-    let found: Option<(String, String, bool)> = tenant_tokens::table
-        .inner_join(tenants::table.on(tenants::id.eq(tenant_tokens::tenant_id)))
-        .filter(tenant_tokens::token_sha256.eq(token_sha256))
-        .filter(tenant_tokens::revoked_at.is_null())
-        .select((tenant_tokens::token_sha256, tenants::id, tenants::disabled))
-        .first(conn)
-        .optional()?;
-    match found {
-        Some((stored, tenant, false)) if bool::from(stored.as_bytes().ct_eq(token_sha256.as_bytes())) => {
-            Ok(TenantId(tenant))
-        }
-        _ => Err(CoreError::Unauthenticated),
+/// A tenant as operators see it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tenant {
+    pub id: String,
+    pub display_name: String,
+    /// The region the tenant lives in ('' for tenants made before regions: this deployment's).
+    pub region: String,
+    pub disabled: bool,
+    pub created_at: i64,
+    pub settings: TenantSettings,
+}
+
+type TenantRow = (String, String, String, bool, i64, String);
+
+fn tenant_columns()
+-> (tenants::id, tenants::display_name, tenants::region, tenants::disabled, tenants::created_at, tenants::settings) {
+    (tenants::id, tenants::display_name, tenants::region, tenants::disabled, tenants::created_at, tenants::settings)
+}
+
+impl Tenant {
+    fn from_row((id, display_name, region, disabled, created_at, settings): TenantRow) -> Result<Self, CoreError> {
+        let settings = TenantSettings::parse(&settings)
+            .map_err(|e| CoreError::Internal(format!("tenant {id}'s stored settings do not parse: {e}")))?;
+        Ok(Self { id, display_name, region, disabled, created_at, settings })
     }
 }
 
+/// Per-tenant settings, stored as JSON. `PUT /admin/v1/tenants/{slug}/settings` replaces them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TenantSettings {
+    /// The tenant's own rate limit; the deployment's default when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<RateLimitSetting>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitSetting {
+    pub requests_per_second: u32,
+    pub burst: u32,
+}
+
+/// The most a tenant's rate limit may be set to, per second and per burst.
+pub const MAX_RATE: u32 = 100_000;
+
+impl TenantSettings {
+    /// Parses and validates settings; the error says what to fix.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let settings: Self = serde_json::from_str(text).map_err(|e| format!("invalid settings: {e}"))?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    pub fn validate(&self) -> Result<(), String> {
+        if let Some(RateLimitSetting { requests_per_second, burst }) = self.rate_limit {
+            if !(1..=MAX_RATE).contains(&requests_per_second) {
+                return Err(format!("rate_limit.requests_per_second must be between 1 and {MAX_RATE}"));
+            }
+            if !(1..=MAX_RATE).contains(&burst) {
+                return Err(format!("rate_limit.burst must be between 1 and {MAX_RATE}"));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_else(|_| "{}".to_owned())
+    }
+}
+
+/// A token as operators see it: never the secret.
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable)]
+#[diesel(table_name = tenant_tokens)]
+pub struct TokenRecord {
+    pub id: String,
+    pub tenant_id: String,
+    /// The token's first characters (`scim_eu_AbCd`), to tell tokens apart.
+    pub prefix: String,
+    pub created_at: i64,
+    pub revoked_at: Option<i64>,
+    pub expires_at: Option<i64>,
+    pub last_used_at: Option<i64>,
+    /// The token this one replaces, while (and after) a rotation.
+    pub rotation_of: Option<String>,
+}
+
+impl TokenRecord {
+    pub fn is_live(&self, now: i64) -> bool {
+        self.revoked_at.is_none() && self.expires_at.is_none_or(|expires| expires > now)
+    }
+}
+
+/// Who a request is from: the tenant, the token, and the tenant's settings.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub tenant: TenantId,
+    pub token_id: String,
+    pub settings: TenantSettings,
+}
+
+fn unauthorized(detail: impl Into<String>) -> CoreError {
+    CoreError::Scim(ScimError::unauthorized(detail))
+}
+
+fn rfc3339(micros: i64) -> String {
+    chrono::DateTime::from_timestamp_micros(micros).map(|t| t.to_rfc3339()).unwrap_or_default()
+}
+
+/// The tenant a token (given as the hex SHA-256 of the bearer token) belongs to, if the token is
+/// live and the tenant enabled.
+pub fn authenticate(conn: &mut DbConnection, token_sha256: &str, now: i64) -> Result<Caller, CoreError> {
+    type Found = (String, String, Option<i64>, Option<i64>, String, bool, String);
+    let found: Option<Found> = tenant_tokens::table
+        .inner_join(tenants::table.on(tenants::id.eq(tenant_tokens::tenant_id)))
+        .filter(tenant_tokens::token_sha256.eq(token_sha256))
+        .select((
+            tenant_tokens::token_sha256,
+            tenant_tokens::id,
+            tenant_tokens::revoked_at,
+            tenant_tokens::expires_at,
+            tenants::id,
+            tenants::disabled,
+            tenants::settings,
+        ))
+        .first(conn)
+        .optional()?;
+    let Some((stored, token_id, revoked_at, expires_at, tenant, disabled, settings)) = found else {
+        return Err(CoreError::Unauthenticated);
+    };
+    if !bool::from(stored.as_bytes().ct_eq(token_sha256.as_bytes())) || revoked_at.is_some() {
+        return Err(CoreError::Unauthenticated);
+    }
+    if let Some(expires_at) = expires_at.filter(|expires| *expires <= now) {
+        return Err(unauthorized(format!(
+            "this token expired at {}; ask the service's operators for a new one",
+            rfc3339(expires_at)
+        )));
+    }
+    if disabled {
+        return Err(unauthorized("the tenant of this token is disabled; ask the service's operators"));
+    }
+    let settings = TenantSettings::parse(&settings)
+        .map_err(|e| CoreError::Internal(format!("tenant {tenant}'s stored settings do not parse: {e}")))?;
+    Ok(Caller { tenant: TenantId(tenant), token_id, settings })
+}
+
 /// Creates the tenant if it does not exist. Returns true when it was created.
-pub fn ensure_tenant(conn: &mut DbConnection, slug: &str, display_name: &str) -> Result<bool, CoreError> {
+pub fn ensure_tenant(conn: &mut DbConnection, slug: &str, display_name: &str, region: &str) -> Result<bool, CoreError> {
     let exists = tenants::table.find(slug).select(tenants::id).first::<String>(conn).optional()?.is_some();
     if exists {
         return Ok(false);
     }
+    insert_tenant(conn, slug, display_name, region)?;
+    Ok(true)
+}
+
+fn insert_tenant(conn: &mut DbConnection, slug: &str, display_name: &str, region: &str) -> Result<(), CoreError> {
     diesel::insert_into(tenants::table)
         .values((
             tenants::id.eq(slug),
             tenants::display_name.eq(display_name),
             tenants::disabled.eq(false),
             tenants::created_at.eq(now_micros()),
+            tenants::region.eq(region),
+            tenants::settings.eq(TenantSettings::default().to_json()),
         ))
         .execute(conn)?;
-    Ok(true)
+    Ok(())
 }
 
-/// Makes a token (by hash) a live token of the tenant: added, or un-revoked when it was there.
-pub fn add_token(conn: &mut DbConnection, tenant: &str, token_sha256: &str) -> Result<(), CoreError> {
+/// Whether a slug can name a tenant: 2 to 63 lowercase letters, digits or '-', starting with a
+/// letter or digit (it appears in URLs, topics' keys and logs).
+pub fn check_slug(slug: &str) -> Result<(), ScimError> {
+    let valid = (2..=63).contains(&slug.len())
+        && slug.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !slug.starts_with('-');
+    if valid {
+        Ok(())
+    } else {
+        Err(ScimError::invalid_value("slug must be 2 to 63 lowercase letters, digits or '-', not starting with '-'"))
+    }
+}
+
+/// Creates a tenant; 409 when the slug is taken.
+pub fn create_tenant(
+    conn: &mut DbConnection,
+    slug: &str,
+    display_name: &str,
+    region: &str,
+) -> Result<Tenant, CoreError> {
+    check_slug(slug)?;
+    if tenants::table.find(slug).select(tenants::id).first::<String>(conn).optional()?.is_some() {
+        return Err(CoreError::Scim(ScimError::new(409, None, format!("tenant '{slug}' already exists"))));
+    }
+    insert_tenant(conn, slug, display_name, region)?;
+    get_tenant(conn, slug)
+}
+
+pub fn list_tenants(conn: &mut DbConnection) -> Result<Vec<Tenant>, CoreError> {
+    let rows: Vec<TenantRow> = tenants::table.select(tenant_columns()).order(tenants::id).load(conn)?;
+    rows.into_iter().map(Tenant::from_row).collect()
+}
+
+fn no_tenant(slug: &str) -> CoreError {
+    CoreError::Scim(ScimError::not_found(format!("no tenant '{slug}'")))
+}
+
+pub fn get_tenant(conn: &mut DbConnection, slug: &str) -> Result<Tenant, CoreError> {
+    let row: Option<TenantRow> = tenants::table.find(slug).select(tenant_columns()).first(conn).optional()?;
+    Tenant::from_row(row.ok_or_else(|| no_tenant(slug))?)
+}
+
+/// Disables (every token stops working) or enables a tenant.
+pub fn set_disabled(conn: &mut DbConnection, slug: &str, disabled: bool) -> Result<Tenant, CoreError> {
+    let changed = diesel::update(tenants::table.find(slug)).set(tenants::disabled.eq(disabled)).execute(conn)?;
+    if changed == 0 {
+        return Err(no_tenant(slug));
+    }
+    get_tenant(conn, slug)
+}
+
+/// Replaces a tenant's settings (validated).
+pub fn set_settings(conn: &mut DbConnection, slug: &str, settings: &TenantSettings) -> Result<Tenant, CoreError> {
+    settings.validate().map_err(ScimError::invalid_value)?;
+    let changed =
+        diesel::update(tenants::table.find(slug)).set(tenants::settings.eq(settings.to_json())).execute(conn)?;
+    if changed == 0 {
+        return Err(no_tenant(slug));
+    }
+    get_tenant(conn, slug)
+}
+
+/// The visible part of a token: `<prefix>_<region>_` and four characters of the random part
+/// (about 24 of its 256 bits), or the first four characters of a token of another form.
+pub fn visible_prefix(token: &str) -> String {
+    let mut parts = token.splitn(3, '_');
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some(prefix), Some(region), Some(random)) if random.len() > 8 => {
+            format!("{prefix}_{region}_{}", random.chars().take(4).collect::<String>())
+        }
+        _ => token.chars().take(4).collect(),
+    }
+}
+
+/// Stores a new token of the tenant (by hash). `rotation_of` names the token it replaces.
+pub fn issue_token(
+    conn: &mut DbConnection,
+    tenant: &str,
+    token: &str,
+    expires_at: Option<i64>,
+    rotation_of: Option<&str>,
+) -> Result<TokenRecord, CoreError> {
+    let id = uuid::Uuid::now_v7().to_string();
+    diesel::insert_into(tenant_tokens::table)
+        .values((
+            tenant_tokens::id.eq(&id),
+            tenant_tokens::tenant_id.eq(tenant),
+            tenant_tokens::token_sha256.eq(crate::token::fingerprint(token)),
+            tenant_tokens::created_at.eq(now_micros()),
+            tenant_tokens::prefix.eq(visible_prefix(token)),
+            tenant_tokens::expires_at.eq(expires_at),
+            tenant_tokens::rotation_of.eq(rotation_of),
+        ))
+        .execute(conn)?;
+    find_token(conn, tenant, &id)
+}
+
+/// Makes a token a live token of the tenant: added, or un-revoked when it was there.
+pub fn add_token(conn: &mut DbConnection, tenant: &str, token: &str) -> Result<(), CoreError> {
     let revived = diesel::update(
         tenant_tokens::table
             .filter(tenant_tokens::tenant_id.eq(tenant))
-            .filter(tenant_tokens::token_sha256.eq(token_sha256)),
+            .filter(tenant_tokens::token_sha256.eq(crate::token::fingerprint(token))),
     )
     .set(tenant_tokens::revoked_at.eq(None::<i64>))
     .execute(conn)?;
     if revived == 0 {
-        diesel::insert_into(tenant_tokens::table)
-            .values((
-                tenant_tokens::id.eq(uuid::Uuid::new_v4().to_string()),
-                tenant_tokens::tenant_id.eq(tenant),
-                tenant_tokens::token_sha256.eq(token_sha256),
-                tenant_tokens::created_at.eq(now_micros()),
-            ))
-            .execute(conn)?;
+        issue_token(conn, tenant, token, None, None)?;
     }
     Ok(())
 }
 
-/// Revokes every live token of a tenant but the one with this hash.
-pub fn revoke_other_tokens(conn: &mut DbConnection, tenant: &str, keep_sha256: &str) -> Result<usize, CoreError> {
+/// Revokes every live token of a tenant but this one.
+pub fn revoke_other_tokens(conn: &mut DbConnection, tenant: &str, keep: &str) -> Result<usize, CoreError> {
     Ok(diesel::update(
         tenant_tokens::table
             .filter(tenant_tokens::tenant_id.eq(tenant))
-            .filter(tenant_tokens::token_sha256.ne(keep_sha256))
+            .filter(tenant_tokens::token_sha256.ne(crate::token::fingerprint(keep)))
             .filter(tenant_tokens::revoked_at.is_null()),
     )
     .set(tenant_tokens::revoked_at.eq(now_micros()))
@@ -93,4 +325,138 @@ pub fn live_token_count(conn: &mut DbConnection, tenant: &str) -> Result<i64, Co
         .filter(tenant_tokens::revoked_at.is_null())
         .count()
         .get_result(conn)?)
+}
+
+/// A tenant's tokens, oldest first.
+pub fn list_tokens(conn: &mut DbConnection, tenant: &str) -> Result<Vec<TokenRecord>, CoreError> {
+    get_tenant(conn, tenant)?;
+    Ok(tenant_tokens::table
+        .filter(tenant_tokens::tenant_id.eq(tenant))
+        .order((tenant_tokens::created_at, tenant_tokens::id))
+        .select(TokenRecord::as_select())
+        .load(conn)?)
+}
+
+pub fn find_token(conn: &mut DbConnection, tenant: &str, id: &str) -> Result<TokenRecord, CoreError> {
+    tenant_tokens::table
+        .filter(tenant_tokens::tenant_id.eq(tenant))
+        .filter(tenant_tokens::id.eq(id))
+        .select(TokenRecord::as_select())
+        .first(conn)
+        .optional()?
+        .ok_or_else(|| CoreError::Scim(ScimError::not_found(format!("tenant '{tenant}' has no token {id}"))))
+}
+
+/// Revokes a token (again: a no-op). Effective on the next request, on every replica.
+pub fn revoke_token(conn: &mut DbConnection, tenant: &str, id: &str) -> Result<TokenRecord, CoreError> {
+    find_token(conn, tenant, id)?;
+    diesel::update(
+        tenant_tokens::table
+            .filter(tenant_tokens::tenant_id.eq(tenant))
+            .filter(tenant_tokens::id.eq(id))
+            .filter(tenant_tokens::revoked_at.is_null()),
+    )
+    .set(tenant_tokens::revoked_at.eq(now_micros()))
+    .execute(conn)?;
+    find_token(conn, tenant, id)
+}
+
+/// The live token that is rotating `id` out, if a rotation is under way.
+fn pending_rotation(conn: &mut DbConnection, tenant: &str, id: &str) -> Result<Option<TokenRecord>, CoreError> {
+    Ok(tenant_tokens::table
+        .filter(tenant_tokens::tenant_id.eq(tenant))
+        .filter(tenant_tokens::rotation_of.eq(id))
+        .filter(tenant_tokens::revoked_at.is_null())
+        .select(TokenRecord::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+fn conflict(detail: String) -> CoreError {
+    CoreError::Scim(ScimError::new(409, None, detail))
+}
+
+/// Starts a rotation: stores `new_token` as the successor of token `id`, which keeps working.
+pub fn start_rotation(
+    conn: &mut DbConnection,
+    tenant: &str,
+    id: &str,
+    new_token: &str,
+    expires_at: Option<i64>,
+) -> Result<TokenRecord, CoreError> {
+    let old = find_token(conn, tenant, id)?;
+    if !old.is_live(now_micros()) {
+        return Err(conflict(format!("token {id} is revoked or expired: issue a new token instead")));
+    }
+    if let Some(pending) = pending_rotation(conn, tenant, id)? {
+        return Err(conflict(format!(
+            "token {id} is already being rotated to token {}: complete or cancel that rotation first",
+            pending.id
+        )));
+    }
+    issue_token(conn, tenant, new_token, expires_at, Some(id))
+}
+
+/// Ends a rotation: `complete` revokes the old token `id`, otherwise (cancel) the new one.
+/// Returns (the revoked token, the one that stays).
+pub fn finish_rotation(
+    conn: &mut DbConnection,
+    tenant: &str,
+    id: &str,
+    complete: bool,
+) -> Result<(TokenRecord, TokenRecord), CoreError> {
+    let old = find_token(conn, tenant, id)?;
+    let new = pending_rotation(conn, tenant, id)?
+        .filter(|_| old.revoked_at.is_none())
+        .ok_or_else(|| conflict(format!("token {id} is not being rotated")))?;
+    if complete {
+        Ok((revoke_token(conn, tenant, &old.id)?, new))
+    } else {
+        Ok((revoke_token(conn, tenant, &new.id)?, old))
+    }
+}
+
+/// Records when tokens were last used (only ever moves forward).
+pub fn touch_tokens(conn: &mut DbConnection, used: &[(String, i64)]) -> Result<(), CoreError> {
+    for (id, at) in used {
+        diesel::update(
+            tenant_tokens::table
+                .filter(tenant_tokens::id.eq(id))
+                .filter(tenant_tokens::last_used_at.is_null().or(tenant_tokens::last_used_at.lt(*at))),
+        )
+        .set(tenant_tokens::last_used_at.eq(*at))
+        .execute(conn)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn visible_prefixes_show_little_of_the_secret() {
+        assert_eq!(visible_prefix("scim_eu_AbCdEfGhIjKlMnOp"), "scim_eu_AbCd");
+        assert_eq!(visible_prefix("my-own-secret"), "my-o");
+        assert_eq!(visible_prefix("a_b_c"), "a_b_");
+    }
+
+    #[test]
+    fn settings_are_validated() {
+        assert_eq!(TenantSettings::parse("{}").unwrap(), TenantSettings::default());
+        let set = TenantSettings::parse(r#"{"rate_limit":{"requests_per_second":25,"burst":50}}"#).unwrap();
+        assert_eq!(set.rate_limit, Some(RateLimitSetting { requests_per_second: 25, burst: 50 }));
+        assert!(TenantSettings::parse(r#"{"rate_limit":{"requests_per_second":0,"burst":5}}"#).is_err());
+        assert!(TenantSettings::parse(r#"{"rate_limit":{"requests_per_second":5}}"#).unwrap_err().contains("burst"));
+        assert!(TenantSettings::parse(r#"{"rate_limt":{}}"#).unwrap_err().contains("unknown field"));
+        assert!(TenantSettings::parse(r#"{"rate_limit":{"requests_per_second":-1,"burst":5}}"#).is_err());
+    }
+
+    #[test]
+    fn slugs_are_checked() {
+        assert!(check_slug("acme-eu").is_ok());
+        for bad in ["a", "-acme", "Acme", "ac me", "acme/x", ""] {
+            assert!(check_slug(bad).is_err(), "{bad}");
+        }
+    }
 }

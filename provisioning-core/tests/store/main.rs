@@ -8,6 +8,7 @@ mod groups;
 mod outbox;
 mod query;
 mod relay;
+mod tenants;
 mod users;
 
 use std::ops::Deref;
@@ -54,7 +55,7 @@ impl Deref for TestStore {
 }
 
 fn tenant(store: &Store, slug: &str) -> TenantId {
-    store.write(|conn| ensure_tenant(conn, slug, slug)).expect("creating a tenant");
+    store.write(|conn| ensure_tenant(conn, slug, slug, "local")).expect("creating a tenant");
     TenantId(slug.to_owned())
 }
 

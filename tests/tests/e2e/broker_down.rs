@@ -31,6 +31,7 @@ async fn events_wait_in_the_outbox_until_the_broker_comes_back() {
         create_topic: false,
         // The topic appears only later: let the consumer notice it quickly.
         extra_kafka_properties: "topic.metadata.refresh.interval.ms=1000".to_owned(),
+        ..ClusterOptions::new(kafka.clone())
     })
     .await;
     let client = &cluster.client;

@@ -5,6 +5,7 @@
 // Test support code: a failed expectation is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod admin;
 mod broker_down;
 mod conformance;
 mod entra;

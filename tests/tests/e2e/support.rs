@@ -202,6 +202,65 @@ impl Client {
     }
 }
 
+/// The operators' admin API of a running system.
+#[derive(Clone)]
+pub struct Admin {
+    http: reqwest::Client,
+    /// e.g. `http://127.0.0.1:8081`
+    pub url: String,
+    pub token: String,
+}
+
+impl Admin {
+    pub fn new(url: String, token: String) -> Self {
+        Self { http: reqwest::Client::new(), url, token }
+    }
+
+    /// An admin request (`path` below the admin URL) with the admin token.
+    pub async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+        self.call_as(&self.token, method, path, body).await
+    }
+
+    /// An admin request with another bearer token.
+    pub async fn call_as(
+        &self,
+        token: &str,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut request = self.http.request(method.clone(), format!("{}{path}", self.url)).bearer_auth(token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+        let status = response.status();
+        let text = response.text().await.expect("body");
+        let json = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{method} {path} → {status}: not JSON ({e}): {text}"))
+        };
+        (status, json)
+    }
+
+    /// Creates a tenant and issues it a token; returns a SCIM client for it on `scim_url`.
+    pub async fn tenant_client(&self, slug: &str, scim_url: &str, directory_url: &str) -> Client {
+        let (status, body) =
+            self.call(reqwest::Method::POST, "/admin/v1/tenants", Some(serde_json::json!({ "slug": slug }))).await;
+        assert_eq!(status, StatusCode::CREATED, "creating tenant {slug}: {body}");
+        let (status, issued) =
+            self.call(reqwest::Method::POST, &format!("/admin/v1/tenants/{slug}/tokens"), None).await;
+        assert_eq!(status, StatusCode::CREATED, "issuing a token for {slug}: {issued}");
+        Client::new(Endpoints {
+            scim: scim_url.to_owned(),
+            token: issued["token"].as_str().expect("the token is shown once").to_owned(),
+            directory: directory_url.to_owned(),
+            tenant: slug.to_owned(),
+        })
+    }
+}
+
 /// A response as an IdP sees it, with the request that produced it (for failure messages).
 pub struct Reply {
     pub request: String,
@@ -372,6 +431,9 @@ const START_ATTEMPTS: usize = 3;
 /// The three services as separate processes on PostgreSQL and Kafka.
 pub struct Cluster {
     pub client: Client,
+    /// The tenant URL of each gateway replica (the first is `client`'s).
+    pub gateways: Vec<String>,
+    pub admin: Admin,
     pub topic: String,
     pub core_database: TestDatabase,
     directory_database: TestDatabase,
@@ -416,12 +478,32 @@ pub struct ClusterOptions {
     pub kafka: String,
     pub create_topic: bool,
     pub extra_kafka_properties: String,
+    /// How many gateway replicas (all in front of the one core).
+    pub gateways: usize,
+    /// Extra settings of provisioning-core and of every gateway (e.g. `REGION`).
+    pub core_env: Vec<(&'static str, String)>,
+    pub gateway_env: Vec<(&'static str, String)>,
 }
+
+impl ClusterOptions {
+    pub fn new(kafka: String) -> Self {
+        Self {
+            kafka,
+            create_topic: true,
+            extra_kafka_properties: String::new(),
+            gateways: 1,
+            core_env: Vec::new(),
+            gateway_env: Vec::new(),
+        }
+    }
+}
+
+/// The region tests run in unless they set `REGION` (the default of the services).
+pub const TEST_REGION: &str = "local";
 
 impl Cluster {
     pub async fn start() -> Self {
-        let kafka = required_env("KAFKA_BOOTSTRAP_SERVERS");
-        Self::start_with(ClusterOptions { kafka, create_topic: true, extra_kafka_properties: String::new() }).await
+        Self::start_with(ClusterOptions::new(required_env("KAFKA_BOOTSTRAP_SERVERS"))).await
     }
 
     pub async fn start_with(options: ClusterOptions) -> Self {
@@ -433,14 +515,23 @@ impl Cluster {
         if options.create_topic {
             create_topic(&options.kafka, &topic).await;
         }
-        let token = format!("scim_test_{suffix}");
+        let region = options
+            .core_env
+            .iter()
+            .find(|(key, _)| *key == "REGION")
+            .map_or_else(|| TEST_REGION.to_owned(), |(_, region)| region.clone());
+        let token = format!("scim_{region}_{suffix}");
+        let admin_token = format!("admin_{}", uuid::Uuid::new_v4().simple());
         let tenant = "acme".to_owned();
         let mut attempt = 0;
-        let (gateway_port, directory_http, directory_env, processes) = loop {
+        let (gateway_ports, admin_port, directory_http, directory_env, processes) = loop {
             attempt += 1;
-            let (core_port, gateway_port, directory_http, directory_grpc) =
+            let (core_port, admin_port, directory_http, directory_grpc) =
                 (free_port(), free_port(), free_port(), free_port());
-            let core_env = vec![
+            let gateway_ports: Vec<u16> = (0..options.gateways.max(1)).map(|_| free_port()).collect();
+            let mut core_env = vec![
+                ("ADMIN_HTTP_ADDR", format!("127.0.0.1:{admin_port}")),
+                ("ADMIN_TOKEN", admin_token.clone()),
                 ("DATABASE_URL", core_database.url.clone()),
                 ("CORE_GRPC_ADDR", format!("127.0.0.1:{core_port}")),
                 ("KAFKA_BOOTSTRAP_SERVERS", options.kafka.clone()),
@@ -449,6 +540,7 @@ impl Cluster {
                 ("BOOTSTRAP_TENANT", tenant.clone()),
                 ("SCIM_BOOTSTRAP_TOKEN", token.clone()),
             ];
+            core_env.extend(options.core_env.iter().cloned());
             let directory_env = vec![
                 ("DATABASE_URL", directory_database.url.clone()),
                 ("DIRECTORY_HTTP_ADDR", format!("127.0.0.1:{directory_http}")),
@@ -458,10 +550,14 @@ impl Cluster {
                 ("KAFKA_GROUP_ID", format!("directory-{suffix}")),
                 ("KAFKA_PROPERTIES", options.extra_kafka_properties.clone()),
             ];
-            let gateway_env = vec![
-                ("GATEWAY_HTTP_ADDR", format!("127.0.0.1:{gateway_port}")),
-                ("CORE_GRPC_URL", format!("http://127.0.0.1:{core_port}")),
-            ];
+            let gateway_env = |port: u16| {
+                let mut env = vec![
+                    ("GATEWAY_HTTP_ADDR", format!("127.0.0.1:{port}")),
+                    ("CORE_GRPC_URL", format!("http://127.0.0.1:{core_port}")),
+                ];
+                env.extend(options.gateway_env.iter().cloned());
+                env
+            };
             if attempt == 1 {
                 Process::run_to_completion(
                     "provisioning-core migrate",
@@ -482,31 +578,52 @@ impl Cluster {
                 Process::spawn("provisioning-core", binary("provisioning-core"), &["serve"], &core_env, &run);
             let mut directory =
                 Process::spawn("directory-store", binary("directory-store"), &["serve"], &directory_env, &run);
-            let mut gateway = Process::spawn("gateway", binary("gateway"), &[], &gateway_env, &run);
-            let mut ready =
-                wait_ready(&format!("http://127.0.0.1:{gateway_port}/readyz"), &mut [&mut core, &mut gateway]).await;
+            let mut gateways: Vec<Process> = gateway_ports
+                .iter()
+                .enumerate()
+                .map(|(index, port)| {
+                    let name = if index == 0 { "gateway".to_owned() } else { format!("gateway-{}", index + 1) };
+                    Process::spawn(&name, binary("gateway"), &[], &gateway_env(*port), &run)
+                })
+                .collect();
+            let mut ready = Ok(());
+            for (port, gateway) in gateway_ports.iter().zip(gateways.iter_mut()) {
+                if ready.is_ok() {
+                    ready = wait_ready(&format!("http://127.0.0.1:{port}/readyz"), &mut [&mut core, gateway]).await;
+                }
+            }
+            if ready.is_ok() {
+                ready = wait_ready(&format!("http://127.0.0.1:{admin_port}/livez"), &mut [&mut core]).await;
+            }
             if ready.is_ok() {
                 ready = wait_ready(&format!("http://127.0.0.1:{directory_http}/readyz"), &mut [&mut directory]).await;
             }
             match ready {
-                Ok(()) => break (gateway_port, directory_http, directory_env, vec![gateway, core, directory]),
+                Ok(()) => {
+                    gateways.extend([core, directory]);
+                    break (gateway_ports, admin_port, directory_http, directory_env, gateways);
+                }
                 Err(failure) if lost_port_race(&failure) && attempt < START_ATTEMPTS => continue,
                 Err(failure) => panic!("{failure}"),
             }
         };
+        let gateways: Vec<String> =
+            gateway_ports.iter().map(|port| format!("http://127.0.0.1:{port}/scim/v2")).collect();
         let client = Client::new(Endpoints {
-            scim: format!("http://127.0.0.1:{gateway_port}/scim/v2"),
+            scim: gateways[0].clone(),
             token,
             directory: format!("http://127.0.0.1:{directory_http}"),
             tenant,
         });
-        Self { client, topic, core_database, directory_database, directory_env, processes, logs }
+        let admin = Admin::new(format!("http://127.0.0.1:{admin_port}"), admin_token);
+        Self { client, gateways, admin, topic, core_database, directory_database, directory_env, processes, logs }
     }
 }
 
 /// The embedded default: one `standalone` process on SQLite.
 pub struct Standalone {
     pub client: Client,
+    pub admin: Admin,
     process: Process,
     data: tempfile::TempDir,
 }
@@ -519,26 +636,38 @@ impl Standalone {
     /// With extra settings (e.g. a low rate limit).
     pub async fn start_with(extra: Vec<(&'static str, String)>) -> Self {
         let data = tempfile::tempdir().expect("data dir");
-        let token = format!("scim_test_{}", uuid::Uuid::new_v4().simple());
+        let token = format!("scim_{TEST_REGION}_{}", uuid::Uuid::new_v4().simple());
+        let admin_token = format!("admin_{}", uuid::Uuid::new_v4().simple());
         let mut attempt = 0;
-        let (gateway_port, directory_http, process) = loop {
+        let (gateway_port, directory_http, admin_port, process) = loop {
             attempt += 1;
-            let (gateway_port, directory_http, directory_grpc) = (free_port(), free_port(), free_port());
+            let (gateway_port, directory_http, directory_grpc, admin_port) =
+                (free_port(), free_port(), free_port(), free_port());
             let env = vec![
                 ("DATA_DIR", data.path().join("data").display().to_string()),
+                ("ADMIN_HTTP_ADDR", format!("127.0.0.1:{admin_port}")),
+                ("ADMIN_TOKEN", admin_token.clone()),
                 ("GATEWAY_HTTP_ADDR", format!("127.0.0.1:{gateway_port}")),
                 ("DIRECTORY_HTTP_ADDR", format!("127.0.0.1:{directory_http}")),
                 ("DIRECTORY_GRPC_ADDR", format!("127.0.0.1:{directory_grpc}")),
                 ("SCIM_BOOTSTRAP_TOKEN", token.clone()),
             ];
-            let env: Vec<(&str, String)> = env.into_iter().chain(extra.iter().cloned()).collect();
+            // A test may leave ADMIN_TOKEN unset ("" in `extra`) to see standalone generate one.
+            let env: Vec<(&str, String)> = env
+                .into_iter()
+                .filter(|(key, _)| !extra.iter().any(|(k, _)| k == key))
+                .chain(extra.iter().cloned())
+                .collect();
             let mut process = Process::spawn("standalone", binary("standalone"), &[], &env, data.path());
             let mut ready = wait_ready(&format!("http://127.0.0.1:{gateway_port}/readyz"), &mut [&mut process]).await;
             if ready.is_ok() {
                 ready = wait_ready(&format!("http://127.0.0.1:{directory_http}/readyz"), &mut [&mut process]).await;
             }
+            if ready.is_ok() {
+                ready = wait_ready(&format!("http://127.0.0.1:{admin_port}/livez"), &mut [&mut process]).await;
+            }
             match ready {
-                Ok(()) => break (gateway_port, directory_http, process),
+                Ok(()) => break (gateway_port, directory_http, admin_port, process),
                 Err(failure) if lost_port_race(&failure) && attempt < START_ATTEMPTS => continue,
                 Err(failure) => panic!("{failure}"),
             }
@@ -549,7 +678,9 @@ impl Standalone {
             directory: format!("http://127.0.0.1:{directory_http}"),
             tenant: "default".to_owned(),
         });
-        Self { client, process, data }
+        let admin_token = extra.iter().find(|(k, _)| *k == "ADMIN_TOKEN").map_or(admin_token, |(_, t)| t.clone());
+        let admin = Admin::new(format!("http://127.0.0.1:{admin_port}"), admin_token);
+        Self { client, admin, process, data }
     }
 
     /// What the process has logged so far.

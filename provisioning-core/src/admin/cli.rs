@@ -1,0 +1,239 @@
+//! `admin …`: the operators' command line over the admin API (a subcommand of
+//! `provisioning-core` and of `standalone`). It reads `ADMIN_URL` (default
+//! `http://127.0.0.1:8081`) and `ADMIN_TOKEN`, sends one request, and prints the JSON answer;
+//! an error answer is printed to stderr and exits non-zero.
+
+use anyhow::{Context, bail};
+use platform::config::Source;
+use reqwest::Method;
+use serde_json::{Value, json};
+
+pub const USAGE: &str = "usage: admin <command>  (ADMIN_URL, default http://127.0.0.1:8081; ADMIN_TOKEN)
+  tenants list
+  tenants show <slug>
+  tenants create <slug> [--display-name <name>] [--region <region>]
+  tenants disable <slug>
+  tenants enable <slug>
+  tokens list <slug>
+  tokens issue <slug> [--expires-in-days <n>]
+  tokens revoke <slug> <token id>
+  tokens rotate <slug> <token id> [--expires-in-days <n>]
+  tokens complete-rotation <slug> <token id>
+  tokens cancel-rotation <slug> <token id>
+  settings show <slug>
+  settings set-rate-limit <slug> <requests per second> <burst>
+  settings reset <slug>
+  log <slug> [--since <RFC 3339>] [--until <RFC 3339>] [--status <404|4xx|error>] [--resource-id <id>] [--limit <n>]";
+
+/// One admin API request, as the command line asks for it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Call {
+    pub method: Method,
+    /// Below the admin URL, with the query string.
+    pub path: String,
+    pub body: Option<Value>,
+}
+
+/// Positional arguments and `--name value` options.
+type Arguments<'a> = (Vec<&'a str>, Vec<(&'a str, &'a str)>);
+
+/// Splits `--name value` options from positional arguments; unknown options are errors.
+fn options<'a>(arguments: &'a [String], allowed: &[&str]) -> anyhow::Result<Arguments<'a>> {
+    let mut positional = Vec::new();
+    let mut named = Vec::new();
+    let mut rest = arguments.iter();
+    while let Some(argument) = rest.next() {
+        match argument.strip_prefix("--") {
+            Some(name) if allowed.contains(&name) => {
+                let value = rest.next().with_context(|| format!("--{name} needs a value"))?;
+                named.push((name, value.as_str()));
+            }
+            Some(name) => bail!("unknown option --{name}\n{USAGE}"),
+            None => positional.push(argument.as_str()),
+        }
+    }
+    Ok((positional, named))
+}
+
+fn segment(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn expiry(named: &[(&str, &str)]) -> anyhow::Result<Value> {
+    match named.iter().find(|(name, _)| *name == "expires-in-days") {
+        Some((_, days)) => {
+            let days: u32 = days.parse().with_context(|| format!("--expires-in-days {days:?} is not a number"))?;
+            Ok(json!({ "expires_in_days": days }))
+        }
+        None => Ok(json!({})),
+    }
+}
+
+/// The request for a command line (without the leading `admin`).
+pub fn parse(arguments: &[String]) -> anyhow::Result<Call> {
+    let call = |method: Method, path: String, body: Option<Value>| Ok(Call { method, path, body });
+    let tenants = "/admin/v1/tenants";
+    let words: Vec<&str> = arguments.iter().take(2).map(String::as_str).collect();
+    let rest = arguments.get(2..).unwrap_or_default();
+    match words.as_slice() {
+        ["tenants", "list"] => call(Method::GET, tenants.to_owned(), None),
+        ["tenants", verb @ ("show" | "disable" | "enable")] => {
+            let (positional, _) = options(rest, &[])?;
+            let [slug] = positional.as_slice() else { bail!("tenants {verb} <slug>") };
+            match *verb {
+                "show" => call(Method::GET, format!("{tenants}/{}", segment(slug)), None),
+                _ => call(Method::POST, format!("{tenants}/{}/{verb}", segment(slug)), None),
+            }
+        }
+        ["tenants", "create"] => {
+            let (positional, named) = options(rest, &["display-name", "region"])?;
+            let [slug] = positional.as_slice() else {
+                bail!("tenants create <slug> [--display-name <name>] [--region <region>]")
+            };
+            let mut body = json!({ "slug": slug });
+            for (name, value) in named {
+                body[name.replace('-', "_")] = json!(value);
+            }
+            call(Method::POST, tenants.to_owned(), Some(body))
+        }
+        ["tokens", verb] => {
+            let (positional, named) = options(rest, &["expires-in-days"])?;
+            match (*verb, positional.as_slice()) {
+                ("list", [slug]) => call(Method::GET, format!("{tenants}/{}/tokens", segment(slug)), None),
+                ("issue", [slug]) => {
+                    call(Method::POST, format!("{tenants}/{}/tokens", segment(slug)), Some(expiry(&named)?))
+                }
+                ("revoke", [slug, id]) => {
+                    call(Method::DELETE, format!("{tenants}/{}/tokens/{}", segment(slug), segment(id)), None)
+                }
+                ("rotate", [slug, id]) => call(
+                    Method::POST,
+                    format!("{tenants}/{}/tokens/{}/rotate", segment(slug), segment(id)),
+                    Some(expiry(&named)?),
+                ),
+                ("complete-rotation" | "cancel-rotation", [slug, id]) => {
+                    let end = if *verb == "complete-rotation" { "complete" } else { "cancel" };
+                    call(Method::POST, format!("{tenants}/{}/tokens/{}/rotate/{end}", segment(slug), segment(id)), None)
+                }
+                _ => bail!("{USAGE}"),
+            }
+        }
+        ["settings", verb] => {
+            let (positional, _) = options(rest, &[])?;
+            match (*verb, positional.as_slice()) {
+                ("show", [slug]) => call(Method::GET, format!("{tenants}/{}/settings", segment(slug)), None),
+                ("reset", [slug]) => {
+                    call(Method::PUT, format!("{tenants}/{}/settings", segment(slug)), Some(json!({})))
+                }
+                ("set-rate-limit", [slug, per_second, burst]) => {
+                    let number = |what: &str, text: &str| -> anyhow::Result<u64> {
+                        text.parse().with_context(|| format!("{what} {text:?} is not a number"))
+                    };
+                    let body = json!({ "rate_limit": {
+                        "requests_per_second": number("requests per second", per_second)?,
+                        "burst": number("burst", burst)?,
+                    }});
+                    call(Method::PUT, format!("{tenants}/{}/settings", segment(slug)), Some(body))
+                }
+                _ => bail!("{USAGE}"),
+            }
+        }
+        ["log", slug] => {
+            let (positional, named) = options(rest, &["since", "until", "status", "resource-id", "limit"])?;
+            if !positional.is_empty() {
+                bail!("{USAGE}");
+            }
+            let query: Vec<String> =
+                named.iter().map(|(name, value)| format!("{}={}", name.replace('-', "_"), segment(value))).collect();
+            let query = if query.is_empty() { String::new() } else { format!("?{}", query.join("&")) };
+            call(Method::GET, format!("{tenants}/{}/provisioning-log{query}", segment(slug)), None)
+        }
+        ["log"] => bail!("log <slug> [options]"),
+        _ => bail!("{USAGE}"),
+    }
+}
+
+/// Runs a command line and exits: 0 on success, 1 with the error on stderr (no backtrace: the
+/// operator needs the API's answer, not the CLI's stack).
+pub async fn main(arguments: &[String], source: &impl Source) -> ! {
+    match run(arguments, source).await {
+        Ok(()) => std::process::exit(0),
+        Err(error) => {
+            eprintln!("{error:#}");
+            std::process::exit(1)
+        }
+    }
+}
+
+/// Runs a command line against the admin API; prints the answer.
+pub async fn run(arguments: &[String], source: &impl Source) -> anyhow::Result<()> {
+    let call = parse(arguments)?;
+    let base = source.get("ADMIN_URL").filter(|u| !u.trim().is_empty());
+    let base = base.unwrap_or_else(|| "http://127.0.0.1:8081".to_owned());
+    let token = source.get("ADMIN_TOKEN").filter(|t| !t.trim().is_empty()).context("ADMIN_TOKEN must be set")?;
+    let url = format!("{}{}", base.trim_end_matches('/'), call.path);
+    let mut request = reqwest::Client::new().request(call.method, &url).bearer_auth(token.trim());
+    if let Some(body) = call.body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.with_context(|| format!("cannot reach the admin API at {base}"))?;
+    let status = response.status();
+    let text = response.text().await.context("reading the admin API's answer")?;
+    let shown = serde_json::from_str::<Value>(&text)
+        .ok()
+        .and_then(|json| serde_json::to_string_pretty(&json).ok())
+        .unwrap_or(text);
+    if status.is_success() {
+        if !shown.is_empty() {
+            println!("{shown}");
+        }
+        Ok(())
+    } else {
+        bail!("the admin API answered {status}: {shown}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(line: &str) -> Vec<String> {
+        line.split_whitespace().map(str::to_owned).collect()
+    }
+
+    #[test]
+    fn command_lines_become_requests() {
+        let create = parse(&words("tenants create acme --display-name Acme --region eu")).unwrap();
+        assert_eq!(create.method, Method::POST);
+        assert_eq!(create.path, "/admin/v1/tenants");
+        assert_eq!(create.body, Some(json!({"slug": "acme", "display_name": "Acme", "region": "eu"})));
+        let rotate = parse(&words("tokens rotate acme 0193 --expires-in-days 90")).unwrap();
+        assert_eq!(rotate.path, "/admin/v1/tenants/acme/tokens/0193/rotate");
+        assert_eq!(rotate.body, Some(json!({"expires_in_days": 90})));
+        assert_eq!(
+            parse(&words("tokens cancel-rotation acme 0193")).unwrap().path,
+            "/admin/v1/tenants/acme/tokens/0193/rotate/cancel"
+        );
+        assert_eq!(parse(&words("tokens revoke acme x")).unwrap().method, Method::DELETE);
+        let log = parse(&words("log acme --status 4xx --since 2026-11-23T10:00:00+01:00")).unwrap();
+        assert_eq!(
+            log.path,
+            "/admin/v1/tenants/acme/provisioning-log?status=4xx&since=2026-11-23T10%3A00%3A00%2B01%3A00"
+        );
+        let limit = parse(&words("settings set-rate-limit acme 25 50")).unwrap();
+        assert_eq!(limit.body, Some(json!({"rate_limit": {"requests_per_second": 25, "burst": 50}})));
+    }
+
+    #[test]
+    fn bad_command_lines_say_why() {
+        for line in ["", "tenants", "tenants create", "tokens issue acme --forever", "settings set-rate-limit acme x 1"]
+        {
+            assert!(parse(&words(line)).is_err(), "{line}");
+        }
+    }
+}

@@ -1,0 +1,540 @@
+//! The operators' HTTP JSON API (`/admin/v1`), on its own listener (`ADMIN_HTTP_ADDR`), never
+//! on the SCIM port: tenants, their tokens (issue, list, revoke, rotate), settings and the
+//! provisioning log. The credential is `Authorization: Bearer <ADMIN_TOKEN>`, compared in
+//! constant time; a SCIM token is never one. Errors are `{"status": N, "detail": "…"}`.
+
+pub mod cli;
+
+use std::future::Future;
+use std::net::SocketAddr;
+
+use actix_web::http::StatusCode;
+use actix_web::http::header;
+use actix_web::{FromRequest, HttpRequest, HttpResponse, ResponseError, web};
+use anyhow::Context;
+use scim::ScimError;
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::config::CoreConfig;
+use crate::error::CoreError;
+use crate::provisioning_log::{self, LogQuery, StatusFilter, StoredEntry};
+use crate::rate_limit::TenantLimits;
+use crate::store::Store;
+use crate::store::tenants::{self, Tenant, TenantSettings, TokenRecord};
+use crate::token;
+
+/// What every admin handler shares.
+struct Admin {
+    store: Store,
+    /// SHA-256 of `ADMIN_TOKEN`; `None` refuses every request.
+    credential: Option<[u8; 32]>,
+    region: String,
+    region_tenant_urls: Vec<(String, String)>,
+    token_prefix: String,
+    limits: TenantLimits,
+}
+
+impl Admin {
+    fn tenant_url(&self, region: &str) -> Option<&str> {
+        let region = if region.is_empty() { &self.region } else { region };
+        self.region_tenant_urls.iter().find(|(r, _)| r == region).map(|(_, url)| url.as_str())
+    }
+
+    fn tenant_json(&self, tenant: &Tenant) -> Value {
+        let region = if tenant.region.is_empty() { self.region.as_str() } else { tenant.region.as_str() };
+        let rate_limit = self.limits.effective(tenant.settings.rate_limit);
+        json!({
+            "slug": tenant.id,
+            "display_name": tenant.display_name,
+            "region": region,
+            "disabled": tenant.disabled,
+            "created_at": time(tenant.created_at),
+            "tenant_url": self.tenant_url(region),
+            "settings": settings_json(&tenant.settings, rate_limit),
+        })
+    }
+
+    /// Runs store work on the blocking pool.
+    async fn store<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Store) -> Result<T, CoreError> + Send + 'static,
+    ) -> Result<T, AdminError> {
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || work(&store))
+            .await
+            .map_err(|e| AdminError::from(CoreError::Internal(format!("admin task failed: {e}"))))?
+            .map_err(AdminError::from)
+    }
+}
+
+fn settings_json(settings: &TenantSettings, effective: crate::config::RateLimit) -> Value {
+    json!({
+        "rate_limit": {
+            "requests_per_second": effective.per_second.get(),
+            "burst": effective.burst.get(),
+            "default": settings.rate_limit.is_none(),
+        }
+    })
+}
+
+fn time(micros: i64) -> Option<String> {
+    chrono::DateTime::from_timestamp_micros(micros).map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
+}
+
+fn token_json(token: &TokenRecord, now: i64) -> Value {
+    let status = match (token.revoked_at, token.expires_at) {
+        (Some(_), _) => "revoked",
+        (None, Some(expires)) if expires <= now => "expired",
+        _ => "active",
+    };
+    json!({
+        "id": token.id,
+        "prefix": token.prefix,
+        "status": status,
+        "created_at": time(token.created_at),
+        "last_used_at": token.last_used_at.and_then(time),
+        "expires_at": token.expires_at.and_then(time),
+        "revoked_at": token.revoked_at.and_then(time),
+        "rotation_of": token.rotation_of,
+    })
+}
+
+/// A new token, as shown once: the secret is never stored.
+fn issued_json(token: &TokenRecord, secret: &SecretString, tenant_url: Option<&str>) -> Value {
+    json!({
+        "id": token.id,
+        "token": secret.expose_secret(),
+        "prefix": token.prefix,
+        "expires_at": token.expires_at.and_then(time),
+        "rotation_of": token.rotation_of,
+        "tenant_url": tenant_url,
+    })
+}
+
+fn entry_json(stored: &StoredEntry) -> Value {
+    let entry = &stored.entry;
+    let warnings: Value = entry.warnings.as_deref().and_then(|w| serde_json::from_str(w).ok()).unwrap_or(json!([]));
+    json!({
+        "id": stored.id,
+        "at": time(entry.at),
+        "method": entry.method,
+        "path": entry.path,
+        "resource_type": entry.resource_type,
+        "resource_id": entry.resource_id,
+        "status": entry.status,
+        "scim_type": entry.scim_type,
+        "detail": entry.detail,
+        "warnings": warnings,
+        "latency_ms": entry.latency_micros as f64 / 1000.0,
+        "trace_id": entry.trace_id,
+        "token_id": entry.token_id,
+    })
+}
+
+/// An admin API error: a status and what to do about it.
+#[derive(Debug, thiserror::Error)]
+#[error("{status}: {detail}")]
+pub struct AdminError {
+    status: u16,
+    detail: String,
+}
+
+impl AdminError {
+    fn new(status: u16, detail: impl Into<String>) -> Self {
+        Self { status, detail: detail.into() }
+    }
+
+    fn bad_request(detail: impl Into<String>) -> Self {
+        Self::new(400, detail)
+    }
+}
+
+impl From<CoreError> for AdminError {
+    fn from(error: CoreError) -> Self {
+        match error {
+            CoreError::Scim(ScimError { status, detail, .. }) => Self::new(status, detail),
+            CoreError::Unavailable(cause) => {
+                tracing::error!(error = %cause, "admin: database unavailable");
+                Self::new(503, "the database is unavailable")
+            }
+            other => {
+                tracing::error!(error = %other, "admin request failed");
+                Self::new(500, "internal error")
+            }
+        }
+    }
+}
+
+impl ResponseError for AdminError {
+    fn status_code(&self) -> StatusCode {
+        StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut response = HttpResponse::build(self.status_code());
+        if self.status == 401 {
+            response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
+        }
+        response.json(json!({ "status": self.status, "detail": self.detail }))
+    }
+}
+
+type Answer = Result<HttpResponse, AdminError>;
+
+/// An authenticated operator: extracting it checks `Authorization: Bearer <ADMIN_TOKEN>`.
+struct Operator;
+
+impl FromRequest for Operator {
+    type Error = AdminError;
+    type Future = std::future::Ready<Result<Self, AdminError>>;
+
+    fn from_request(request: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        std::future::ready(check_operator(request))
+    }
+}
+
+fn check_operator(request: &HttpRequest) -> Result<Operator, AdminError> {
+    let admin = request.app_data::<web::Data<Admin>>().ok_or_else(|| AdminError::new(500, "admin state missing"))?;
+    let Some(expected) = &admin.credential else {
+        return Err(AdminError::new(401, "the admin API is disabled: ADMIN_TOKEN is not set on this server"));
+    };
+    let presented = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(proto::credential::bearer_token)
+        .ok_or_else(|| AdminError::new(401, "an 'Authorization: Bearer <ADMIN_TOKEN>' header is required"))?;
+    let presented: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
+    if bool::from(presented.ct_eq(expected)) {
+        Ok(Operator)
+    } else {
+        Err(AdminError::new(401, "the admin token is not valid (a SCIM token is not an admin credential)"))
+    }
+}
+
+/// A JSON body (an empty body is `{}`), with a clear error when it is not the expected shape.
+fn body<T: serde::de::DeserializeOwned>(bytes: &web::Bytes) -> Result<T, AdminError> {
+    let text = if bytes.iter().all(u8::is_ascii_whitespace) { b"{}".as_slice() } else { bytes.as_ref() };
+    serde_json::from_slice(text).map_err(|e| AdminError::bad_request(format!("invalid request body: {e}")))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewTenant {
+    slug: String,
+    display_name: Option<String>,
+    region: Option<String>,
+}
+
+async fn create_tenant(_: Operator, admin: web::Data<Admin>, bytes: web::Bytes) -> Answer {
+    let NewTenant { slug, display_name, region } = body(&bytes)?;
+    let region = region.map(|r| r.trim().to_owned()).filter(|r| !r.is_empty()).unwrap_or_else(|| admin.region.clone());
+    if region != admin.region {
+        let detail = match admin.tenant_url(&region) {
+            Some(url) => format!(
+                "this deployment serves region '{}'; create tenants of region '{region}' in that region's deployment (tenant URL {url})",
+                admin.region
+            ),
+            None => format!(
+                "this deployment serves region '{}', and region '{region}' is not one it knows (REGION_TENANT_URLS)",
+                admin.region
+            ),
+        };
+        return Err(AdminError::bad_request(detail));
+    }
+    let display_name = display_name.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty()).unwrap_or(slug.clone());
+    if display_name.chars().count() > 200 {
+        return Err(AdminError::bad_request("display_name may be at most 200 characters"));
+    }
+    let tenant = admin
+        .store(move |store| store.write(|conn| tenants::create_tenant(conn, &slug, &display_name, &region)))
+        .await?;
+    Ok(HttpResponse::Created().json(admin.tenant_json(&tenant)))
+}
+
+async fn list_tenants(_: Operator, admin: web::Data<Admin>) -> Answer {
+    let list = admin.store(|store| store.read(tenants::list_tenants)).await?;
+    let tenants: Vec<Value> = list.iter().map(|tenant| admin.tenant_json(tenant)).collect();
+    Ok(HttpResponse::Ok().json(json!({ "tenants": tenants })))
+}
+
+async fn get_tenant(_: Operator, admin: web::Data<Admin>, slug: web::Path<String>) -> Answer {
+    let slug = slug.into_inner();
+    let tenant = admin.store(move |store| store.read(|conn| tenants::get_tenant(conn, &slug))).await?;
+    Ok(HttpResponse::Ok().json(admin.tenant_json(&tenant)))
+}
+
+async fn set_disabled(admin: web::Data<Admin>, slug: String, disabled: bool) -> Answer {
+    let tenant = admin.store(move |store| store.write(|conn| tenants::set_disabled(conn, &slug, disabled))).await?;
+    tracing::info!(tenant.id = %tenant.id, disabled, "tenant disabled flag changed by an operator");
+    Ok(HttpResponse::Ok().json(admin.tenant_json(&tenant)))
+}
+
+async fn disable_tenant(_: Operator, admin: web::Data<Admin>, slug: web::Path<String>) -> Answer {
+    set_disabled(admin, slug.into_inner(), true).await
+}
+
+async fn enable_tenant(_: Operator, admin: web::Data<Admin>, slug: web::Path<String>) -> Answer {
+    set_disabled(admin, slug.into_inner(), false).await
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct NewToken {
+    expires_in_days: Option<u32>,
+}
+
+/// The longest a token may be issued for.
+const MAX_EXPIRY_DAYS: u32 = 3650;
+
+impl NewToken {
+    fn expires_at(&self) -> Result<Option<i64>, AdminError> {
+        match self.expires_in_days {
+            None => Ok(None),
+            Some(days) if (1..=MAX_EXPIRY_DAYS).contains(&days) => {
+                Ok(Some(platform::db::now_micros() + i64::from(days) * 86_400_000_000))
+            }
+            Some(_) => Err(AdminError::bad_request(format!("expires_in_days must be between 1 and {MAX_EXPIRY_DAYS}"))),
+        }
+    }
+}
+
+async fn issue_token(_: Operator, admin: web::Data<Admin>, slug: web::Path<String>, bytes: web::Bytes) -> Answer {
+    let expires_at = body::<NewToken>(&bytes)?.expires_at()?;
+    let slug = slug.into_inner();
+    let secret = token::generate(&admin.token_prefix, &admin.region);
+    let issued = secret.clone();
+    let (tenant, record) = admin
+        .store(move |store| {
+            store.write(|conn| {
+                let tenant = tenants::get_tenant(conn, &slug)?;
+                let record = tenants::issue_token(conn, &slug, issued.expose_secret(), expires_at, None)?;
+                Ok((tenant, record))
+            })
+        })
+        .await?;
+    tracing::info!(tenant.id = %record.tenant_id, token.id = %record.id, "token issued by an operator");
+    Ok(HttpResponse::Created().json(issued_json(&record, &secret, admin.tenant_url(&tenant.region))))
+}
+
+async fn list_tokens(_: Operator, admin: web::Data<Admin>, slug: web::Path<String>) -> Answer {
+    let slug = slug.into_inner();
+    let list = admin.store(move |store| store.read(|conn| tenants::list_tokens(conn, &slug))).await?;
+    let now = platform::db::now_micros();
+    let tokens: Vec<Value> = list.iter().map(|token| token_json(token, now)).collect();
+    Ok(HttpResponse::Ok().json(json!({ "tokens": tokens })))
+}
+
+async fn revoke_token(_: Operator, admin: web::Data<Admin>, path: web::Path<(String, String)>) -> Answer {
+    let (slug, id) = path.into_inner();
+    let record = admin.store(move |store| store.write(|conn| tenants::revoke_token(conn, &slug, &id))).await?;
+    tracing::info!(tenant.id = %record.tenant_id, token.id = %record.id, "token revoked by an operator");
+    Ok(HttpResponse::NoContent().finish())
+}
+
+async fn rotate_token(
+    _: Operator,
+    admin: web::Data<Admin>,
+    path: web::Path<(String, String)>,
+    bytes: web::Bytes,
+) -> Answer {
+    let expires_at = body::<NewToken>(&bytes)?.expires_at()?;
+    let (slug, id) = path.into_inner();
+    let secret = token::generate(&admin.token_prefix, &admin.region);
+    let issued = secret.clone();
+    let (tenant, record) = admin
+        .store(move |store| {
+            store.write(|conn| {
+                let tenant = tenants::get_tenant(conn, &slug)?;
+                let record = tenants::start_rotation(conn, &slug, &id, issued.expose_secret(), expires_at)?;
+                Ok((tenant, record))
+            })
+        })
+        .await?;
+    tracing::info!(tenant.id = %record.tenant_id, token.id = %record.id, "token rotation started by an operator");
+    Ok(HttpResponse::Created().json(issued_json(&record, &secret, admin.tenant_url(&tenant.region))))
+}
+
+async fn finish_rotation(admin: web::Data<Admin>, slug: String, id: String, complete: bool) -> Answer {
+    let (revoked, kept) =
+        admin.store(move |store| store.write(|conn| tenants::finish_rotation(conn, &slug, &id, complete))).await?;
+    tracing::info!(tenant.id = %revoked.tenant_id, revoked = %revoked.id, kept = %kept.id, complete, "token rotation ended");
+    let now = platform::db::now_micros();
+    Ok(HttpResponse::Ok().json(json!({ "revoked": token_json(&revoked, now), "active": token_json(&kept, now) })))
+}
+
+async fn complete_rotation(_: Operator, admin: web::Data<Admin>, path: web::Path<(String, String)>) -> Answer {
+    let (slug, id) = path.into_inner();
+    finish_rotation(admin, slug, id, true).await
+}
+
+async fn cancel_rotation(_: Operator, admin: web::Data<Admin>, path: web::Path<(String, String)>) -> Answer {
+    let (slug, id) = path.into_inner();
+    finish_rotation(admin, slug, id, false).await
+}
+
+async fn get_settings(_: Operator, admin: web::Data<Admin>, slug: web::Path<String>) -> Answer {
+    let slug = slug.into_inner();
+    let tenant = admin.store(move |store| store.read(|conn| tenants::get_tenant(conn, &slug))).await?;
+    let effective = admin.limits.effective(tenant.settings.rate_limit);
+    Ok(HttpResponse::Ok().json(settings_json(&tenant.settings, effective)))
+}
+
+async fn put_settings(_: Operator, admin: web::Data<Admin>, slug: web::Path<String>, bytes: web::Bytes) -> Answer {
+    let text = std::str::from_utf8(&bytes).map_err(|_| AdminError::bad_request("the body is not UTF-8"))?;
+    let settings = TenantSettings::parse(text).map_err(AdminError::bad_request)?;
+    let slug = slug.into_inner();
+    let tenant = admin.store(move |store| store.write(|conn| tenants::set_settings(conn, &slug, &settings))).await?;
+    tracing::info!(tenant.id = %tenant.id, "tenant settings changed by an operator");
+    let effective = admin.limits.effective(tenant.settings.rate_limit);
+    Ok(HttpResponse::Ok().json(settings_json(&tenant.settings, effective)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LogParams {
+    since: Option<String>,
+    until: Option<String>,
+    status: Option<String>,
+    resource_id: Option<String>,
+    limit: Option<i64>,
+    /// The `next` of the previous page.
+    before: Option<i64>,
+}
+
+fn instant(name: &str, text: Option<String>) -> Result<Option<i64>, AdminError> {
+    text.map(|text| {
+        chrono::DateTime::parse_from_rfc3339(text.trim())
+            .map(|t| t.timestamp_micros())
+            .map_err(|_| AdminError::bad_request(format!("{name} must be an RFC 3339 time, e.g. 2026-11-23T10:00:00Z")))
+    })
+    .transpose()
+}
+
+async fn provisioning_log(
+    _: Operator,
+    admin: web::Data<Admin>,
+    slug: web::Path<String>,
+    request: HttpRequest,
+) -> Answer {
+    let params = web::Query::<LogParams>::from_query(request.query_string())
+        .map_err(|e| AdminError::bad_request(format!("invalid query: {e}")))?
+        .into_inner();
+    let status = params
+        .status
+        .map(|s| {
+            StatusFilter::parse(&s)
+                .ok_or_else(|| AdminError::bad_request("status must be a status code (404), a class (4xx) or 'error'"))
+        })
+        .transpose()?;
+    let limit = params.limit.unwrap_or(100);
+    if !(1..=provisioning_log::MAX_LIMIT).contains(&limit) {
+        return Err(AdminError::bad_request(format!("limit must be between 1 and {}", provisioning_log::MAX_LIMIT)));
+    }
+    let query = LogQuery {
+        since: instant("since", params.since)?,
+        until: instant("until", params.until)?,
+        status,
+        resource_id: params.resource_id,
+        limit,
+        before_id: params.before,
+    };
+    let slug = slug.into_inner();
+    let entries = admin
+        .store(move |store| {
+            store.read(|conn| {
+                tenants::get_tenant(conn, &slug)?;
+                provisioning_log::query(conn, &slug, &query)
+            })
+        })
+        .await?;
+    let next = (entries.len() as i64 == limit).then(|| entries.last().map(|e| e.id)).flatten();
+    let list: Vec<Value> = entries.iter().map(entry_json).collect();
+    Ok(HttpResponse::Ok().json(json!({ "entries": list, "next": next })))
+}
+
+async fn not_found() -> Answer {
+    Err(AdminError::new(404, "no such admin endpoint (see /admin/v1/tenants)"))
+}
+
+async fn livez() -> HttpResponse {
+    HttpResponse::Ok().body("ok")
+}
+
+fn routes(config: &mut web::ServiceConfig) {
+    config.service(
+        web::scope("/admin/v1/tenants")
+            .service(web::resource("").route(web::get().to(list_tenants)).route(web::post().to(create_tenant)))
+            .service(web::resource("/{slug}").route(web::get().to(get_tenant)))
+            .service(web::resource("/{slug}/disable").route(web::post().to(disable_tenant)))
+            .service(web::resource("/{slug}/enable").route(web::post().to(enable_tenant)))
+            .service(
+                web::resource("/{slug}/tokens").route(web::get().to(list_tokens)).route(web::post().to(issue_token)),
+            )
+            .service(web::resource("/{slug}/tokens/{id}").route(web::delete().to(revoke_token)))
+            .service(web::resource("/{slug}/tokens/{id}/rotate").route(web::post().to(rotate_token)))
+            .service(web::resource("/{slug}/tokens/{id}/rotate/complete").route(web::post().to(complete_rotation)))
+            .service(web::resource("/{slug}/tokens/{id}/rotate/cancel").route(web::post().to(cancel_rotation)))
+            .service(
+                web::resource("/{slug}/settings").route(web::get().to(get_settings)).route(web::put().to(put_settings)),
+            )
+            .service(web::resource("/{slug}/provisioning-log").route(web::get().to(provisioning_log))),
+    );
+}
+
+/// The admin listener, bound (port 0 allowed) and ready to run.
+pub struct AdminServer {
+    server: actix_web::dev::Server,
+    address: SocketAddr,
+}
+
+impl AdminServer {
+    pub fn build(config: &CoreConfig, store: Store, limits: TenantLimits) -> anyhow::Result<Self> {
+        let admin = web::Data::new(Admin {
+            store,
+            credential: config.admin.token.as_ref().map(|t| Sha256::digest(t.expose_secret().as_bytes()).into()),
+            region: config.region.clone(),
+            region_tenant_urls: config.admin.region_tenant_urls.clone(),
+            token_prefix: config.token_prefix.clone(),
+            limits,
+        });
+        if admin.credential.is_none() {
+            tracing::warn!("ADMIN_TOKEN is not set: the admin API refuses every request");
+        }
+        let listener = std::net::TcpListener::bind(config.admin.addr)
+            .with_context(|| format!("binding the admin listener on {}", config.admin.addr))?;
+        let address = listener.local_addr()?;
+        let server = actix_web::HttpServer::new(move || {
+            actix_web::App::new()
+                .app_data(admin.clone())
+                .app_data(web::PayloadConfig::new(64 * 1024))
+                .route("/livez", web::get().to(livez))
+                .configure(routes)
+                .default_service(web::to(not_found))
+        })
+        .workers(1)
+        .disable_signals()
+        .shutdown_timeout(5)
+        .listen(listener)?
+        .run();
+        Ok(Self { server, address })
+    }
+
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let handle = self.server.handle();
+        tokio::spawn(async move {
+            shutdown.await;
+            handle.stop(true).await;
+        });
+        tracing::info!(address = %self.address, "admin API serving");
+        self.server.await.context("admin HTTP server failed")
+    }
+}
