@@ -1,16 +1,22 @@
 #!/usr/bin/env python3
 """What the provisioning log costs the SCIM path.
 
-Starts the release `standalone` twice on fresh data directories, once with the provisioning log
-on and once off, drives the same load at each (POST /Users, then GET /Users?filter=userName eq …,
-from several concurrent clients), and prints throughput and latency percentiles side by side.
+Starts the system twice per round on fresh data, once with the provisioning log on and once off,
+drives the same load at each (POST /Users, then GET /Users?filter=userName eq …, from several
+concurrent clients), and prints throughput and latency percentiles side by side.
 
     cargo build --release && python3 scripts/bench-log.py [--requests 2000] [--clients 4]
+        the release `standalone` on SQLite
+    cargo build --release -p gateway -p provisioning-core && \
+        python3 scripts/bench-log.py --postgres postgres://postgres@127.0.0.1:5432/postgres
+        the release gateway and provisioning-core as separate processes, the core on a new
+        PostgreSQL database each run (no broker: events stay in the outbox, as when Kafka is down)
 """
 import argparse, http.client, json, os, socket, subprocess, sys, tempfile, threading, time, uuid
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BINARY = os.path.join(ROOT, "target", "release", "standalone")
+RELEASE = os.path.join(ROOT, "target", "release")
+BINARY = os.path.join(RELEASE, "standalone")
 
 
 def free_port():
@@ -30,14 +36,37 @@ def wait_ready(port, deadline=30):
     sys.exit(f"standalone on {port} never became ready")
 
 
-def run(log, requests, clients):
+def start_standalone(log, port, token):
     data = tempfile.mkdtemp(prefix="bench-log-")
-    port, token = free_port(), "bench_" + uuid.uuid4().hex
     env = dict(os.environ, DATA_DIR=data, GATEWAY_HTTP_ADDR=f"127.0.0.1:{port}",
                DIRECTORY_HTTP_ADDR=f"127.0.0.1:{free_port()}", DIRECTORY_GRPC_ADDR=f"127.0.0.1:{free_port()}",
+               ADMIN_HTTP_ADDR=f"127.0.0.1:{free_port()}", ADMIN_TOKEN="bench",
                SCIM_BOOTSTRAP_TOKEN=token, PROVISIONING_LOG=log, RATE_LIMIT_PER_SECOND="100000",
                RATE_LIMIT_BURST="100000", RUST_LOG="warn")
-    process = subprocess.Popen([BINARY], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return [subprocess.Popen([BINARY], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+
+
+def start_services(log, port, token, postgres):
+    """gateway + provisioning-core on a fresh PostgreSQL database (created with psql)."""
+    name = "bench_log_" + uuid.uuid4().hex[:12]
+    subprocess.run(["psql", postgres, "-q", "-c", f"CREATE DATABASE {name}"], check=True)
+    url = postgres.rsplit("/", 1)[0] + "/" + name
+    core_port = free_port()
+    env = dict(os.environ, DATABASE_URL=url, CORE_GRPC_ADDR=f"127.0.0.1:{core_port}",
+               ADMIN_HTTP_ADDR=f"127.0.0.1:{free_port()}", ADMIN_TOKEN="bench", BOOTSTRAP_TENANT="bench",
+               SCIM_BOOTSTRAP_TOKEN=token, PROVISIONING_LOG=log, RATE_LIMIT_PER_SECOND="100000",
+               RATE_LIMIT_BURST="100000", RUST_LOG="error", GATEWAY_HTTP_ADDR=f"127.0.0.1:{port}",
+               CORE_GRPC_URL=f"http://127.0.0.1:{core_port}")
+    core = os.path.join(RELEASE, "provisioning-core")
+    subprocess.run([core, "migrate"], env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    quiet = dict(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return [subprocess.Popen([core, "serve"], env=env, **quiet),
+            subprocess.Popen([os.path.join(RELEASE, "gateway")], env=env, **quiet)]
+
+
+def run(log, requests, clients, postgres=None):
+    port, token = free_port(), "bench_" + uuid.uuid4().hex
+    processes = start_services(log, port, token, postgres) if postgres else start_standalone(log, port, token)
     try:
         wait_ready(port)
         latencies, lock = [], threading.Lock()
@@ -69,18 +98,21 @@ def run(log, requests, clients):
         return {"requests": len(latencies), "seconds": elapsed, "per_second": len(latencies) / elapsed,
                 "p50_ms": pick(0.50), "p95_ms": pick(0.95), "p99_ms": pick(0.99)}
     finally:
-        process.terminate(); process.wait()
+        for process in processes:
+            process.terminate(); process.wait()
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--postgres", help="a PostgreSQL server URL: run gateway + core on it instead of standalone")
     args = parser.parse_args()
-    if not os.path.exists(BINARY):
-        sys.exit("build it first: cargo build --release")
+    needed = ["gateway", "provisioning-core"] if args.postgres else ["standalone"]
+    if not all(os.path.exists(os.path.join(RELEASE, b)) for b in needed):
+        sys.exit(f"build it first: cargo build --release -p {' -p '.join(needed)}")
     # Two rounds each, alternating, so that drift on a shared machine hits both.
-    rounds = [(log, run(log, args.requests, args.clients)) for log in ("off", "on", "off", "on")]
+    rounds = [(log, run(log, args.requests, args.clients, args.postgres)) for log in ("off", "on", "off", "on")]
     print(f"{'log':<5}{'requests':>10}{'req/s':>10}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}")
     for log, r in rounds:
         print(f"{log:<5}{r['requests']:>10}{r['per_second']:>10.0f}{r['p50_ms']:>9.2f}{r['p95_ms']:>9.2f}{r['p99_ms']:>9.2f}")

@@ -197,7 +197,8 @@ struct QueryPlan {
 }
 
 impl QueryPlan {
-    fn new(kind: ResourceType, message: QueryRequest, key: &CursorKey) -> Result<Self, CoreError> {
+    /// Plans a tenant's query; a cursor must have been issued for this tenant and query.
+    fn new(kind: ResourceType, message: QueryRequest, key: &CursorKey, tenant: &TenantId) -> Result<Self, CoreError> {
         let QueryRequest { filter, start_index, count, exclude_members, sort_by, sort_descending, cursor } = message;
         let filter = conversions::filter(filter)?;
         let sort = sort_by
@@ -208,7 +209,7 @@ impl QueryPlan {
                     .map_err(|_| ScimError::invalid_value(format!("sortBy: '{by}' is not an attribute path")))
             })
             .transpose()?;
-        let fingerprint = cursor::fingerprint(kind, filter.as_ref(), sort_by.as_deref(), sort_descending);
+        let fingerprint = cursor::fingerprint(tenant, kind, filter.as_ref(), sort_by.as_deref(), sort_descending);
         let (start_index, cursor_query) = match cursor {
             None => (start_index, None),
             Some(cursor) if cursor.is_empty() => (1, Some(fingerprint)),
@@ -297,9 +298,10 @@ impl Provisioning for ProvisioningService {
     #[tracing::instrument(skip_all, fields(rpc.system = "grpc", rpc.method = "QueryUsers", tenant.id))]
     async fn query_users(&self, request: Request<QueryRequest>) -> Result<Response<QueryResponse>, Status> {
         let (metadata, _, message) = request.into_parts();
-        let plan = QueryPlan::new(ResourceType::User, message, &self.cursor_key)?;
+        let key = self.cursor_key.clone();
         let (query, found) = self
             .run(&metadata, Op::list(ResourceType::User), move |store, tenant| {
+                let plan = QueryPlan::new(ResourceType::User, message, &key, tenant)?;
                 let found = store
                     .read(|conn| users::search(conn, tenant, plan.filter.as_ref(), plan.sort.as_ref(), plan.page))?;
                 Ok((plan, found))
@@ -364,9 +366,10 @@ impl Provisioning for ProvisioningService {
     #[tracing::instrument(skip_all, fields(rpc.system = "grpc", rpc.method = "QueryGroups", tenant.id))]
     async fn query_groups(&self, request: Request<QueryRequest>) -> Result<Response<QueryResponse>, Status> {
         let (metadata, _, message) = request.into_parts();
-        let plan = QueryPlan::new(ResourceType::Group, message, &self.cursor_key)?;
+        let key = self.cursor_key.clone();
         let (query, found) = self
             .run(&metadata, Op::list(ResourceType::Group), move |store, tenant| {
+                let plan = QueryPlan::new(ResourceType::Group, message, &key, tenant)?;
                 let found = store.read(|conn| {
                     let (filter, sort) = (plan.filter.as_ref(), plan.sort.as_ref());
                     groups::search(conn, tenant, filter, sort, plan.page, plan.exclude_members)

@@ -105,30 +105,39 @@ impl CursorKey {
     }
 }
 
-/// What identifies a query for its cursors: the resource type, the filter and the sort.
+/// What identifies a query for its cursors: the tenant, the resource type, the filter and the
+/// sort. A cursor of another tenant is refused like a tampered one.
 pub fn fingerprint(
+    tenant: &super::tenants::TenantId,
     kind: scim::ResourceType,
     filter: Option<&scim::Filter>,
     sort_by: Option<&str>,
     descending: bool,
 ) -> String {
-    let text = format!("{}|{filter:?}|{sort_by:?}|{descending}", kind.name());
+    let text = format!("{}|{}|{filter:?}|{sort_by:?}|{descending}", tenant.as_str(), kind.name());
     hex::encode(&Sha256::digest(text.as_bytes())[..12])
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::tenants::TenantId;
 
     #[test]
     fn cursors_round_trip_and_resist_tampering() {
         let key = CursorKey::for_tests(b"0123456789abcdef0123456789abcdef");
-        let query = fingerprint(scim::ResourceType::User, None, Some("userName"), false);
+        let acme = TenantId("acme".to_owned());
+        let query = fingerprint(&acme, scim::ResourceType::User, None, Some("userName"), false);
         let cursor = key.issue(200, &query).unwrap();
         assert_eq!(key.open(&cursor, &query).unwrap(), 200);
 
-        let other_query = fingerprint(scim::ResourceType::User, None, None, false);
-        assert!(key.open(&cursor, &fingerprint(scim::ResourceType::Group, None, Some("userName"), false)).is_err());
+        let other_query = fingerprint(&acme, scim::ResourceType::User, None, None, false);
+        assert!(
+            key.open(&cursor, &fingerprint(&acme, scim::ResourceType::Group, None, Some("userName"), false)).is_err()
+        );
+        let globex = TenantId("globex".to_owned());
+        let other_tenant = fingerprint(&globex, scim::ResourceType::User, None, Some("userName"), false);
+        assert!(key.open(&cursor, &other_tenant).is_err(), "a cursor is its tenant's only");
         assert!(key.open(&cursor, &other_query).is_err(), "a cursor belongs to its query");
         let mut tampered = cursor.clone().into_bytes();
         let last = tampered.len() - 5;

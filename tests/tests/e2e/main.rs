@@ -10,6 +10,7 @@ mod broker_down;
 mod conformance;
 mod entra;
 mod events;
+mod isolation;
 mod lifecycle;
 mod okta;
 mod other_idps;
