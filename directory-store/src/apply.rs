@@ -1,6 +1,10 @@
 //! Applying change events to the directory. Each event carries its resource's version; a version
-//! at or below the one stored is skipped, so replays and late duplicates change nothing. When
-//! the event comes from Kafka, its offset is stored in the same transaction.
+//! at or below the one stored is skipped, so replays and late duplicates change nothing. A user
+//! event is applied to the row of its account, which SCIM may have linked to an account the
+//! product made by hand, or restored from a soft delete; `user.purged` leaves a tombstone without
+//! personal data. When the event comes from Kafka, its offset is stored in the same transaction.
+
+use std::collections::BTreeMap;
 
 use diesel::prelude::*;
 use platform::db::{DbConnection, now_micros};
@@ -9,12 +13,14 @@ use proto::change_event::Record;
 use proto::{Account, ChangeEvent, Team};
 
 use crate::error::DirectoryError;
+use crate::records::{Origin, email_key};
 use crate::schema::{accounts, consumed_offsets, memberships, teams};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Applied {
     Applied,
-    /// The directory already holds this version or a newer one.
+    /// The directory already holds this version or a newer one, or (for a user event) the
+    /// account is provisioned by another SCIM user now.
     Stale,
     /// The offset was consumed before (a redelivery after a restart or rebalance).
     AlreadyConsumed,
@@ -80,34 +86,139 @@ pub fn apply_event(conn: &mut DbConnection, event: &ChangeEvent) -> Result<Appli
     }
 }
 
-fn apply_account(conn: &mut DbConnection, event: &ChangeEvent, account: &Account) -> Result<Applied, DirectoryError> {
-    let key = (event.tenant_id.as_str(), event.resource_id.as_str());
-    let stored: Option<i64> = accounts::table.find(key).select(accounts::version).first(conn).optional()?;
-    if stored.is_some_and(|version| version >= event.version) {
-        return Ok(Applied::Stale);
+/// The `event_type` that ends a soft-deleted account's tombstone period.
+pub const USER_PURGED: &str = "user.purged";
+
+/// The `Link.reason` of a link to an account the product made by hand.
+pub const LINK_REASON_EMAIL: &str = "email";
+
+/// What an account event writes to its row (all of it but the keys, the origin and created_at).
+#[derive(AsChangeset, Insertable)]
+#[diesel(table_name = accounts, treat_none_as_null = true)]
+struct AccountChanges<'a> {
+    user_name: &'a str,
+    external_id: Option<&'a str>,
+    active: bool,
+    email: Option<&'a str>,
+    email_key: Option<String>,
+    given_name: Option<&'a str>,
+    family_name: Option<&'a str>,
+    display_name: Option<&'a str>,
+    roles: String,
+    permissions: String,
+    custom_fields: String,
+    scim_user_id: &'a str,
+    version: i64,
+    deleted: bool,
+    purge_after: Option<i64>,
+    purged: bool,
+    updated_at: i64,
+}
+
+impl<'a> AccountChanges<'a> {
+    fn from_event(event: &'a ChangeEvent, account: &'a Account) -> Result<Self, DirectoryError> {
+        // Sorted keys, so that the stored text does not depend on the map's order.
+        let custom_fields: BTreeMap<&String, &String> = account.custom_fields.iter().collect();
+        Ok(Self {
+            user_name: &account.user_name,
+            external_id: account.external_id.as_deref(),
+            active: account.active && !event.deleted,
+            email: account.email.as_deref(),
+            email_key: account.email.as_deref().map(email_key),
+            given_name: account.given_name.as_deref(),
+            family_name: account.family_name.as_deref(),
+            display_name: account.display_name.as_deref(),
+            roles: to_json(&account.roles)?,
+            permissions: to_json(&account.permissions)?,
+            custom_fields: to_json(&custom_fields)?,
+            scim_user_id: &event.resource_id,
+            version: event.version,
+            deleted: event.deleted,
+            purge_after: if event.deleted { event.purge_after_micros } else { None },
+            purged: false,
+            updated_at: now_micros(),
+        })
     }
-    let roles = serde_json::to_string(&account.roles).map_err(|e| DirectoryError::Internal(e.to_string()))?;
-    let values = (
-        accounts::user_name.eq(&account.user_name),
-        accounts::external_id.eq(&account.external_id),
-        accounts::active.eq(account.active && !event.deleted),
-        accounts::email.eq(&account.email),
-        accounts::given_name.eq(&account.given_name),
-        accounts::family_name.eq(&account.family_name),
-        accounts::display_name.eq(&account.display_name),
-        accounts::roles.eq(&roles),
-        accounts::version.eq(event.version),
-        accounts::deleted.eq(event.deleted),
-        accounts::updated_at.eq(now_micros()),
-    );
+
+    /// A purged account: only what stops an older event from bringing it back (its ids, its
+    /// SCIM user and version, deleted) is kept; its personal data is cleared.
+    fn purged(event: &'a ChangeEvent) -> Self {
+        Self {
+            user_name: "",
+            external_id: None,
+            active: false,
+            email: None,
+            email_key: None,
+            given_name: None,
+            family_name: None,
+            display_name: None,
+            roles: "[]".to_owned(),
+            permissions: "[]".to_owned(),
+            custom_fields: "{}".to_owned(),
+            scim_user_id: &event.resource_id,
+            version: event.version,
+            deleted: true,
+            purge_after: None,
+            purged: true,
+            updated_at: now_micros(),
+        }
+    }
+}
+
+fn to_json(value: &impl serde::Serialize) -> Result<String, DirectoryError> {
+    serde_json::to_string(value).map_err(|e| DirectoryError::Internal(e.to_string()))
+}
+
+/// Applies a user event to the row of its account (`Account.id`, which is the SCIM user id
+/// unless SCIM linked the user to an existing account). Versions number one SCIM user's events,
+/// so they are compared only when the row is that user's: an event of another SCIM user (or for
+/// a manual account) applies only when it links the user to the row, taking it over.
+fn apply_account(conn: &mut DbConnection, event: &ChangeEvent, account: &Account) -> Result<Applied, DirectoryError> {
+    let scim_user_id = event.resource_id.as_str();
+    // Events published before accounts had ids of their own carry the SCIM user id, or nothing.
+    let id = if account.id.is_empty() { scim_user_id } else { account.id.as_str() };
+    let key = (event.tenant_id.as_str(), id);
+    if let Some(link) = &event.link
+        && link.account_id != id
+    {
+        tracing::warn!(event_id = %event.event_id, "a link names another account than the record's id; the record's id is used");
+    }
+    let stored: Option<(Option<String>, i64)> =
+        accounts::table.find(key).select((accounts::scim_user_id, accounts::version)).first(conn).optional()?;
+    if let Some((owner, version)) = &stored {
+        let owned = owner.as_deref() == Some(scim_user_id);
+        if owned && *version >= event.version {
+            return Ok(Applied::Stale);
+        }
+        if !owned && event.link.is_none() {
+            // The row is another SCIM user's now (taken over by its link), or a manual account no
+            // link claimed: this user's versions say nothing about it.
+            tracing::warn!(event_id = %event.event_id, "an event of a SCIM user that does not provision this account; skipped");
+            return Ok(Applied::Stale);
+        }
+    }
+    let purged = event.event_type == USER_PURGED;
+    let changes = if purged { AccountChanges::purged(event) } else { AccountChanges::from_event(event, account)? };
     if stored.is_some() {
-        diesel::update(accounts::table.find(key)).set(values).execute(conn)?;
+        // A takeover keeps the origin: a manual account stays manual once SCIM provisions it.
+        diesel::update(accounts::table.find(key)).set(&changes).execute(conn)?;
     } else {
+        // Only a rebuilt directory meets a link to an account it does not hold.
+        let origin = match &event.link {
+            Some(link) if link.reason == LINK_REASON_EMAIL => Origin::Manual,
+            _ => Origin::Scim,
+        };
         diesel::insert_into(accounts::table)
-            .values((accounts::tenant_id.eq(key.0), accounts::id.eq(key.1), values))
+            .values((
+                accounts::tenant_id.eq(key.0),
+                accounts::id.eq(key.1),
+                accounts::origin.eq(origin.as_str()),
+                accounts::created_at.eq(changes.updated_at),
+                &changes,
+            ))
             .execute(conn)?;
     }
-    if event.deleted {
+    if changes.deleted {
         diesel::delete(
             memberships::table.filter(memberships::tenant_id.eq(key.0)).filter(memberships::account_id.eq(key.1)),
         )
@@ -124,6 +235,7 @@ fn apply_team(conn: &mut DbConnection, event: &ChangeEvent, team: &Team) -> Resu
     }
     let values = (
         teams::name.eq(&team.name),
+        teams::permissions.eq(to_json(&team.permissions)?),
         teams::external_id.eq(&team.external_id),
         teams::version.eq(event.version),
         teams::deleted.eq(event.deleted),

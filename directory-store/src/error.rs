@@ -1,4 +1,5 @@
-//! The directory's one error type, mapped exhaustively to HTTP and to gRPC.
+//! The directory's one error type, mapped exhaustively to HTTP and to gRPC. HTTP error bodies are
+//! `{"status": N, "detail": "…"}`; 5xx details are opaque and the cause is logged once.
 
 use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
@@ -7,6 +8,12 @@ use actix_web::http::StatusCode;
 pub enum DirectoryError {
     #[error("{0} not found")]
     NotFound(&'static str),
+    /// The request is not valid: what to fix.
+    #[error("{0}")]
+    Invalid(String),
+    /// The request conflicts with what the directory holds.
+    #[error("{0}")]
+    Conflict(String),
     #[error("the database is unavailable: {0}")]
     Unavailable(#[from] diesel::r2d2::PoolError),
     #[error("database error: {0}")]
@@ -18,7 +25,7 @@ pub enum DirectoryError {
 impl DirectoryError {
     fn log(&self) {
         match self {
-            DirectoryError::NotFound(_) => {}
+            DirectoryError::NotFound(_) | DirectoryError::Invalid(_) | DirectoryError::Conflict(_) => {}
             DirectoryError::Unavailable(cause) => tracing::error!(error = %cause, "database unavailable"),
             DirectoryError::Database(cause) => tracing::error!(error = %cause, "database error"),
             DirectoryError::Internal(cause) => tracing::error!(error = %cause, "internal error"),
@@ -30,6 +37,8 @@ impl actix_web::ResponseError for DirectoryError {
     fn status_code(&self) -> StatusCode {
         match self {
             DirectoryError::NotFound(_) => StatusCode::NOT_FOUND,
+            DirectoryError::Invalid(_) => StatusCode::BAD_REQUEST,
+            DirectoryError::Conflict(_) => StatusCode::CONFLICT,
             DirectoryError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             DirectoryError::Database(_) | DirectoryError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -37,12 +46,14 @@ impl actix_web::ResponseError for DirectoryError {
 
     fn error_response(&self) -> HttpResponse {
         self.log();
-        let message = match self {
+        let detail = match self {
             DirectoryError::NotFound(what) => format!("{what} not found"),
+            DirectoryError::Invalid(detail) | DirectoryError::Conflict(detail) => detail.clone(),
             DirectoryError::Unavailable(_) => "the directory is unavailable".to_owned(),
             DirectoryError::Database(_) | DirectoryError::Internal(_) => "internal error".to_owned(),
         };
-        HttpResponse::build(self.status_code()).json(serde_json::json!({ "error": message }))
+        let status = self.status_code();
+        HttpResponse::build(status).json(serde_json::json!({ "status": status.as_u16(), "detail": detail }))
     }
 }
 
@@ -51,6 +62,8 @@ impl From<DirectoryError> for tonic::Status {
         error.log();
         match error {
             DirectoryError::NotFound(what) => tonic::Status::not_found(format!("{what} not found")),
+            DirectoryError::Invalid(detail) => tonic::Status::invalid_argument(detail),
+            DirectoryError::Conflict(detail) => tonic::Status::already_exists(detail),
             DirectoryError::Unavailable(_) => tonic::Status::unavailable("the directory is unavailable"),
             DirectoryError::Database(_) | DirectoryError::Internal(_) => tonic::Status::internal("internal error"),
         }

@@ -1,7 +1,8 @@
-//! The `Directory` gRPC read service.
+//! The `Directory` gRPC service: accounts and teams by id, and the live accounts with an email
+//! (what provisioning-core asks before creating an account, to link to a manual one).
 
 use proto::directory_server::Directory as DirectoryRpc;
-use proto::{Account, GetAccountRequest, GetTeamRequest, Team};
+use proto::{Account, FindAccountsRequest, FindAccountsResponse, GetAccountRequest, GetTeamRequest, Team};
 use tonic::{Request, Response, Status};
 
 use crate::Directory;
@@ -35,7 +36,7 @@ impl DirectoryRpc for DirectoryService {
     async fn get_account(&self, request: Request<GetAccountRequest>) -> Result<Response<Account>, Status> {
         let GetAccountRequest { tenant_id, id } = request.into_inner();
         let account = self.blocking(move |d| d.read(|conn| read::account(conn, &tenant_id, &id))).await?;
-        Ok(Response::new(account))
+        Ok(Response::new(account.into()))
     }
 
     #[tracing::instrument(skip_all, fields(rpc.system = "grpc", rpc.method = "GetTeam"))]
@@ -43,5 +44,21 @@ impl DirectoryRpc for DirectoryService {
         let GetTeamRequest { tenant_id, id } = request.into_inner();
         let team = self.blocking(move |d| d.read(|conn| read::team(conn, &tenant_id, &id))).await?;
         Ok(Response::new(team))
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc.system = "grpc", rpc.method = "FindAccounts"))]
+    async fn find_accounts(
+        &self,
+        request: Request<FindAccountsRequest>,
+    ) -> Result<Response<FindAccountsResponse>, Status> {
+        let FindAccountsRequest { tenant_id, email } = request.into_inner();
+        if tenant_id.is_empty() {
+            return Err(DirectoryError::Invalid("tenant_id is required".to_owned()).into());
+        }
+        if email.trim().is_empty() {
+            return Err(DirectoryError::Invalid("email is required".to_owned()).into());
+        }
+        let accounts = self.blocking(move |d| d.read(|conn| read::accounts_by_email(conn, &tenant_id, &email))).await?;
+        Ok(Response::new(FindAccountsResponse { accounts: accounts.into_iter().map(Account::from).collect() }))
     }
 }

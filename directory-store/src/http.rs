@@ -1,11 +1,19 @@
-//! The directory's HTTP JSON read API for the product, with liveness and readiness.
+//! The directory's HTTP JSON API for the product: accounts (read, looked up by email, created by
+//! hand) and teams, with liveness and readiness. Errors are `{"status": N, "detail": "…"}`.
 
-use actix_web::{HttpResponse, get, web};
-use serde::Serialize;
+use std::collections::BTreeMap;
+
+use actix_web::{HttpRequest, HttpResponse, get, web};
+use serde::{Deserialize, Serialize};
 
 use crate::Directory;
 use crate::error::DirectoryError;
+use crate::manual::{self, NewAccount, NewAccountRequest};
 use crate::read;
+use crate::records::{AccountRecord, Origin};
+
+/// The largest request body accepted.
+const MAX_BODY_BYTES: usize = 16 * 1024;
 
 #[derive(Debug, Serialize)]
 struct AccountBody {
@@ -19,11 +27,16 @@ struct AccountBody {
     display_name: Option<String>,
     roles: Vec<String>,
     teams: Vec<String>,
+    permissions: Vec<String>,
+    custom_fields: BTreeMap<String, String>,
+    /// `null` for a manual account SCIM has not linked.
+    scim_user_id: Option<String>,
+    origin: Origin,
 }
 
-impl From<proto::Account> for AccountBody {
-    fn from(account: proto::Account) -> Self {
-        let proto::Account {
+impl From<AccountRecord> for AccountBody {
+    fn from(account: AccountRecord) -> Self {
+        let AccountRecord {
             id,
             tenant_id: _,
             user_name,
@@ -35,9 +48,33 @@ impl From<proto::Account> for AccountBody {
             display_name,
             roles,
             teams,
+            permissions,
+            custom_fields,
+            scim_user_id,
+            origin,
         } = account;
-        Self { id, user_name, external_id, active, email, given_name, family_name, display_name, roles, teams }
+        Self {
+            id,
+            user_name,
+            external_id,
+            active,
+            email,
+            given_name,
+            family_name,
+            display_name,
+            roles,
+            teams,
+            permissions,
+            custom_fields,
+            scim_user_id,
+            origin,
+        }
     }
+}
+
+#[derive(Debug, Serialize)]
+struct AccountsBody {
+    accounts: Vec<AccountBody>,
 }
 
 #[derive(Debug, Serialize)]
@@ -46,12 +83,13 @@ struct TeamBody {
     name: String,
     external_id: Option<String>,
     members: Vec<String>,
+    permissions: Vec<String>,
 }
 
 impl From<proto::Team> for TeamBody {
     fn from(team: proto::Team) -> Self {
-        let proto::Team { id, tenant_id: _, name, external_id, member_ids } = team;
-        Self { id, name, external_id, members: member_ids }
+        let proto::Team { id, tenant_id: _, name, external_id, member_ids, permissions } = team;
+        Self { id, name, external_id, members: member_ids, permissions }
     }
 }
 
@@ -71,6 +109,46 @@ async fn get_account(
     let (tenant, id) = path.into_inner();
     let account = blocking(&directory, move |d| d.read(|conn| read::account(conn, &tenant, &id))).await?;
     Ok(HttpResponse::Ok().json(AccountBody::from(account)))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AccountsQuery {
+    email: Option<String>,
+}
+
+/// `GET /v1/tenants/{tenant}/accounts?email=…`: the live accounts with this email
+/// (case-insensitive).
+async fn find_accounts(
+    directory: web::Data<Directory>,
+    tenant: web::Path<String>,
+    request: HttpRequest,
+) -> Result<HttpResponse, DirectoryError> {
+    let tenant = tenant.into_inner();
+    let AccountsQuery { email } = web::Query::<AccountsQuery>::from_query(request.query_string())
+        .map_err(|e| DirectoryError::Invalid(format!("invalid query: {e}")))?
+        .into_inner();
+    let email = email
+        .filter(|email| !email.trim().is_empty())
+        .ok_or_else(|| DirectoryError::Invalid("the email query parameter is required (?email=…)".to_owned()))?;
+    let accounts = blocking(&directory, move |d| d.read(|conn| read::accounts_by_email(conn, &tenant, &email))).await?;
+    Ok(HttpResponse::Ok().json(AccountsBody { accounts: accounts.into_iter().map(AccountBody::from).collect() }))
+}
+
+/// `POST /v1/tenants/{tenant}/accounts`: a manual account; 409 when a live account of the tenant
+/// has the email.
+async fn create_account(
+    directory: web::Data<Directory>,
+    tenant: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, DirectoryError> {
+    let tenant = tenant.into_inner();
+    let request: NewAccountRequest =
+        serde_json::from_slice(&body).map_err(|e| DirectoryError::Invalid(format!("invalid request body: {e}")))?;
+    let new = NewAccount::parse(request)?;
+    let account = blocking(&directory, move |d| d.write(|conn| manual::create(conn, &tenant, new))).await?;
+    tracing::info!(tenant.id = %account.tenant_id, account.id = %account.id, "manual account created");
+    Ok(HttpResponse::Created().json(AccountBody::from(account)))
 }
 
 #[get("/v1/tenants/{tenant}/teams/{id}")]
@@ -105,5 +183,15 @@ async fn readyz(directory: web::Data<Directory>) -> HttpResponse {
 }
 
 pub fn routes(config: &mut web::ServiceConfig) {
-    config.service(get_account).service(get_team).service(livez).service(readyz);
+    config
+        .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
+        .service(
+            web::resource("/v1/tenants/{tenant}/accounts")
+                .route(web::get().to(find_accounts))
+                .route(web::post().to(create_account)),
+        )
+        .service(get_account)
+        .service(get_team)
+        .service(livez)
+        .service(readyz);
 }

@@ -1,6 +1,7 @@
 //! directory-store: the product's directory (accounts, teams, memberships), projected from the
-//! change events and served over HTTP JSON and gRPC. It can be dropped and rebuilt from the
-//! topic.
+//! change events and served over HTTP JSON and gRPC. The product can also create accounts here by
+//! hand (`manual`), which SCIM may later link to. Everything but those manual accounts can be
+//! dropped and rebuilt from the topic.
 #![forbid(unsafe_code)]
 
 pub mod app;
@@ -10,7 +11,9 @@ pub mod consumer;
 pub mod error;
 pub mod grpc;
 pub mod http;
+pub mod manual;
 pub mod read;
+pub mod records;
 pub mod schema;
 
 use platform::db::{Database, DbConnection};

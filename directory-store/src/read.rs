@@ -1,35 +1,118 @@
-//! Reads for the product: an account with its teams, a team with its members. Deleted ones
-//! (tombstones) are not found.
+//! Reads for the product: an account with its teams, the accounts with an email, a team with its
+//! members. Deleted ones (tombstones, purged or not) are not found.
+
+use std::collections::BTreeMap;
 
 use diesel::prelude::*;
 use platform::db::DbConnection;
-use proto::{Account, Team};
+use proto::Team;
 
 use crate::error::DirectoryError;
+use crate::records::{AccountRecord, Origin, email_key};
 use crate::schema::{accounts, memberships, teams};
 
-type AccountColumns =
-    (String, Option<String>, bool, Option<String>, Option<String>, Option<String>, Option<String>, String);
+/// At most this many accounts answer a lookup by email (emails are not unique in SCIM).
+pub const MAX_ACCOUNTS_BY_EMAIL: i64 = 100;
 
-pub fn account(conn: &mut DbConnection, tenant: &str, id: &str) -> Result<Account, DirectoryError> {
-    let row: Option<AccountColumns> = accounts::table
+/// An `accounts` row as the reads need it.
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = accounts)]
+struct AccountRow {
+    id: String,
+    tenant_id: String,
+    user_name: String,
+    external_id: Option<String>,
+    active: bool,
+    email: Option<String>,
+    given_name: Option<String>,
+    family_name: Option<String>,
+    display_name: Option<String>,
+    roles: String,
+    permissions: String,
+    custom_fields: String,
+    scim_user_id: Option<String>,
+    origin: String,
+}
+
+impl AccountRow {
+    fn into_record(self, teams: Vec<String>) -> Result<AccountRecord, DirectoryError> {
+        let AccountRow {
+            id,
+            tenant_id,
+            user_name,
+            external_id,
+            active,
+            email,
+            given_name,
+            family_name,
+            display_name,
+            roles,
+            permissions,
+            custom_fields,
+            scim_user_id,
+            origin,
+        } = self;
+        Ok(AccountRecord {
+            id,
+            tenant_id,
+            user_name,
+            external_id,
+            active,
+            email,
+            given_name,
+            family_name,
+            display_name,
+            roles: stored_json("roles", &roles)?,
+            teams,
+            permissions: stored_json("permissions", &permissions)?,
+            custom_fields: stored_json::<BTreeMap<String, String>>("custom_fields", &custom_fields)?,
+            scim_user_id,
+            origin: Origin::parse(&origin)?,
+        })
+    }
+}
+
+fn stored_json<T: serde::de::DeserializeOwned>(column: &str, text: &str) -> Result<T, DirectoryError> {
+    serde_json::from_str(text).map_err(|e| DirectoryError::Internal(format!("stored {column}: {e}")))
+}
+
+pub fn account(conn: &mut DbConnection, tenant: &str, id: &str) -> Result<AccountRecord, DirectoryError> {
+    let row = accounts::table
         .find((tenant, id))
         .filter(accounts::deleted.eq(false))
-        .select((
-            accounts::user_name,
-            accounts::external_id,
-            accounts::active,
-            accounts::email,
-            accounts::given_name,
-            accounts::family_name,
-            accounts::display_name,
-            accounts::roles,
-        ))
+        .select(AccountRow::as_select())
         .first(conn)
-        .optional()?;
-    let (user_name, external_id, active, email, given_name, family_name, display_name, roles) =
-        row.ok_or(DirectoryError::NotFound("account"))?;
-    let teams: Vec<String> = memberships::table
+        .optional()?
+        .ok_or(DirectoryError::NotFound("account"))?;
+    let teams = account_teams(conn, tenant, id)?;
+    row.into_record(teams)
+}
+
+/// The live accounts of `tenant` whose email is `email` (case-insensitive), by id.
+pub fn accounts_by_email(
+    conn: &mut DbConnection,
+    tenant: &str,
+    email: &str,
+) -> Result<Vec<AccountRecord>, DirectoryError> {
+    let rows: Vec<AccountRow> = accounts::table
+        .filter(accounts::tenant_id.eq(tenant))
+        .filter(accounts::email_key.eq(email_key(email)))
+        .filter(accounts::deleted.eq(false))
+        .select(AccountRow::as_select())
+        .order(accounts::id.asc())
+        .limit(MAX_ACCOUNTS_BY_EMAIL)
+        .load(conn)?;
+    rows.into_iter()
+        .map(|row| {
+            let teams = account_teams(conn, tenant, &row.id)?;
+            row.into_record(teams)
+        })
+        .collect()
+}
+
+/// The live teams an account belongs to, sorted.
+fn account_teams(conn: &mut DbConnection, tenant: &str, id: &str) -> Result<Vec<String>, DirectoryError> {
+    Ok(memberships::table
         .inner_join(
             teams::table.on(teams::tenant_id.eq(memberships::tenant_id).and(teams::id.eq(memberships::team_id))),
         )
@@ -38,27 +121,14 @@ pub fn account(conn: &mut DbConnection, tenant: &str, id: &str) -> Result<Accoun
         .filter(teams::deleted.eq(false))
         .select(memberships::team_id)
         .order(memberships::team_id.asc())
-        .load(conn)?;
-    Ok(Account {
-        id: id.to_owned(),
-        tenant_id: tenant.to_owned(),
-        user_name,
-        external_id,
-        active,
-        email,
-        given_name,
-        family_name,
-        display_name,
-        roles: serde_json::from_str(&roles).map_err(|e| DirectoryError::Internal(format!("stored roles: {e}")))?,
-        teams,
-    })
+        .load(conn)?)
 }
 
 pub fn team(conn: &mut DbConnection, tenant: &str, id: &str) -> Result<Team, DirectoryError> {
-    let (name, external_id): (String, Option<String>) = teams::table
+    let (name, external_id, permissions): (String, Option<String>, String) = teams::table
         .find((tenant, id))
         .filter(teams::deleted.eq(false))
-        .select((teams::name, teams::external_id))
+        .select((teams::name, teams::external_id, teams::permissions))
         .first(conn)
         .optional()?
         .ok_or(DirectoryError::NotFound("team"))?;
@@ -74,5 +144,12 @@ pub fn team(conn: &mut DbConnection, tenant: &str, id: &str) -> Result<Team, Dir
         .select(memberships::account_id)
         .order(memberships::account_id.asc())
         .load(conn)?;
-    Ok(Team { id: id.to_owned(), tenant_id: tenant.to_owned(), name, external_id, member_ids })
+    Ok(Team {
+        id: id.to_owned(),
+        tenant_id: tenant.to_owned(),
+        name,
+        external_id,
+        member_ids,
+        permissions: stored_json("team permissions", &permissions)?,
+    })
 }

@@ -15,6 +15,14 @@ diesel::table! {
         version -> BigInt,
         deleted -> Bool,
         updated_at -> BigInt,
+        scim_user_id -> Nullable<Text>,
+        email_key -> Nullable<Text>,
+        permissions -> Text,
+        custom_fields -> Text,
+        origin -> Text,
+        purge_after -> Nullable<BigInt>,
+        purged -> Bool,
+        created_at -> Nullable<BigInt>,
     }
 }
 
@@ -27,6 +35,7 @@ diesel::table! {
         version -> BigInt,
         deleted -> Bool,
         updated_at -> BigInt,
+        permissions -> Text,
     }
 }
 

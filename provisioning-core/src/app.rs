@@ -30,6 +30,42 @@ pub struct Core {
     service: ProvisioningService,
     relay: Option<Relay>,
     log_writer: LogWriter,
+    purge: Purge,
+}
+
+/// The background job that purges due tombstones of soft-deleted accounts (`user.purged`).
+struct Purge {
+    store: Store,
+    wake: Arc<Notify>,
+    every: std::time::Duration,
+}
+
+impl Purge {
+    async fn run(self, shutdown: impl Future<Output = ()>) {
+        tokio::pin!(shutdown);
+        let mut tick = tokio::time::interval(self.every);
+        loop {
+            tokio::select! {
+                () = &mut shutdown => break,
+                _ = tick.tick() => {
+                    let store = self.store.clone();
+                    let purged = tokio::task::spawn_blocking(move || {
+                        store.write(|conn| crate::store::users::purge_due(conn, platform::db::now_micros()))
+                    })
+                    .await;
+                    match purged {
+                        Ok(Ok(0)) => {}
+                        Ok(Ok(count)) => {
+                            tracing::info!(count, "purged tombstones of deleted accounts");
+                            self.wake.notify_one();
+                        }
+                        Ok(Err(error)) => tracing::error!(error = %error, "purging tombstones failed"),
+                        Err(error) => tracing::error!(error = %error, "purge task failed"),
+                    }
+                }
+            }
+        }
+    }
 }
 
 impl Core {
@@ -55,8 +91,14 @@ impl Core {
         let (log, log_writer) = ProvisioningLog::new(store.clone(), retention, config.log_enabled);
         let limits = crate::rate_limit::TenantLimits::new(config.rate_limit);
         let admin = AdminServer::build(config, store.clone(), limits.clone())?;
-        let service = ProvisioningService::new(store, wake, cursor_key, log, limits);
-        Ok(Self { listener, address, admin, service, relay, log_writer })
+        let linker = config.directory_url.as_deref().map(crate::linking::Linker::new).transpose()?;
+        let purge = Purge {
+            store: store.clone(),
+            wake: wake.clone(),
+            every: std::time::Duration::from_secs(config.purge_interval_seconds.max(1)),
+        };
+        let service = ProvisioningService::new(store, wake, cursor_key, log, limits, linker);
+        Ok(Self { listener, address, admin, service, relay, log_writer, purge })
     }
 
     pub fn address(&self) -> SocketAddr {
@@ -74,6 +116,7 @@ impl Core {
         let relay = self.relay.map(|relay| tokio::spawn(relay.run(shutdown.clone())));
         let log_writer = tokio::spawn(self.log_writer.run(shutdown.clone()));
         let admin = tokio::spawn(self.admin.run(shutdown.clone()));
+        let purge = tokio::spawn(self.purge.run(shutdown.clone()));
         let (health, health_service) = tonic_health::server::health_reporter();
         health.set_serving::<ProvisioningServer<ProvisioningService>>().await;
         tracing::info!(address = %self.address, "provisioning-core serving gRPC");
@@ -88,6 +131,7 @@ impl Core {
         }
         log_writer.await.context("provisioning log writer panicked")?;
         admin.await.context("admin API panicked")??;
+        purge.await.context("purge job panicked")?;
         served
     }
 }

@@ -31,6 +31,11 @@ pub struct CoreConfig {
     pub rate_limit: RateLimit,
     /// The admin API.
     pub admin: AdminConfig,
+    /// `DIRECTORY_GRPC_URL`: the directory store, asked for accounts to link new users to.
+    /// Without it, no linking.
+    pub directory_url: Option<String>,
+    /// `PURGE_INTERVAL_SECONDS`, default 3600: how often due tombstones are purged.
+    pub purge_interval_seconds: u64,
 }
 
 /// The operators' HTTP API, on its own listener (never the SCIM port).
@@ -140,6 +145,8 @@ impl CoreConfig {
             log_enabled: log_enabled(source)?,
             rate_limit: RateLimit::from_source(source)?,
             admin: AdminConfig::from_source(source)?,
+            directory_url: source.get("DIRECTORY_GRPC_URL").map(|u| u.trim().to_owned()).filter(|u| !u.is_empty()),
+            purge_interval_seconds: source.parse_or("PURGE_INTERVAL_SECONDS", 3600)?,
         })
     }
 }

@@ -15,13 +15,14 @@ pub fn user_event_type(before_active: Option<bool>, after_active: Option<bool>) 
     }
 }
 
-pub fn user_event(event_type: &str, account: Account, version: i64, deleted: bool) -> ChangeEvent {
+/// A user event; `resource_id` is the SCIM user id (the Kafka key), the account's id may differ.
+pub fn user_event(event_type: &str, resource_id: &str, account: Account, version: i64, deleted: bool) -> ChangeEvent {
     ChangeEvent {
         event_id: uuid::Uuid::now_v7().to_string(),
         event_type: event_type.to_owned(),
         tenant_id: account.tenant_id.clone(),
         resource_kind: ResourceKind::User as i32,
-        resource_id: account.id.clone(),
+        resource_id: resource_id.to_owned(),
         external_id: account.external_id.clone(),
         version,
         occurred_at_micros: now_micros(),
@@ -29,6 +30,9 @@ pub fn user_event(event_type: &str, account: Account, version: i64, deleted: boo
         record: Some(Record::Account(account)),
         added_member_ids: Vec::new(),
         removed_member_ids: Vec::new(),
+        changes: Vec::new(),
+        link: None,
+        purge_after_micros: None,
     }
 }
 
@@ -53,6 +57,9 @@ pub fn group_event(
         record: Some(Record::Team(team)),
         added_member_ids,
         removed_member_ids,
+        changes: Vec::new(),
+        link: None,
+        purge_after_micros: None,
     }
 }
 

@@ -9,6 +9,7 @@ mod conversions;
 pub mod error;
 pub mod events;
 pub mod kafka;
+pub mod linking;
 pub mod mapping;
 pub mod provisioning_log;
 pub mod rate_limit;

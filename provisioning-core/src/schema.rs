@@ -8,6 +8,8 @@ diesel::table! {
         created_at -> BigInt,
         region -> Text,
         settings -> Text,
+        mapping -> Nullable<Text>,
+        group_permissions -> Nullable<Text>,
     }
 }
 
@@ -38,6 +40,9 @@ diesel::table! {
         version -> BigInt,
         created_at -> BigInt,
         updated_at -> BigInt,
+        account_id -> Nullable<Text>,
+        record -> Nullable<Text>,
+        record_version -> BigInt,
     }
 }
 
@@ -52,6 +57,8 @@ diesel::table! {
         version -> BigInt,
         created_at -> BigInt,
         updated_at -> BigInt,
+        record -> Nullable<Text>,
+        record_version -> BigInt,
     }
 }
 
@@ -89,8 +96,22 @@ diesel::allow_tables_to_appear_in_same_query!(
     scim_user_emails,
     service_secrets,
     tenant_schemas,
-    provisioning_log
+    provisioning_log,
+    account_tombstones
 );
+
+diesel::table! {
+    account_tombstones (tenant_id, account_id) {
+        tenant_id -> Text,
+        account_id -> Text,
+        user_name_key -> Text,
+        scim_user_id -> Text,
+        external_id -> Nullable<Text>,
+        record_version -> BigInt,
+        deleted_at -> BigInt,
+        purge_after -> BigInt,
+    }
+}
 
 diesel::table! {
     scim_user_emails (tenant_id, value_key, user_id) {

@@ -31,6 +31,8 @@ pub struct ProvisioningService {
     cursor_key: CursorKey,
     log: ProvisioningLog,
     limits: TenantLimits,
+    /// Links new users to accounts the product made by hand (when a directory is configured).
+    linker: Option<crate::linking::Linker>,
 }
 
 /// The trace id of the request's W3C trace context, when it carries one.
@@ -92,8 +94,9 @@ impl ProvisioningService {
         cursor_key: CursorKey,
         log: ProvisioningLog,
         limits: TenantLimits,
+        linker: Option<crate::linking::Linker>,
     ) -> Self {
-        Self { store, relay_wake, cursor_key, log, limits }
+        Self { store, relay_wake, cursor_key, log, limits, linker }
     }
 
     /// Authenticates, then runs `work` for the tenant on the blocking pool, and logs the request
@@ -246,8 +249,27 @@ impl Provisioning for ProvisioningService {
     async fn create_user(&self, request: Request<CreateUserRequest>) -> Result<Response<Resource>, Status> {
         let (metadata, _, CreateUserRequest { user }) = request.into_parts();
         let input = conversions::user_input(user)?;
-        self.write(&metadata, Op::create(ResourceType::User), move |conn, tenant| users::create(conn, tenant, input))
-            .await
+        let Some(linker) = self.linker.clone() else {
+            return self
+                .write(&metadata, Op::create(ResourceType::User), move |conn, tenant| {
+                    users::create(conn, tenant, input)
+                })
+                .await;
+        };
+        let runtime = tokio::runtime::Handle::current();
+        let resource = self
+            .run(&metadata, Op::create(ResourceType::User), move |store, tenant| {
+                // Looked up before the write's transaction: no transaction waits on the network.
+                let email = store.read(|conn| users::email_for_linking(conn, tenant, &input.attributes))?;
+                let candidate = match email {
+                    Some(email) => runtime.block_on(linker.unlinked_account(tenant.as_str(), &email))?,
+                    None => None,
+                };
+                store.write(|conn| users::create_linked(conn, tenant, input, candidate))
+            })
+            .await?;
+        self.relay_wake.notify_one();
+        Ok(Response::new(resource.into()))
     }
 
     #[tracing::instrument(skip_all, fields(rpc.system = "grpc", rpc.method = "GetUser", tenant.id))]

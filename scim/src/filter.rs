@@ -50,7 +50,7 @@ impl AttrPath {
             && self.is_core()
     }
 
-    fn is_core(&self) -> bool {
+    pub fn is_core(&self) -> bool {
         self.schema
             .as_deref()
             .is_none_or(|s| s.eq_ignore_ascii_case(crate::schema::USER) || s.eq_ignore_ascii_case(crate::schema::GROUP))

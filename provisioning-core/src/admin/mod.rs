@@ -72,11 +72,18 @@ impl Admin {
 }
 
 fn settings_json(settings: &TenantSettings, effective: crate::config::RateLimit) -> Value {
+    let lifecycle = settings.lifecycle.unwrap_or_default();
     json!({
         "rate_limit": {
             "requests_per_second": effective.per_second.get(),
             "burst": effective.burst.get(),
             "default": settings.rate_limit.is_none(),
+        },
+        "lifecycle": {
+            "delete": match lifecycle.delete { tenants::DeleteMode::Soft => "soft", tenants::DeleteMode::Hard => "hard" },
+            "tombstone_days": lifecycle.tombstone_days,
+            "link_by_email": lifecycle.link_by_email,
+            "default": settings.lifecycle.is_none(),
         }
     })
 }
@@ -394,6 +401,54 @@ async fn put_settings(_: Operator, admin: web::Data<Admin>, slug: web::Path<Stri
     Ok(HttpResponse::Ok().json(settings_json(&tenant.settings, effective)))
 }
 
+async fn get_mapping(_: Operator, admin: web::Data<Admin>, slug: web::Path<String>) -> Answer {
+    let slug = slug.into_inner();
+    let (mapping, permissions) = admin.store(move |store| store.read(|conn| tenants::mapping_of(conn, &slug))).await?;
+    Ok(HttpResponse::Ok().json(json!({ "mapping": mapping, "group_permissions": permissions })))
+}
+
+/// Stores a tenant's new mapping or group permissions and re-publishes every record it changes.
+async fn store_rules(
+    admin: web::Data<Admin>,
+    slug: String,
+    mapping: Option<crate::mapping::MappingConfig>,
+    permissions: Option<crate::mapping::GroupPermissions>,
+) -> Answer {
+    let (mapping, permissions, (users, groups)) = admin
+        .store(move |store| {
+            store.write(|conn| {
+                let (stored_mapping, stored_permissions) = tenants::mapping_of(conn, &slug)?;
+                let mapping = mapping.unwrap_or(stored_mapping);
+                let permissions = permissions.unwrap_or(stored_permissions);
+                tenants::set_mapping(conn, &slug, &mapping, &permissions)?;
+                let counts = crate::store::records::republish_tenant(conn, &tenants::TenantId(slug.clone()))?;
+                Ok((mapping, permissions, counts))
+            })
+        })
+        .await?;
+    tracing::info!(users, groups, "tenant rules changed by an operator; records re-published");
+    Ok(HttpResponse::Ok().json(json!({
+        "mapping": mapping,
+        "group_permissions": permissions,
+        "republished": { "users": users, "groups": groups },
+    })))
+}
+
+async fn put_mapping(_: Operator, admin: web::Data<Admin>, slug: web::Path<String>, bytes: web::Bytes) -> Answer {
+    let mapping: crate::mapping::MappingConfig = body(&bytes)?;
+    store_rules(admin, slug.into_inner(), Some(mapping), None).await
+}
+
+async fn put_group_permissions(
+    _: Operator,
+    admin: web::Data<Admin>,
+    slug: web::Path<String>,
+    bytes: web::Bytes,
+) -> Answer {
+    let permissions: crate::mapping::GroupPermissions = body(&bytes)?;
+    store_rules(admin, slug.into_inner(), None, Some(permissions)).await
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct LogParams {
@@ -482,7 +537,15 @@ fn routes(config: &mut web::ServiceConfig) {
             .service(
                 web::resource("/{slug}/settings").route(web::get().to(get_settings)).route(web::put().to(put_settings)),
             )
-            .service(web::resource("/{slug}/provisioning-log").route(web::get().to(provisioning_log))),
+            .service(web::resource("/{slug}/provisioning-log").route(web::get().to(provisioning_log)))
+            .service(
+                web::resource("/{slug}/mapping").route(web::get().to(get_mapping)).route(web::put().to(put_mapping)),
+            )
+            .service(
+                web::resource("/{slug}/group-permissions")
+                    .route(web::get().to(get_mapping))
+                    .route(web::put().to(put_group_permissions)),
+            ),
     );
 }
 

@@ -6,11 +6,11 @@ use platform::db::DbConnection;
 use scim::{GroupInput, ResourceType};
 use serde_json::{Map, Value, json};
 
+use super::records;
 use super::tenants::TenantId;
-use super::{StoredResource, fold_case, now_micros, outbox, parse_attributes, query};
+use super::{StoredResource, fold_case, now_micros, parse_attributes, query};
 use crate::error::CoreError;
 use crate::events;
-use crate::mapping;
 use crate::schema::{group_members, scim_groups, scim_users};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -170,9 +170,9 @@ pub fn create(conn: &mut DbConnection, tenant: &TenantId, mut input: GroupInput)
         })
         .execute(conn)?;
     insert_members(conn, tenant, &id, &input.member_ids)?;
-    let team = mapping::team(tenant.as_str(), &id, &input.attributes, input.member_ids.clone());
-    let event = events::group_event("group.created", team, 1, false, input.member_ids.clone(), Vec::new());
-    outbox::enqueue(conn, &event, ResourceType::Group)?;
+    let (rules, _) = super::tenants::rules(conn, tenant.as_str())?;
+    records::publish_group(conn, tenant, &rules, &id, Some("group.created"), &input.member_ids, &[])?;
+    records::republish_users(conn, tenant, &rules, &input.member_ids)?;
     let row = find(conn, tenant, &id)?.ok_or_else(|| CoreError::Internal("created group vanished".into()))?;
     resource(&row, Some(&input.member_ids))
 }
@@ -196,6 +196,19 @@ pub fn update(
     id: &str,
     if_match: Option<i64>,
     change: impl FnOnce(Map<String, Value>, Vec<String>) -> Result<GroupInput, CoreError>,
+) -> Result<StoredResource, CoreError> {
+    update_members_of(conn, tenant, id, if_match, change, true)
+}
+
+/// [`update`]; `republish` re-publishes the members whose permissions change (not for a user
+/// being deleted, whose deletion follows).
+fn update_members_of(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    id: &str,
+    if_match: Option<i64>,
+    change: impl FnOnce(Map<String, Value>, Vec<String>) -> Result<GroupInput, CoreError>,
+    republish: bool,
 ) -> Result<StoredResource, CoreError> {
     let row = lock(conn, tenant, id)?;
     if if_match.is_some_and(|v| v != row.version) {
@@ -240,9 +253,18 @@ pub fn update(
         })
         .execute(conn)?;
     let after_members = members(conn, tenant, id)?;
-    let team = mapping::team(tenant.as_str(), id, &input.attributes, after_members.clone());
+    let (rules, _) = super::tenants::rules(conn, tenant.as_str())?;
     let event_type = events::group_event_type(attributes_changed, &added, &removed);
-    outbox::enqueue(conn, &events::group_event(event_type, team, version, false, added, removed), ResourceType::Group)?;
+    records::publish_group(conn, tenant, &rules, id, Some(event_type), &added, &removed)?;
+    if republish {
+        // A renamed team can change every member's permissions; otherwise only those who moved.
+        let affected: Vec<String> = if attributes_changed {
+            after_members.iter().chain(&removed).cloned().collect()
+        } else {
+            added.iter().chain(&removed).cloned().collect()
+        };
+        records::republish_users(conn, tenant, &rules, &affected)?;
+    }
     let row = find(conn, tenant, id)?.ok_or_else(|| CoreError::Internal("updated group vanished".into()))?;
     resource(&row, Some(&after_members))
 }
@@ -254,11 +276,11 @@ pub fn remove_members(
     id: &str,
     leaving: &[String],
 ) -> Result<(), CoreError> {
-    update(conn, tenant, id, None, |attributes, mut members| {
+    let change = |attributes, mut members: Vec<String>| {
         members.retain(|m| !leaving.contains(m));
         Ok(GroupInput::from_attributes(attributes, members)?)
-    })
-    .map(|_| ())
+    };
+    update_members_of(conn, tenant, id, None, change, false).map(|_| ())
 }
 
 pub fn delete(conn: &mut DbConnection, tenant: &TenantId, id: &str, if_match: Option<i64>) -> Result<(), CoreError> {
@@ -273,10 +295,10 @@ pub fn delete(conn: &mut DbConnection, tenant: &TenantId, id: &str, if_match: Op
             .filter(group_members::group_id.eq(id)),
     )
     .execute(conn)?;
+    let (rules, _) = super::tenants::rules(conn, tenant.as_str())?;
+    records::publish_group_deleted(conn, tenant, &rules, id, &former_members)?;
     diesel::delete(scim_groups::table.find((tenant.as_str(), id))).execute(conn)?;
-    let team = mapping::team(tenant.as_str(), id, &parse_attributes(&row.attributes)?, Vec::new());
-    let event = events::group_event("group.deleted", team, row.version + 1, true, Vec::new(), former_members);
-    outbox::enqueue(conn, &event, ResourceType::Group)
+    records::republish_users(conn, tenant, &rules, &former_members)
 }
 
 /// One page of the groups matching `filter`, and how many match in all.

@@ -6,6 +6,7 @@ pub mod filter_sql;
 pub mod groups;
 pub mod outbox;
 pub mod query;
+pub mod records;
 pub mod schemas;
 pub mod tenants;
 pub mod users;

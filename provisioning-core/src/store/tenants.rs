@@ -57,7 +57,53 @@ pub struct TenantSettings {
     /// The tenant's own rate limit; the deployment's default when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate_limit: Option<RateLimitSetting>,
+    /// What deleting a user does; the defaults when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lifecycle: Option<Lifecycle>,
 }
+
+/// A tenant's lifecycle policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Lifecycle {
+    /// `soft` (default): a deleted user's account is kept as a tombstone for `tombstone_days`,
+    /// then purged (each step an event); re-creating its userName meanwhile restores it.
+    /// `hard`: deleted and purged at once.
+    #[serde(default)]
+    pub delete: DeleteMode,
+    /// Days a tombstone is kept (0 = until the next purge run); default 30.
+    #[serde(default = "default_tombstone_days")]
+    pub tombstone_days: u32,
+    /// Link a new SCIM user to an account the product made by hand with the same email
+    /// (instead of a second account); default true.
+    #[serde(default = "default_true")]
+    pub link_by_email: bool,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeleteMode {
+    #[default]
+    Soft,
+    Hard,
+}
+
+fn default_tombstone_days() -> u32 {
+    30
+}
+
+fn default_true() -> bool {
+    true
+}
+
+impl Default for Lifecycle {
+    fn default() -> Self {
+        Self { delete: DeleteMode::Soft, tombstone_days: default_tombstone_days(), link_by_email: true }
+    }
+}
+
+/// The longest a tombstone may be kept.
+pub const MAX_TOMBSTONE_DAYS: u32 = 3650;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -85,6 +131,11 @@ impl TenantSettings {
             if !(1..=MAX_RATE).contains(&burst) {
                 return Err(format!("rate_limit.burst must be between 1 and {MAX_RATE}"));
             }
+        }
+        if let Some(lifecycle) = self.lifecycle
+            && lifecycle.tombstone_days > MAX_TOMBSTONE_DAYS
+        {
+            return Err(format!("lifecycle.tombstone_days must be between 0 and {MAX_TOMBSTONE_DAYS}"));
         }
         Ok(())
     }
@@ -414,6 +465,70 @@ pub fn finish_rotation(
     } else {
         Ok((revoke_token(conn, tenant, &new.id)?, old))
     }
+}
+
+/// A tenant's mapping and group-permissions table, compiled, and its lifecycle policy: what
+/// every write maps with (read in the write's transaction).
+pub fn rules(conn: &mut DbConnection, tenant: &str) -> Result<(crate::mapping::Rules, Lifecycle), CoreError> {
+    let (mapping, permissions, settings): (Option<String>, Option<String>, String) = tenants::table
+        .find(tenant)
+        .select((tenants::mapping, tenants::group_permissions, tenants::settings))
+        .first(conn)
+        .optional()?
+        .ok_or_else(|| no_tenant(tenant))?;
+    let broken =
+        |what: &str, e: String| CoreError::Internal(format!("tenant {tenant}'s stored {what} is invalid: {e}"));
+    let config = match mapping {
+        Some(text) => crate::mapping::parse_config(&text).map_err(|e| broken("mapping", e.detail))?,
+        None => crate::mapping::MappingConfig::default(),
+    };
+    let permissions: crate::mapping::GroupPermissions = match permissions {
+        Some(text) => serde_json::from_str(&text).map_err(|e| broken("group permissions", e.to_string()))?,
+        None => Default::default(),
+    };
+    let rules = crate::mapping::Rules::compile(&config, &permissions).map_err(|e| broken("mapping", e))?;
+    let lifecycle = TenantSettings::parse(&settings).map_err(|e| broken("settings", e))?.lifecycle.unwrap_or_default();
+    Ok((rules, lifecycle))
+}
+
+/// A tenant's stored mapping (the defaults when none) and group permissions.
+pub fn mapping_of(
+    conn: &mut DbConnection,
+    tenant: &str,
+) -> Result<(crate::mapping::MappingConfig, crate::mapping::GroupPermissions), CoreError> {
+    let (mapping, permissions): (Option<String>, Option<String>) = tenants::table
+        .find(tenant)
+        .select((tenants::mapping, tenants::group_permissions))
+        .first(conn)
+        .optional()?
+        .ok_or_else(|| no_tenant(tenant))?;
+    let config = mapping.map(|t| crate::mapping::parse_config(&t)).transpose()?.unwrap_or_default();
+    let permissions = permissions
+        .map(|t| serde_json::from_str(&t).map_err(|e| CoreError::Internal(format!("stored group permissions: {e}"))))
+        .transpose()?
+        .unwrap_or_default();
+    Ok((config, permissions))
+}
+
+/// Stores a tenant's mapping and group permissions (validated together).
+pub fn set_mapping(
+    conn: &mut DbConnection,
+    tenant: &str,
+    config: &crate::mapping::MappingConfig,
+    permissions: &crate::mapping::GroupPermissions,
+) -> Result<(), CoreError> {
+    crate::mapping::Rules::compile(config, permissions).map_err(ScimError::invalid_value)?;
+    let text = |value: serde_json::Result<String>| value.map_err(|e| CoreError::Internal(e.to_string()));
+    let changed = diesel::update(tenants::table.find(tenant))
+        .set((
+            tenants::mapping.eq(text(serde_json::to_string(config))?),
+            tenants::group_permissions.eq(text(serde_json::to_string(permissions))?),
+        ))
+        .execute(conn)?;
+    if changed == 0 {
+        return Err(no_tenant(tenant));
+    }
+    Ok(())
 }
 
 /// Records when tokens were last used (only ever moves forward).

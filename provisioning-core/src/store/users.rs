@@ -5,12 +5,14 @@ use platform::db::DbConnection;
 use scim::{ResourceType, UserInput};
 use serde_json::{Map, Value};
 
+use super::records::{self, UserChange};
+use super::tenants::DeleteMode;
 use super::tenants::TenantId;
 use super::{StoredResource, fold_case, now_micros, outbox, parse_attributes, query};
 use crate::error::CoreError;
 use crate::events;
-use crate::mapping;
-use crate::schema::{group_members, scim_user_emails, scim_users};
+use crate::schema::{account_tombstones, group_members, scim_user_emails, scim_users};
+use proto::Link;
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = scim_users)]
@@ -156,24 +158,81 @@ fn sync_emails(
     Ok(())
 }
 
-pub fn create(conn: &mut DbConnection, tenant: &TenantId, mut input: UserInput) -> Result<StoredResource, CoreError> {
+pub fn create(conn: &mut DbConnection, tenant: &TenantId, input: UserInput) -> Result<StoredResource, CoreError> {
+    create_linked(conn, tenant, input, None)
+}
+
+/// Creates a user. Its account is a new one, or the soft-deleted account of the same userName
+/// (restored, within its tombstone period), or `candidate`: an account the product made by
+/// hand with the user's email (when the tenant links by email and no other user has it).
+pub fn create_linked(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    mut input: UserInput,
+    candidate: Option<String>,
+) -> Result<StoredResource, CoreError> {
     let registry = super::schemas::registry(conn, tenant)?;
     scim::validate::coerce_booleans(&registry, ResourceType::User, &mut input.attributes);
     scim::validate::check(&registry, ResourceType::User, &input.attributes)?;
     let key = fold_case(&input.user_name);
     ensure_unique(conn, tenant, &key, None)?;
+    let (rules, lifecycle) = super::tenants::rules(conn, tenant.as_str())?;
     let id = uuid::Uuid::new_v4().to_string();
+    let tombstone = match lifecycle.delete {
+        DeleteMode::Soft => account_tombstones::table
+            .filter(account_tombstones::tenant_id.eq(tenant.as_str()))
+            .filter(account_tombstones::user_name_key.eq(&key))
+            .order(account_tombstones::deleted_at.desc())
+            .select((account_tombstones::account_id, account_tombstones::record_version))
+            .first::<(String, i64)>(conn)
+            .optional()?,
+        DeleteMode::Hard => None,
+    };
+    let (account_id, record_version, link) = match (tombstone, candidate) {
+        (Some((account_id, record_version)), _) => {
+            diesel::delete(account_tombstones::table.find((tenant.as_str(), &account_id))).execute(conn)?;
+            let link = Link { account_id: account_id.clone(), reason: "restored".to_owned() };
+            (account_id, record_version, Some(link))
+        }
+        (None, Some(candidate)) if lifecycle.link_by_email && !account_taken(conn, tenant, &candidate)? => {
+            let link = Link { account_id: candidate.clone(), reason: "email".to_owned() };
+            (candidate, 0, Some(link))
+        }
+        _ => (id.clone(), 0, None),
+    };
     let now = now_micros();
     let attributes = Value::Object(input.attributes.clone()).to_string();
     let stamps = Stamps { version: 1, created_at: now, updated_at: now };
     diesel::insert_into(scim_users::table)
-        .values(&UserRecord::new(tenant, &id, &input, &key, &attributes, stamps))
+        .values((
+            &UserRecord::new(tenant, &id, &input, &key, &attributes, stamps),
+            scim_users::account_id.eq(&account_id),
+            scim_users::record_version.eq(record_version),
+        ))
         .execute(conn)?;
     sync_emails(conn, tenant, &id, &input.attributes)?;
-    let account = mapping::account(tenant.as_str(), &id, &input.attributes, input.active);
-    let event = events::user_event(events::user_event_type(None, Some(input.active)), account, 1, false);
-    outbox::enqueue(conn, &event, ResourceType::User)?;
+    records::publish_user(conn, tenant, &rules, &id, UserChange::Written { event_type: "user.created", link })?;
     Ok(StoredResource { id, attributes: input.attributes, version: 1, created_at: now, updated_at: now })
+}
+
+/// Whether a user of the tenant already provisions this account.
+fn account_taken(conn: &mut DbConnection, tenant: &TenantId, account_id: &str) -> Result<bool, CoreError> {
+    let found: i64 = scim_users::table
+        .filter(scim_users::tenant_id.eq(tenant.as_str()))
+        .filter(scim_users::account_id.eq(account_id))
+        .count()
+        .get_result(conn)?;
+    Ok(found > 0)
+}
+
+/// The email a new user would get under the tenant's rules (to look for an account to link).
+pub fn email_for_linking(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    attributes: &Map<String, Value>,
+) -> Result<Option<String>, CoreError> {
+    let (rules, lifecycle) = super::tenants::rules(conn, tenant.as_str())?;
+    Ok(if lifecycle.link_by_email { rules.email(attributes) } else { None })
 }
 
 /// Takes the row lock of a user (PostgreSQL; SQLite writers are serialized already) and reads it.
@@ -226,9 +285,9 @@ pub fn update(
         .set(&UserRecord::new(tenant, id, &input, &key, &attributes, stamps))
         .execute(conn)?;
     sync_emails(conn, tenant, id, &input.attributes)?;
-    let account = mapping::account(tenant.as_str(), id, &input.attributes, input.active);
+    let (rules, _) = super::tenants::rules(conn, tenant.as_str())?;
     let event_type = events::user_event_type(Some(row.active), Some(input.active));
-    outbox::enqueue(conn, &events::user_event(event_type, account, version, false), ResourceType::User)?;
+    records::publish_user(conn, tenant, &rules, id, UserChange::Written { event_type, link: None })?;
     Ok(StoredResource {
         id: id.to_owned(),
         attributes: input.attributes,
@@ -238,8 +297,10 @@ pub fn update(
     })
 }
 
-/// Deletes a user: it leaves every group it was in (each such group gets a new version and a
-/// `group.member_removed` event), then the user goes with a `user.deleted` event.
+/// Deletes a user: it leaves every group it was in (each such group gets a `group.member_removed`
+/// event), then the user goes with a `user.deleted` event. Under a soft-delete policy its
+/// account stays as a tombstone until purged (`user.purged`, by [`purge_due`]); under a hard
+/// one `user.purged` follows at once.
 pub fn delete(conn: &mut DbConnection, tenant: &TenantId, id: &str, if_match: Option<i64>) -> Result<(), CoreError> {
     let row = lock(conn, tenant, id)?;
     check_version(row.version, if_match)?;
@@ -252,11 +313,60 @@ pub fn delete(conn: &mut DbConnection, tenant: &TenantId, id: &str, if_match: Op
     for group_id in groups {
         super::groups::remove_members(conn, tenant, &group_id, &[id.to_owned()])?;
     }
+    let (rules, lifecycle) = super::tenants::rules(conn, tenant.as_str())?;
+    let (account, version) = records::final_account(conn, tenant, &rules, id)?;
+    let account_id = account.id.clone();
     diesel::delete(scim_users::table.find((tenant.as_str(), id))).execute(conn)?;
-    let mut account = mapping::account(tenant.as_str(), id, &parse_attributes(&row.attributes)?, row.active);
-    account.active = false;
-    let event = events::user_event(events::user_event_type(Some(row.active), None), account, row.version + 1, true);
-    outbox::enqueue(conn, &event, ResourceType::User)
+    let mut event = events::user_event("user.deleted", id, account, version, true);
+    match lifecycle.delete {
+        DeleteMode::Soft => {
+            let now = now_micros();
+            let purge_after = now + i64::from(lifecycle.tombstone_days) * 86_400_000_000;
+            diesel::delete(account_tombstones::table.find((tenant.as_str(), &account_id))).execute(conn)?;
+            diesel::insert_into(account_tombstones::table)
+                .values((
+                    account_tombstones::tenant_id.eq(tenant.as_str()),
+                    account_tombstones::account_id.eq(&account_id),
+                    account_tombstones::user_name_key.eq(&row.user_name_key),
+                    account_tombstones::scim_user_id.eq(id),
+                    account_tombstones::external_id.eq(&row.external_id),
+                    account_tombstones::record_version.eq(version),
+                    account_tombstones::deleted_at.eq(now),
+                    account_tombstones::purge_after.eq(purge_after),
+                ))
+                .execute(conn)?;
+            event.purge_after_micros = Some(purge_after);
+            outbox::enqueue(conn, &event, ResourceType::User)
+        }
+        DeleteMode::Hard => {
+            outbox::enqueue(conn, &event, ResourceType::User)?;
+            let purged = records::purged_event(tenant.as_str(), id, &account_id, row.external_id.clone(), version + 1);
+            outbox::enqueue(conn, &purged, ResourceType::User)
+        }
+    }
+}
+
+/// Purges the tombstones whose time has come, each with a `user.purged` event. Returns how many.
+pub fn purge_due(conn: &mut DbConnection, now: i64) -> Result<usize, CoreError> {
+    type Due = (String, String, String, Option<String>, i64);
+    let due: Vec<Due> = account_tombstones::table
+        .filter(account_tombstones::purge_after.le(now))
+        .order(account_tombstones::purge_after.asc())
+        .limit(1000)
+        .select((
+            account_tombstones::tenant_id,
+            account_tombstones::account_id,
+            account_tombstones::scim_user_id,
+            account_tombstones::external_id,
+            account_tombstones::record_version,
+        ))
+        .load(conn)?;
+    for (tenant, account_id, scim_user_id, external_id, version) in &due {
+        diesel::delete(account_tombstones::table.find((tenant, account_id))).execute(conn)?;
+        let event = records::purged_event(tenant, scim_user_id, account_id, external_id.clone(), version + 1);
+        outbox::enqueue(conn, &event, ResourceType::User)?;
+    }
+    Ok(due.len())
 }
 
 /// One page of the users matching `filter`, and how many match in all.

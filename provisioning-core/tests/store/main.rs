@@ -7,6 +7,7 @@ mod agreement;
 mod groups;
 mod outbox;
 mod query;
+mod records;
 mod relay;
 mod tenants;
 mod users;

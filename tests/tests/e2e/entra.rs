@@ -778,7 +778,8 @@ async fn entra_default_mapping_round_trips() {
         json!({
             "id": id, "user_name": "AdeleV@contoso.onmicrosoft.com", "external_id": "AdeleV", "active": true,
             "email": "AdeleV@contoso.onmicrosoft.com", "given_name": "Adele", "family_name": "Vance",
-            "display_name": "Adele Vance", "roles": [], "teams": []
+            "display_name": "Adele Vance", "roles": [], "teams": [], "permissions": [], "custom_fields": {},
+            "scim_user_id": id, "origin": "scim"
         })
     );
 }

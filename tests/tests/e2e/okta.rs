@@ -181,7 +181,8 @@ async fn okta_user_lifecycle() {
         account,
         json!({"id": id, "user_name": "test.user@okta.local", "external_id": external_id, "active": true,
                "email": "test.user@okta.local", "given_name": "Test", "family_name": "User",
-               "display_name": "Test User", "roles": [], "teams": []})
+               "display_name": "Test User", "roles": [], "teams": [], "permissions": [], "custom_fields": {},
+               "scim_user_id": id, "origin": "scim"})
     );
 
     // The same POST again: 409, which stops Okta's job (SPEC step 8).

@@ -532,6 +532,7 @@ impl Cluster {
             let mut core_env = vec![
                 ("ADMIN_HTTP_ADDR", format!("127.0.0.1:{admin_port}")),
                 ("ADMIN_TOKEN", admin_token.clone()),
+                ("DIRECTORY_GRPC_URL", format!("http://127.0.0.1:{directory_grpc}")),
                 ("DATABASE_URL", core_database.url.clone()),
                 ("CORE_GRPC_ADDR", format!("127.0.0.1:{core_port}")),
                 ("KAFKA_BOOTSTRAP_SERVERS", options.kafka.clone()),

@@ -1,0 +1,63 @@
+//! Linking new SCIM users to accounts the product made by hand. Before creating a user, the
+//! core asks the directory store (`DIRECTORY_GRPC_URL`) for the tenant's accounts with the
+//! user's mapped email; when exactly one of them is not provisioned by SCIM yet, the new user
+//! provisions that account instead of a second one, and its `user.created` event says so
+//! (`link`). When the directory cannot answer, the create fails with 503 (the IdP retries)
+//! rather than risk a duplicate account.
+
+use std::time::Duration;
+
+use proto::FindAccountsRequest;
+use proto::directory_client::DirectoryClient;
+use scim::ScimError;
+use tonic::transport::Channel;
+
+use crate::error::CoreError;
+
+#[derive(Clone)]
+pub struct Linker {
+    client: DirectoryClient<Channel>,
+}
+
+impl Linker {
+    /// A client of the directory at `url` (connected lazily).
+    pub fn new(url: &str) -> anyhow::Result<Self> {
+        let channel = tonic::transport::Endpoint::from_shared(url.to_owned())
+            .map_err(|e| anyhow::anyhow!("DIRECTORY_GRPC_URL={url:?} is not a valid URI: {e}"))?
+            .connect_timeout(Duration::from_secs(3))
+            .timeout(Duration::from_secs(5))
+            .connect_lazy();
+        Ok(Self { client: DirectoryClient::new(channel) })
+    }
+
+    /// The account to link a new user with this email to, if exactly one is waiting.
+    pub async fn unlinked_account(&self, tenant: &str, email: &str) -> Result<Option<String>, CoreError> {
+        let request = FindAccountsRequest { tenant_id: tenant.to_owned(), email: email.to_owned() };
+        let found = self.client.clone().find_accounts(request).await.map_err(|status| {
+            tracing::warn!(error = %status, "the directory did not answer an account lookup for linking");
+            CoreError::Scim(ScimError::new(
+                503,
+                None,
+                "the directory is unavailable to check for an existing account; retry shortly",
+            ))
+        })?;
+        let waiting: Vec<String> = found
+            .into_inner()
+            .accounts
+            .into_iter()
+            .filter(|account| account.scim_user_id.is_empty())
+            .map(|account| account.id)
+            .collect();
+        match waiting.as_slice() {
+            [] => Ok(None),
+            [one] => Ok(Some(one.clone())),
+            several => {
+                crate::provisioning_log::warn(format!(
+                    "{} accounts made by hand share the user's email; none was linked",
+                    several.len()
+                ));
+                Ok(None)
+            }
+        }
+    }
+}
