@@ -22,7 +22,11 @@ pub const USAGE: &str = "usage: admin <command>  (ADMIN_URL, default http://127.
   tokens cancel-rotation <slug> <token id>
   settings show <slug>
   settings set-rate-limit <slug> <requests per second> <burst>
+  settings set-lifecycle <slug> <soft|hard> [--tombstone-days <n>] [--link-by-email <true|false>]
   settings reset <slug>
+  mapping show <slug>
+  mapping set <slug> <mapping.json>
+  mapping set-group-permissions <slug> <permissions.json>
   log <slug> [--since <RFC 3339>] [--until <RFC 3339>] [--status <404|4xx|error>] [--resource-id <id>] [--limit <n>]";
 
 /// One admin API request, as the command line asks for it.
@@ -123,6 +127,28 @@ pub fn parse(arguments: &[String]) -> anyhow::Result<Call> {
                 _ => bail!("{USAGE}"),
             }
         }
+        ["settings", "set-lifecycle"] => {
+            let (positional, named) = options(rest, &["tombstone-days", "link-by-email"])?;
+            let [slug, mode @ ("soft" | "hard")] = positional.as_slice() else {
+                bail!("settings set-lifecycle <slug> <soft|hard> [--tombstone-days <n>] [--link-by-email <true|false>]")
+            };
+            let mut lifecycle = json!({ "delete": mode });
+            for (name, value) in named {
+                lifecycle[name.replace('-', "_")] = match name {
+                    "tombstone-days" => {
+                        json!(value.parse::<u32>().with_context(|| format!("--{name} {value:?} is not a number"))?)
+                    }
+                    _ => json!(
+                        value.parse::<bool>().with_context(|| format!("--{name} {value:?} is not true or false"))?
+                    ),
+                };
+            }
+            call(
+                Method::PATCH,
+                format!("{tenants}/{}/settings", segment(slug)),
+                Some(json!({ "lifecycle": lifecycle })),
+            )
+        }
         ["settings", verb] => {
             let (positional, _) = options(rest, &[])?;
             match (*verb, positional.as_slice()) {
@@ -138,7 +164,24 @@ pub fn parse(arguments: &[String]) -> anyhow::Result<Call> {
                         "requests_per_second": number("requests per second", per_second)?,
                         "burst": number("burst", burst)?,
                     }});
-                    call(Method::PUT, format!("{tenants}/{}/settings", segment(slug)), Some(body))
+                    call(Method::PATCH, format!("{tenants}/{}/settings", segment(slug)), Some(body))
+                }
+                _ => bail!("{USAGE}"),
+            }
+        }
+        ["mapping", verb] => {
+            let (positional, _) = options(rest, &[])?;
+            let read = |file: &str| -> anyhow::Result<Value> {
+                let text = std::fs::read_to_string(file).with_context(|| format!("reading {file}"))?;
+                serde_json::from_str(&text).with_context(|| format!("{file} is not JSON"))
+            };
+            match (*verb, positional.as_slice()) {
+                ("show", [slug]) => call(Method::GET, format!("{tenants}/{}/mapping", segment(slug)), None),
+                ("set", [slug, file]) => {
+                    call(Method::PUT, format!("{tenants}/{}/mapping", segment(slug)), Some(read(file)?))
+                }
+                ("set-group-permissions", [slug, file]) => {
+                    call(Method::PUT, format!("{tenants}/{}/group-permissions", segment(slug)), Some(read(file)?))
                 }
                 _ => bail!("{USAGE}"),
             }
@@ -226,7 +269,11 @@ mod tests {
             "/admin/v1/tenants/acme/provisioning-log?status=4xx&since=2026-11-23T10%3A00%3A00%2B01%3A00"
         );
         let limit = parse(&words("settings set-rate-limit acme 25 50")).unwrap();
+        assert_eq!(limit.method, Method::PATCH, "the other settings are kept");
         assert_eq!(limit.body, Some(json!({"rate_limit": {"requests_per_second": 25, "burst": 50}})));
+        let lifecycle = parse(&words("settings set-lifecycle acme hard --link-by-email false")).unwrap();
+        assert_eq!(lifecycle.body, Some(json!({"lifecycle": {"delete": "hard", "link_by_email": false}})));
+        assert_eq!(parse(&words("mapping show acme")).unwrap().path, "/admin/v1/tenants/acme/mapping");
     }
 
     #[test]

@@ -449,6 +449,35 @@ async fn put_group_permissions(
     store_rules(admin, slug.into_inner(), None, Some(permissions)).await
 }
 
+/// Changes only the sections the body names (`null` returns a section to the default).
+async fn patch_settings(_: Operator, admin: web::Data<Admin>, slug: web::Path<String>, bytes: web::Bytes) -> Answer {
+    let patch: serde_json::Map<String, Value> = body(&bytes)?;
+    let slug = slug.into_inner();
+    let tenant = admin
+        .store(move |store| {
+            store.write(|conn| {
+                let current = tenants::get_tenant(conn, &slug)?;
+                let mut merged = match serde_json::to_value(&current.settings) {
+                    Ok(Value::Object(map)) => map,
+                    _ => serde_json::Map::new(),
+                };
+                for (section, value) in patch {
+                    match value {
+                        Value::Null => merged.remove(&section),
+                        value => merged.insert(section, value),
+                    };
+                }
+                let settings =
+                    TenantSettings::parse(&Value::Object(merged).to_string()).map_err(ScimError::invalid_value)?;
+                tenants::set_settings(conn, &slug, &settings)
+            })
+        })
+        .await?;
+    tracing::info!(tenant.id = %tenant.id, "tenant settings changed by an operator");
+    let effective = admin.limits.effective(tenant.settings.rate_limit);
+    Ok(HttpResponse::Ok().json(settings_json(&tenant.settings, effective)))
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct LogParams {
@@ -535,7 +564,10 @@ fn routes(config: &mut web::ServiceConfig) {
             .service(web::resource("/{slug}/tokens/{id}/rotate/complete").route(web::post().to(complete_rotation)))
             .service(web::resource("/{slug}/tokens/{id}/rotate/cancel").route(web::post().to(cancel_rotation)))
             .service(
-                web::resource("/{slug}/settings").route(web::get().to(get_settings)).route(web::put().to(put_settings)),
+                web::resource("/{slug}/settings")
+                    .route(web::get().to(get_settings))
+                    .route(web::put().to(put_settings))
+                    .route(web::patch().to(patch_settings)),
             )
             .service(web::resource("/{slug}/provisioning-log").route(web::get().to(provisioning_log)))
             .service(
