@@ -14,6 +14,41 @@ use crate::config::DirectoryConfig;
 use crate::consumer::EventConsumer;
 use crate::grpc::DirectoryService;
 
+/// What readiness reports besides the database.
+struct Health {
+    broker: crate::observe::BrokerState,
+    uses_broker: bool,
+}
+
+async fn metrics(directory: actix_web::web::Data<Directory>) -> actix_web::HttpResponse {
+    let directory = directory.get_ref().clone();
+    let text =
+        tokio::task::spawn_blocking(move || crate::observe::scrape(directory.database())).await.unwrap_or_default();
+    actix_web::HttpResponse::Ok().content_type(platform::metrics::CONTENT_TYPE).body(text)
+}
+
+/// Ready when the database answers. The broker is reported, not required: reads are served
+/// from the database, and the consumer catches up by itself when the broker returns.
+async fn readyz(
+    directory: actix_web::web::Data<Directory>,
+    health: actix_web::web::Data<Health>,
+) -> actix_web::HttpResponse {
+    let directory = directory.get_ref().clone();
+    let database = tokio::task::spawn_blocking(move || {
+        directory.read(|conn| {
+            diesel::connection::SimpleConnection::batch_execute(conn, "SELECT 1")?;
+            Ok::<_, crate::error::DirectoryError>(())
+        })
+    })
+    .await;
+    let ok = matches!(database, Ok(Ok(())));
+    let body = serde_json::json!({
+        "database": if ok { "ok" } else { "unavailable" },
+        "broker": if health.uses_broker { health.broker.describe() } else { "not used" },
+    });
+    if ok { actix_web::HttpResponse::Ok().json(body) } else { actix_web::HttpResponse::ServiceUnavailable().json(body) }
+}
+
 pub struct DirectoryApp {
     http: actix_web::dev::Server,
     http_address: SocketAddr,
@@ -25,16 +60,23 @@ pub struct DirectoryApp {
 
 impl DirectoryApp {
     pub async fn build(config: &DirectoryConfig, directory: Directory) -> anyhow::Result<Self> {
+        let broker = crate::observe::BrokerState::default();
         let consumer = match &config.kafka {
-            Some(kafka) => Some(EventConsumer::new(kafka, directory.clone())?),
+            Some(kafka) => Some(EventConsumer::new(kafka, directory.clone(), broker.clone())?),
             None => None,
         };
+        let health = actix_web::web::Data::new(Health { broker, uses_broker: config.kafka.is_some() });
         let listener = std::net::TcpListener::bind(config.http_addr)
             .with_context(|| format!("binding the directory HTTP listener on {}", config.http_addr))?;
         let http_address = listener.local_addr()?;
         let data = actix_web::web::Data::new(directory.clone());
         let http = actix_web::HttpServer::new(move || {
-            actix_web::App::new().app_data(data.clone()).configure(crate::http::routes)
+            actix_web::App::new()
+                .app_data(data.clone())
+                .app_data(health.clone())
+                .route("/metrics", actix_web::web::get().to(metrics))
+                .route("/readyz", actix_web::web::get().to(readyz))
+                .configure(crate::http::routes)
         })
         .workers(2)
         .disable_signals()
@@ -63,6 +105,7 @@ impl DirectoryApp {
         let (health, health_service) = tonic_health::server::health_reporter();
         health.set_serving::<DirectoryServer<DirectoryService>>().await;
         let grpc = tonic::transport::Server::builder()
+            .trace_fn(|request| platform::telemetry::rpc_span("directory-store", request))
             .add_service(health_service)
             .add_service(DirectoryServer::new(DirectoryService::new(self.directory)))
             .serve_with_incoming_shutdown(

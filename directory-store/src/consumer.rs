@@ -25,9 +25,23 @@ pub struct EventConsumer {
 pub struct StartFromDatabase {
     directory: Directory,
     topic: String,
+    broker: crate::observe::BrokerState,
 }
 
-impl ClientContext for StartFromDatabase {}
+impl ClientContext for StartFromDatabase {
+    /// librdkafka's statistics (every `statistics.interval.ms`): consumer lag per partition and
+    /// whether a broker is up.
+    fn stats(&self, statistics: rdkafka::Statistics) {
+        self.broker.set_up(statistics.brokers.values().any(|broker| broker.state == "UP"));
+        if let Some(topic) = statistics.topics.get(&self.topic) {
+            for (partition, stats) in &topic.partitions {
+                if *partition >= 0 && stats.consumer_lag >= 0 {
+                    crate::observe::record_lag(&self.topic, *partition, stats.consumer_lag);
+                }
+            }
+        }
+    }
+}
 
 impl ConsumerContext for StartFromDatabase {
     fn rebalance(&self, consumer: &BaseConsumer<Self>, err: RDKafkaRespErr, partitions: &mut TopicPartitionList) {
@@ -73,7 +87,11 @@ impl ConsumerContext for StartFromDatabase {
 }
 
 impl EventConsumer {
-    pub fn new(config: &ConsumerConfig, directory: Directory) -> anyhow::Result<Self> {
+    pub fn new(
+        config: &ConsumerConfig,
+        directory: Directory,
+        broker: crate::observe::BrokerState,
+    ) -> anyhow::Result<Self> {
         let mut client = ClientConfig::new();
         client
             .set("bootstrap.servers", &config.bootstrap_servers)
@@ -86,11 +104,13 @@ impl EventConsumer {
             // few seconds (tests/e2e/broker_down.rs). Without it, the consumer joins as soon as
             // the broker is back. KAFKA_PROPERTIES can set it again.
             .set("metadata.recovery.strategy", "none")
-            .set("client.id", "directory-store");
+            .set("client.id", "directory-store")
+            // Consumer lag and broker state for /metrics and /readyz.
+            .set("statistics.interval.ms", "1000");
         for (key, value) in &config.properties {
             client.set(key, value);
         }
-        let context = StartFromDatabase { directory: directory.clone(), topic: config.topic.clone() };
+        let context = StartFromDatabase { directory: directory.clone(), topic: config.topic.clone(), broker };
         let consumer: StreamConsumer<StartFromDatabase> =
             client.create_with_context(context).context("creating the Kafka consumer")?;
         consumer.subscribe(&[config.topic.as_str()]).context("subscribing to the change topic")?;
@@ -116,17 +136,24 @@ impl EventConsumer {
             let topic = message.topic().to_owned();
             let (partition, offset) = (message.partition(), message.offset());
             let payload = message.payload().unwrap_or_default().to_vec();
+            let span = crate::observe::process_span(&message);
             // A database failure must not skip the message: retry it until it applies.
             let mut backoff = Duration::from_millis(100);
             loop {
                 let directory = self.directory.clone();
                 let (topic, payload) = (topic.clone(), payload.clone());
+                let span = span.clone();
                 let outcome = tokio::task::spawn_blocking(move || {
-                    directory.write(|conn| apply::apply_message(conn, &topic, partition, offset, &payload))
+                    let _entered = span.enter();
+                    let applied =
+                        directory.write(|conn| apply::apply_message(conn, &topic, partition, offset, &payload));
+                    tracing::debug!(partition, offset, outcome = ?applied.as_ref().ok(), "event consumed");
+                    applied
                 })
                 .await;
                 match outcome {
                     Ok(Ok(applied)) => {
+                        crate::observe::record_applied(applied);
                         if applied != Applied::Applied {
                             tracing::debug!(?applied, partition, offset, "message skipped");
                         }

@@ -167,21 +167,6 @@ async fn livez() -> HttpResponse {
 }
 
 /// Ready when the database answers.
-#[get("/readyz")]
-async fn readyz(directory: web::Data<Directory>) -> HttpResponse {
-    let ready = blocking(&directory, |d| {
-        d.read(|conn| {
-            diesel::connection::SimpleConnection::batch_execute(conn, "SELECT 1")?;
-            Ok(())
-        })
-    })
-    .await;
-    match ready {
-        Ok(()) => HttpResponse::Ok().body("ready"),
-        Err(_) => HttpResponse::ServiceUnavailable().body("database unavailable"),
-    }
-}
-
 pub fn routes(config: &mut web::ServiceConfig) {
     config
         .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
@@ -192,6 +177,5 @@ pub fn routes(config: &mut web::ServiceConfig) {
         )
         .service(get_account)
         .service(get_team)
-        .service(livez)
-        .service(readyz);
+        .service(livez);
 }

@@ -12,6 +12,7 @@ pub mod error;
 pub mod grpc;
 pub mod http;
 pub mod manual;
+pub mod observe;
 pub mod read;
 pub mod records;
 pub mod schema;

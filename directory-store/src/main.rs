@@ -10,7 +10,7 @@ use platform::db::Database;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    platform::telemetry::init(&Env);
+    let _telemetry = platform::telemetry::init(&Env, "directory-store");
     let command = Command::from_args()?;
     let config = DirectoryConfig::from_source(&Env).context("invalid configuration")?;
     let database = Database::connect(&config.database_url, config.max_connections)?;

@@ -11,6 +11,7 @@ use actix_web::{App, HttpResponse, HttpServer, get, web};
 use anyhow::Context;
 use proto::provisioning_client::ProvisioningClient;
 use scim::ResourceType;
+use tracing::Instrument;
 
 use crate::config::GatewayConfig;
 use crate::routes::{self, Gateway};
@@ -18,6 +19,12 @@ use crate::routes::{self, Gateway};
 pub struct Application {
     server: actix_web::dev::Server,
     address: SocketAddr,
+    management: Option<(actix_web::dev::Server, SocketAddr)>,
+}
+
+#[get("/metrics")]
+async fn metrics() -> HttpResponse {
+    HttpResponse::Ok().content_type(platform::metrics::CONTENT_TYPE).body(platform::metrics::render())
 }
 
 #[get("/livez")]
@@ -51,10 +58,30 @@ impl Application {
             .with_context(|| format!("binding the SCIM listener on {}", config.http_addr))?;
         let address = listener.local_addr()?;
         let base_path = config.base_path.clone();
+        let management_addr = config.management_addr;
         let gateway = web::Data::new(Gateway { config, core: ProvisioningClient::new(channel.clone()), channel });
+        let management = match management_addr {
+            Some(addr) => {
+                let listener = std::net::TcpListener::bind(addr)
+                    .with_context(|| format!("binding the management listener on {addr}"))?;
+                let address = listener.local_addr()?;
+                let data = gateway.clone();
+                let server = HttpServer::new(move || {
+                    App::new().app_data(data.clone()).service(metrics).service(livez).service(readyz)
+                })
+                .workers(1)
+                .disable_signals()
+                .shutdown_timeout(5)
+                .listen(listener)?
+                .run();
+                Some((server, address))
+            }
+            None => None,
+        };
         let server = HttpServer::new(move || {
             let routing_base = base_path.clone();
             let reporting_base = routing_base.clone();
+            let tracing_base = routing_base.clone();
             App::new()
                 // Inside the rewrite (registered first): sees canonical paths.
                 .wrap_fn(move |request, service| {
@@ -70,6 +97,19 @@ impl Application {
                 .wrap_fn(move |mut request, service| {
                     crate::normalize::rewrite(&routing_base, &mut request);
                     service.call(request)
+                })
+                // Outermost: the request's server span, continuing the caller's trace.
+                .wrap_fn(move |request, service| {
+                    let span = crate::observe::request_span(&request, &tracing_base);
+                    let started = std::time::Instant::now();
+                    let answered = service.call(request);
+                    let finished = span.clone();
+                    async move {
+                        let response = answered.await;
+                        crate::observe::finish(&finished, response.as_ref().ok(), started);
+                        response
+                    }
+                    .instrument(span)
                 })
                 .app_data(gateway.clone())
                 .service(livez)
@@ -101,7 +141,12 @@ impl Application {
         .shutdown_timeout(10)
         .listen(listener)?
         .run();
-        Ok(Self { server, address })
+        Ok(Self { server, address, management })
+    }
+
+    /// Where `/metrics` is served, when it is.
+    pub fn management_address(&self) -> Option<SocketAddr> {
+        self.management.as_ref().map(|(_, address)| *address)
     }
 
     pub fn address(&self) -> SocketAddr {
@@ -111,10 +156,18 @@ impl Application {
     /// Serves until `shutdown` resolves, then drains in-flight requests.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let handle = self.server.handle();
+        let management = self.management.map(|(server, _)| server);
+        let management_handle = management.as_ref().map(actix_web::dev::Server::handle);
         tokio::spawn(async move {
             shutdown.await;
             handle.stop(true).await;
+            if let Some(handle) = management_handle {
+                handle.stop(true).await;
+            }
         });
+        if let Some(management) = management {
+            tokio::spawn(management);
+        }
         tracing::info!(address = %self.address, "gateway serving SCIM");
         self.server.await.context("gateway HTTP server failed")
     }

@@ -8,8 +8,8 @@
 //! The credential also carries the request's W3C trace context (the caller's `traceparent`, or
 //! a new one), so the core's provisioning log names the trace.
 
-use actix_web::HttpRequest;
 use actix_web::http::header;
+use actix_web::{HttpMessage, HttpRequest};
 use rand::RngCore;
 use scim::ScimError;
 use tonic::metadata::AsciiMetadataValue;
@@ -66,8 +66,16 @@ fn check_region(token: &str, config: &GatewayConfig) -> Result<(), ScimError> {
     }))
 }
 
-/// The caller's `traceparent` when valid, else a new trace (random ids, sampled flag off).
+/// The trace context the request's span chose (see `observe`), else the caller's `traceparent`
+/// when valid, else a new trace (random ids, sampled flag off).
 fn traceparent(request: &HttpRequest) -> AsciiMetadataValue {
+    let chosen = request
+        .extensions()
+        .get::<crate::observe::TraceParent>()
+        .and_then(|t| AsciiMetadataValue::try_from(t.0.as_str()).ok());
+    if let Some(chosen) = chosen {
+        return chosen;
+    }
     let incoming = request
         .headers()
         .get("traceparent")

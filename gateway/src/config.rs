@@ -23,6 +23,9 @@ pub struct GatewayConfig {
     pub token_prefix: String,
     /// `REGION_TENANT_URLS`: other regions' tenant URLs, named in the refusal of their tokens.
     pub region_tenant_urls: Vec<(String, String)>,
+    /// `MANAGEMENT_HTTP_ADDR`, default 127.0.0.1:9090: `/metrics`, `/livez`, `/readyz`, never
+    /// exposed publicly. `None` (standalone) serves none: the admin listener has them.
+    pub management_addr: Option<SocketAddr>,
 }
 
 impl GatewayConfig {
@@ -47,6 +50,7 @@ impl GatewayConfig {
             region: platform::config::region(source)?,
             token_prefix: platform::config::token_prefix(source)?,
             region_tenant_urls: platform::config::region_tenant_urls(source)?,
+            management_addr: Some(source.socket_addr_or("MANAGEMENT_HTTP_ADDR", "127.0.0.1:9090")?),
         })
     }
 }

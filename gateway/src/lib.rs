@@ -10,6 +10,7 @@ pub mod config;
 pub mod discovery;
 pub mod error;
 pub mod normalize;
+pub mod observe;
 pub mod render;
 pub mod report;
 pub mod routes;

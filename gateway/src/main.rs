@@ -7,7 +7,7 @@ use platform::config::Env;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    platform::telemetry::init(&Env);
+    let _telemetry = platform::telemetry::init(&Env, "gateway");
     let config = GatewayConfig::from_source(&Env).context("invalid configuration")?;
     Application::build(config)?.run(platform::shutdown::signal()).await
 }

@@ -188,9 +188,38 @@ impl Database {
     where
         E: From<diesel::result::Error> + From<r2d2::PoolError>,
     {
+        let span = self.span("write");
+        let _entered = span.enter();
         let _writer = self.write_guard();
         let mut conn = self.get()?;
         (*conn).transaction(work)
+    }
+
+    /// A client span for one transaction (OpenTelemetry database conventions; no statement
+    /// text: statements carry the resources' values).
+    fn span(&self, kind: &'static str) -> tracing::Span {
+        let system = match self.backend {
+            Backend::Postgres => "postgresql",
+            Backend::Sqlite => "sqlite",
+        };
+        tracing::info_span!(
+            "db.transaction",
+            otel.name = format!("{kind} transaction {system}"),
+            otel.kind = "client",
+            db.system.name = system,
+            db.operation.name = kind,
+        )
+    }
+
+    /// The pool's connections: (open, idle).
+    pub fn pool_state(&self) -> (u32, u32) {
+        let state = self.pool.state();
+        (state.connections, state.idle_connections)
+    }
+
+    /// The most connections the pool opens.
+    pub fn pool_size(&self) -> u32 {
+        self.pool.max_size()
     }
 
     /// Runs `work` in a read-only transaction that sees one snapshot (REPEATABLE READ on
@@ -200,6 +229,8 @@ impl Database {
     where
         E: From<diesel::result::Error> + From<r2d2::PoolError>,
     {
+        let span = self.span("read");
+        let _entered = span.enter();
         let mut conn = self.get()?;
         (*conn).transaction(|conn| {
             if matches!(conn, DbConnection::Postgresql(_)) {

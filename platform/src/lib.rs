@@ -5,6 +5,7 @@
 pub mod cli;
 pub mod config;
 pub mod db;
+pub mod metrics;
 pub mod shutdown;
 pub mod telemetry;
 #[cfg(any(test, feature = "test-support"))]

@@ -121,6 +121,7 @@ impl Core {
         health.set_serving::<ProvisioningServer<ProvisioningService>>().await;
         tracing::info!(address = %self.address, "provisioning-core serving gRPC");
         let served = tonic::transport::Server::builder()
+            .trace_fn(|request| platform::telemetry::rpc_span("provisioning-core", request))
             .add_service(health_service)
             .add_service(ProvisioningServer::new(self.service))
             .serve_with_incoming_shutdown(tonic::transport::server::TcpIncoming::from(self.listener), shutdown)

@@ -40,7 +40,8 @@ impl KafkaSink {
         Ok(Self { producer, topic: config.topic.clone(), source: config.source.clone(), batch_timeout })
     }
 
-    fn headers(&self, event: &OutboxEvent) -> OwnedHeaders {
+    /// The CloudEvents headers, and the publish span's W3C trace context (`traceparent`).
+    fn headers(&self, event: &OutboxEvent, trace: &std::collections::HashMap<String, String>) -> OwnedHeaders {
         let time = chrono::DateTime::from_timestamp_micros(event.created_at)
             .unwrap_or_default()
             .to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
@@ -57,6 +58,7 @@ impl KafkaSink {
             (ce::HEADER_TENANT, event.tenant_id.as_str()),
         ]
         .into_iter()
+        .chain(trace.iter().map(|(key, value)| (key.as_str(), value.as_str())))
         .fold(OwnedHeaders::new(), |headers, (key, value)| headers.insert(Header { key, value: Some(value) }))
     }
 }
@@ -75,10 +77,13 @@ impl EventSink for KafkaSink {
             let mut deliveries = Vec::with_capacity(events.len());
             for event in events {
                 let key = event.key();
+                let span = event.publish_span("kafka", &self.topic);
+                let _entered = span.enter();
+                let trace = platform::telemetry::context_of(&span);
                 let record = FutureRecord::to(&self.topic)
                     .key(key.as_bytes())
                     .payload(event.payload.as_slice())
-                    .headers(self.headers(event));
+                    .headers(self.headers(event, &trace));
                 match self.producer.send_result(record) {
                     Ok(pending) => deliveries.push(async move { (event.seq, pending.await) }),
                     Err((error, _)) if is_permanent(&error) => delivery.rejected.push((event.seq, error.to_string())),

@@ -11,6 +11,7 @@ pub mod events;
 pub mod kafka;
 pub mod linking;
 pub mod mapping;
+pub mod observe;
 pub mod provisioning_log;
 pub mod rate_limit;
 pub mod relay;

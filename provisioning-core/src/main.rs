@@ -15,7 +15,7 @@ use secrecy::ExposeSecret;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    platform::telemetry::init(&Env);
+    let _telemetry = platform::telemetry::init(&Env, "provisioning-core");
     let arguments: Vec<String> = std::env::args().skip(1).collect();
     match arguments.first().map(String::as_str) {
         Some("declare-schema") => return declare_schema(&arguments[1..]),

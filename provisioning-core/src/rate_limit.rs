@@ -60,6 +60,7 @@ impl TenantLimits {
             }
         };
         bucket.check().map_err(|_| {
+            crate::observe::RATE_LIMITED.with_label_values(&[tenant]).inc();
             ScimError::new(429, None, "this tenant sends more requests than its rate limit allows; retry shortly")
         })
     }

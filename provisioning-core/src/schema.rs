@@ -83,6 +83,7 @@ diesel::table! {
         published_at -> Nullable<BigInt>,
         failed_at -> Nullable<BigInt>,
         failure -> Nullable<Text>,
+        trace_context -> Nullable<Text>,
     }
 }
 

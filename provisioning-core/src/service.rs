@@ -52,6 +52,36 @@ struct Op {
 }
 
 impl Op {
+    /// The operation's name in metrics, and the gRPC method that carried it.
+    fn names(&self) -> (&'static str, String) {
+        let operation = match (self.method, self.kind.is_some(), self.id.is_some()) {
+            ("POST", true, false) => "create",
+            ("GET", true, true) => "get",
+            ("GET", true, false) => "query",
+            ("PUT", _, _) => "replace",
+            ("PATCH", _, _) => "patch",
+            ("DELETE", _, _) => "delete",
+            _ => "schemas",
+        };
+        let method = match (operation, self.kind) {
+            ("query", Some(ResourceType::User)) => "QueryUsers".to_owned(),
+            ("query", Some(ResourceType::Group)) => "QueryGroups".to_owned(),
+            ("schemas", _) => "GetSchemas".to_owned(),
+            (_, Some(kind)) => {
+                let verb = match operation {
+                    "create" => "Create",
+                    "get" => "Get",
+                    "replace" => "Replace",
+                    "patch" => "Patch",
+                    _ => "Delete",
+                };
+                format!("{verb}{}", kind.name())
+            }
+            (_, None) => "Unknown".to_owned(),
+        };
+        (operation, method)
+    }
+
     fn create(kind: ResourceType) -> Self {
         Self { method: "POST", kind: Some(kind), id: None, path: "", success: 201 }
     }
@@ -126,6 +156,29 @@ impl ProvisioningService {
         .await
         .map_err(|e| CoreError::Internal(format!("store task failed: {e}")))?;
         let (status, scim_type, detail) = provisioning_log::outcome(outcome.as_ref().map(|_| ()));
+        let logged_status = if status == 200 { op.success } else { status };
+        let (operation, grpc_method) = op.names();
+        let resource = op.kind.map_or("none", ResourceType::name);
+        let status_text = logged_status.to_string();
+        crate::observe::SCIM_REQUESTS
+            .with_label_values(&[caller.tenant.as_str(), resource, operation, status_text.as_str()])
+            .inc();
+        crate::observe::SCIM_DURATION
+            .with_label_values(&[caller.tenant.as_str(), resource, operation])
+            .observe(started.elapsed().as_secs_f64());
+        let code = if status == 200 {
+            tonic::Code::Ok
+        } else {
+            crate::error::code_for_status(u16::try_from(status).unwrap_or(500))
+        };
+        crate::observe::GRPC_HANDLED.with_label_values(&[grpc_method.as_str(), &format!("{code:?}")]).inc();
+        tracing::debug!(
+            tenant.id = caller.tenant.as_str(),
+            operation,
+            resource,
+            status = logged_status,
+            "SCIM request handled"
+        );
         let resource_id = op.id.clone().or_else(|| outcome.as_ref().ok().and_then(LoggedId::logged_id));
         let path = match (&op.kind, &resource_id) {
             (Some(kind), Some(id)) if op.method != "POST" || op.id.is_some() => format!("/{}/{id}", kind.endpoint()),
@@ -139,7 +192,7 @@ impl ProvisioningService {
             path,
             resource_type: op.kind.map(|kind| kind.name().to_owned()),
             resource_id,
-            status: if status == 200 { op.success } else { status },
+            status: logged_status,
             scim_type,
             detail,
             warnings: (!warnings.is_empty()).then(|| serde_json::Value::from(warnings).to_string()),

@@ -24,7 +24,7 @@ mod sink;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    platform::telemetry::init(&Env);
+    let _telemetry = platform::telemetry::init(&Env, "scim-provisioning");
     let arguments: Vec<String> = std::env::args().skip(1).collect();
     if arguments.first().map(String::as_str) == Some("admin") {
         provisioning_core::admin::cli::main(&arguments[1..], &Env).await;
@@ -33,6 +33,8 @@ async fn main() -> anyhow::Result<()> {
     std::fs::create_dir_all(&data_dir).with_context(|| format!("creating DATA_DIR {}", data_dir.display()))?;
 
     let mut gateway_config = GatewayConfig::from_source(&Env).context("invalid gateway configuration")?;
+    // One process: the admin listener serves /metrics (every component's) and health.
+    gateway_config.management_addr = None;
     let mut admin = AdminConfig::from_source(&Env).context("invalid admin configuration")?;
     // Zero set-up: without ADMIN_TOKEN, one is made for this run and printed below.
     let generated_admin_token = admin.token.is_none().then(|| provisioning_core::token::generate("admin", "local"));

@@ -22,12 +22,18 @@ impl DirectorySink {
 impl EventSink for DirectorySink {
     fn publish<'a>(&'a self, events: &'a [OutboxEvent]) -> BoxFuture<'a, Delivery> {
         let directory = self.directory.clone();
-        let batch: Vec<(i64, Vec<u8>)> = events.iter().map(|e| (e.seq, e.payload.clone())).collect();
+        // Each event's span continues the trace of the request that wrote it, as the Kafka
+        // relay's and consumer's do.
+        let batch: Vec<(i64, Vec<u8>, tracing::Span)> = events
+            .iter()
+            .map(|e| (e.seq, e.payload.clone(), e.publish_span("in-process", "directory-store")))
+            .collect();
         Box::pin(async move {
             let applied = tokio::task::spawn_blocking(move || {
                 let mut acknowledged = Vec::with_capacity(batch.len());
                 let mut rejected = Vec::new();
-                for (seq, payload) in batch {
+                for (seq, payload, span) in batch {
+                    let _entered = span.enter();
                     let event = match proto::ChangeEvent::decode(payload.as_slice()) {
                         Ok(event) => event,
                         Err(error) => {

@@ -12,6 +12,7 @@ use actix_web::http::StatusCode;
 use actix_web::http::header;
 use actix_web::{FromRequest, HttpRequest, HttpResponse, ResponseError, web};
 use anyhow::Context;
+use diesel::RunQueryDsl;
 use scim::ScimError;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
@@ -549,6 +550,42 @@ async fn livez() -> HttpResponse {
     HttpResponse::Ok().body("ok")
 }
 
+/// Prometheus metrics (no credential: the listener is not exposed publicly, and metrics name
+/// tenants by slug only).
+async fn metrics(admin: web::Data<Admin>) -> HttpResponse {
+    let store = admin.store.clone();
+    let text = tokio::task::spawn_blocking(move || crate::observe::scrape(&store)).await.unwrap_or_default();
+    HttpResponse::Ok().content_type(platform::metrics::CONTENT_TYPE).body(text)
+}
+
+/// Ready when the database answers. The broker is reported but does not decide: while it is
+/// down SCIM writes still succeed and their events wait in the outbox, so taking the core out
+/// of service would turn a broker outage into a provisioning outage.
+async fn readyz(admin: web::Data<Admin>) -> HttpResponse {
+    let store = admin.store.clone();
+    let checked = tokio::task::spawn_blocking(move || {
+        let database = store.read(|conn| {
+            diesel::sql_query("SELECT 1").execute(conn)?;
+            Ok::<_, CoreError>(())
+        });
+        (database, store.read(crate::store::outbox::backlog).ok())
+    })
+    .await;
+    let (database, backlog) = match checked {
+        Ok((database, backlog)) => (Ok(database), backlog),
+        Err(error) => (Err(error), None),
+    };
+    let body = json!({
+        "database": if matches!(database, Ok(Ok(()))) { "ok" } else { "unavailable" },
+        "outbox_backlog": backlog.map(|b| b.pending),
+    });
+    if matches!(database, Ok(Ok(()))) {
+        HttpResponse::Ok().json(body)
+    } else {
+        HttpResponse::ServiceUnavailable().json(body)
+    }
+}
+
 fn routes(config: &mut web::ServiceConfig) {
     config.service(
         web::scope("/admin/v1/tenants")
@@ -608,6 +645,8 @@ impl AdminServer {
                 .app_data(admin.clone())
                 .app_data(web::PayloadConfig::new(64 * 1024))
                 .route("/livez", web::get().to(livez))
+                .route("/readyz", web::get().to(readyz))
+                .route("/metrics", web::get().to(metrics))
                 .configure(routes)
                 .default_service(web::to(not_found))
         })

@@ -23,12 +23,40 @@ pub struct OutboxEvent {
     pub resource_id: String,
     pub payload: Vec<u8>,
     pub created_at: i64,
+    /// The `traceparent` of the request that wrote it, when spans are exported.
+    pub trace_context: Option<String>,
 }
 
 impl OutboxEvent {
     /// The Kafka key: per-resource order holds within a partition.
     pub fn key(&self) -> String {
         format!("{}/{}", self.tenant_id, self.resource_id)
+    }
+
+    /// The span that publishes this event: a producer span continuing the trace of the request
+    /// that wrote it (OpenTelemetry messaging conventions).
+    pub fn publish_span(&self, system: &'static str, destination: &str) -> tracing::Span {
+        let span = tracing::info_span!(
+            "publish",
+            otel.name = format!("publish {destination}"),
+            otel.kind = "producer",
+            component = "provisioning-core",
+            messaging.system = system,
+            messaging.operation.type = "publish",
+            messaging.destination.name = destination,
+            messaging.message.id = %self.event_id,
+            tenant.id = %self.tenant_id,
+            scim.resource_type = %self.resource_type,
+            scim.resource_id = %self.resource_id,
+            trace_id = tracing::field::Empty,
+        );
+        let trace_id = platform::telemetry::continue_trace(&span, |key| {
+            if key == "traceparent" { self.trace_context.as_deref() } else { None }
+        });
+        if let Some(trace_id) = trace_id {
+            span.record("trace_id", trace_id);
+        }
+        span
     }
 
     /// The CloudEvents subject: the resource's SCIM path.
@@ -51,6 +79,7 @@ pub fn enqueue(
             outbox::resource_id.eq(&event.resource_id),
             outbox::payload.eq(event.encode_to_vec()),
             outbox::created_at.eq(event.occurred_at_micros),
+            outbox::trace_context.eq(platform::telemetry::context_of(&tracing::Span::current()).remove("traceparent")),
         ))
         .execute(conn)?;
     Ok(())
@@ -82,4 +111,22 @@ pub fn mark_failed(conn: &mut DbConnection, seq: i64, failure: &str) -> Result<(
         .set((outbox::failed_at.eq(now_micros()), outbox::failure.eq(failure)))
         .execute(conn)?;
     Ok(())
+}
+
+/// The outbox's state, for metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backlog {
+    pub pending: i64,
+    pub oldest_created_at: Option<i64>,
+    pub set_aside: i64,
+}
+
+pub fn backlog(conn: &mut DbConnection) -> Result<Backlog, CoreError> {
+    let waiting = outbox::table.filter(outbox::published_at.is_null());
+    let (pending, oldest_created_at): (i64, Option<i64>) = waiting
+        .filter(outbox::failed_at.is_null())
+        .select((diesel::dsl::count_star(), diesel::dsl::min(outbox::created_at)))
+        .first(conn)?;
+    let set_aside: i64 = waiting.filter(outbox::failed_at.is_not_null()).count().get_result(conn)?;
+    Ok(Backlog { pending, oldest_created_at, set_aside })
 }

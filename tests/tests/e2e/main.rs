@@ -12,6 +12,8 @@ mod entra;
 mod events;
 mod isolation;
 mod lifecycle;
+mod mapping;
+mod observability;
 mod okta;
 mod other_idps;
 mod protocol;

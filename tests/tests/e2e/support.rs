@@ -433,6 +433,8 @@ pub struct Cluster {
     pub client: Client,
     /// The tenant URL of each gateway replica (the first is `client`'s).
     pub gateways: Vec<String>,
+    /// Each gateway's management listener (`/metrics`), e.g. `http://127.0.0.1:9090`.
+    pub gateway_management: Vec<String>,
     pub admin: Admin,
     pub topic: String,
     pub core_database: TestDatabase,
@@ -483,6 +485,7 @@ pub struct ClusterOptions {
     /// Extra settings of provisioning-core and of every gateway (e.g. `REGION`).
     pub core_env: Vec<(&'static str, String)>,
     pub gateway_env: Vec<(&'static str, String)>,
+    pub directory_env: Vec<(&'static str, String)>,
 }
 
 impl ClusterOptions {
@@ -494,6 +497,7 @@ impl ClusterOptions {
             gateways: 1,
             core_env: Vec::new(),
             gateway_env: Vec::new(),
+            directory_env: Vec::new(),
         }
     }
 }
@@ -524,11 +528,12 @@ impl Cluster {
         let admin_token = format!("admin_{}", uuid::Uuid::new_v4().simple());
         let tenant = "acme".to_owned();
         let mut attempt = 0;
-        let (gateway_ports, admin_port, directory_http, directory_env, processes) = loop {
+        let (gateway_ports, management_ports, admin_port, directory_http, directory_env, processes) = loop {
             attempt += 1;
             let (core_port, admin_port, directory_http, directory_grpc) =
                 (free_port(), free_port(), free_port(), free_port());
             let gateway_ports: Vec<u16> = (0..options.gateways.max(1)).map(|_| free_port()).collect();
+            let management_ports: Vec<u16> = gateway_ports.iter().map(|_| free_port()).collect();
             let mut core_env = vec![
                 ("ADMIN_HTTP_ADDR", format!("127.0.0.1:{admin_port}")),
                 ("ADMIN_TOKEN", admin_token.clone()),
@@ -542,7 +547,7 @@ impl Cluster {
                 ("SCIM_BOOTSTRAP_TOKEN", token.clone()),
             ];
             core_env.extend(options.core_env.iter().cloned());
-            let directory_env = vec![
+            let mut directory_env = vec![
                 ("DATABASE_URL", directory_database.url.clone()),
                 ("DIRECTORY_HTTP_ADDR", format!("127.0.0.1:{directory_http}")),
                 ("DIRECTORY_GRPC_ADDR", format!("127.0.0.1:{directory_grpc}")),
@@ -551,9 +556,11 @@ impl Cluster {
                 ("KAFKA_GROUP_ID", format!("directory-{suffix}")),
                 ("KAFKA_PROPERTIES", options.extra_kafka_properties.clone()),
             ];
-            let gateway_env = |port: u16| {
+            directory_env.extend(options.directory_env.iter().cloned());
+            let gateway_env = |port: u16, management: u16| {
                 let mut env = vec![
                     ("GATEWAY_HTTP_ADDR", format!("127.0.0.1:{port}")),
+                    ("MANAGEMENT_HTTP_ADDR", format!("127.0.0.1:{management}")),
                     ("CORE_GRPC_URL", format!("http://127.0.0.1:{core_port}")),
                 ];
                 env.extend(options.gateway_env.iter().cloned());
@@ -581,10 +588,11 @@ impl Cluster {
                 Process::spawn("directory-store", binary("directory-store"), &["serve"], &directory_env, &run);
             let mut gateways: Vec<Process> = gateway_ports
                 .iter()
+                .zip(&management_ports)
                 .enumerate()
-                .map(|(index, port)| {
+                .map(|(index, (port, management))| {
                     let name = if index == 0 { "gateway".to_owned() } else { format!("gateway-{}", index + 1) };
-                    Process::spawn(&name, binary("gateway"), &[], &gateway_env(*port), &run)
+                    Process::spawn(&name, binary("gateway"), &[], &gateway_env(*port, *management), &run)
                 })
                 .collect();
             let mut ready = Ok(());
@@ -602,7 +610,7 @@ impl Cluster {
             match ready {
                 Ok(()) => {
                     gateways.extend([core, directory]);
-                    break (gateway_ports, admin_port, directory_http, directory_env, gateways);
+                    break (gateway_ports, management_ports, admin_port, directory_http, directory_env, gateways);
                 }
                 Err(failure) if lost_port_race(&failure) && attempt < START_ATTEMPTS => continue,
                 Err(failure) => panic!("{failure}"),
@@ -617,7 +625,19 @@ impl Cluster {
             tenant,
         });
         let admin = Admin::new(format!("http://127.0.0.1:{admin_port}"), admin_token);
-        Self { client, gateways, admin, topic, core_database, directory_database, directory_env, processes, logs }
+        let gateway_management = management_ports.iter().map(|port| format!("http://127.0.0.1:{port}")).collect();
+        Self {
+            client,
+            gateways,
+            gateway_management,
+            admin,
+            topic,
+            core_database,
+            directory_database,
+            directory_env,
+            processes,
+            logs,
+        }
     }
 }
 

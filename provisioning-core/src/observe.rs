@@ -1,0 +1,88 @@
+//! What operators see of provisioning-core: a server span per gRPC call (OpenTelemetry RPC
+//! conventions, continuing the caller's W3C trace context from the metadata), and the metrics
+//! served on the admin listener's `/metrics`: SCIM requests by tenant, resource, operation and
+//! status with their latency, gRPC calls by method and code, rate-limit rejections, the outbox
+//! backlog and the age of its oldest event, and database pool usage.
+
+use std::sync::LazyLock;
+
+use prometheus::{HistogramVec, IntCounterVec, IntGauge, IntGaugeVec};
+
+use crate::store::Store;
+
+pub static SCIM_REQUESTS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    platform::metrics::counter_vec(
+        "scim_requests_total",
+        "SCIM requests of tenants, by tenant, resource type, operation and status",
+        &["tenant", "resource", "operation", "status"],
+    )
+});
+
+pub static SCIM_DURATION: LazyLock<HistogramVec> = LazyLock::new(|| {
+    platform::metrics::histogram_vec(
+        "scim_request_duration_seconds",
+        "Time provisioning-core took for a SCIM request, by tenant, resource type and operation",
+        &["tenant", "resource", "operation"],
+    )
+});
+
+pub static GRPC_HANDLED: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    platform::metrics::counter_vec(
+        "grpc_server_handled_total",
+        "gRPC calls handled by provisioning-core, by method and gRPC status code",
+        &["grpc_method", "grpc_code"],
+    )
+});
+
+pub static RATE_LIMITED: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    platform::metrics::counter_vec(
+        "scim_rate_limit_rejections_total",
+        "SCIM requests refused with 429 by a tenant's rate limit",
+        &["tenant"],
+    )
+});
+
+static OUTBOX_BACKLOG: LazyLock<IntGauge> =
+    LazyLock::new(|| platform::metrics::gauge("outbox_backlog_events", "Events committed but not yet published"));
+
+static OUTBOX_OLDEST: LazyLock<IntGauge> = LazyLock::new(|| {
+    platform::metrics::gauge(
+        "outbox_oldest_unpublished_age_seconds",
+        "Age of the oldest event not yet published (0 when none)",
+    )
+});
+
+static OUTBOX_FAILED: LazyLock<IntGauge> = LazyLock::new(|| {
+    platform::metrics::gauge("outbox_set_aside_events", "Events the broker refused for good, kept aside in the outbox")
+});
+
+static DB_POOL: LazyLock<IntGaugeVec> = LazyLock::new(|| {
+    platform::metrics::gauge_vec(
+        "db_pool_connections",
+        "Database pool connections by state (in_use, idle, max)",
+        &["service", "state"],
+    )
+});
+
+/// Records a pool's usage under `service`.
+pub fn record_pool(service: &str, database: &platform::db::Database) {
+    let (open, idle) = database.pool_state();
+    DB_POOL.with_label_values(&[service, "in_use"]).set(i64::from(open.saturating_sub(idle)));
+    DB_POOL.with_label_values(&[service, "idle"]).set(i64::from(idle));
+    DB_POOL.with_label_values(&[service, "max"]).set(i64::from(database.pool_size()));
+}
+
+/// Refreshes the gauges read from the database (at each scrape), then renders all metrics.
+pub fn scrape(store: &Store) -> String {
+    match store.read(crate::store::outbox::backlog) {
+        Ok(backlog) => {
+            OUTBOX_BACKLOG.set(backlog.pending);
+            let age = backlog.oldest_created_at.map_or(0, |at| (platform::db::now_micros() - at) / 1_000_000);
+            OUTBOX_OLDEST.set(age.max(0));
+            OUTBOX_FAILED.set(backlog.set_aside);
+        }
+        Err(error) => tracing::warn!(error = %error, "reading the outbox backlog for metrics failed"),
+    }
+    record_pool("provisioning-core", store.database());
+    platform::metrics::render()
+}
