@@ -3,6 +3,14 @@
 //! the sink acknowledged. A sink that is down delays events; they stay in the outbox until it
 //! comes back. An event the sink refuses for good (larger than the broker accepts, say) is set
 //! aside in the outbox with the reason, loudly, so that it cannot hold back every later event.
+//!
+//! Several core replicas each run a relay, but only one publishes at a time, so that events
+//! leave in commit order (per-resource order holds across replicas): on PostgreSQL the relay
+//! that holds a session advisory lock, on a connection it keeps for that, is the publisher;
+//! the others stand by and try again every few seconds, taking over when the holder's
+//! connection ends (shutdown, crash, lost network). If the holder is cut off from the database
+//! while its publish is in flight, the successor may publish some of the same events again:
+//! delivery is at least once, and consumers skip versions they have applied.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -35,11 +43,83 @@ pub struct Relay {
     wake: Arc<Notify>,
     batch_size: i64,
     idle_poll: Duration,
+    /// How often a standby relay tries to become the publisher.
+    standby_poll: Duration,
+    /// The connection holding the publisher's advisory lock (PostgreSQL).
+    leadership: std::sync::Mutex<Option<platform::db::PooledConnection>>,
+}
+
+/// The advisory lock key of the outbox publisher (any constant shared by all replicas).
+const PUBLISHER_LOCK: i64 = 0x5C1D_0B0C;
+
+#[derive(diesel::QueryableByName)]
+struct Locked {
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    locked: bool,
 }
 
 impl Relay {
     pub fn new(store: Store, sink: Arc<dyn EventSink>, wake: Arc<Notify>) -> Self {
-        Self { store, sink, wake, batch_size: 256, idle_poll: Duration::from_secs(1) }
+        Self {
+            store,
+            sink,
+            wake,
+            batch_size: 256,
+            idle_poll: Duration::from_secs(1),
+            standby_poll: Duration::from_secs(2),
+            leadership: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// A relay that checks for the publisher's role more often (tests).
+    pub fn with_standby_poll(mut self, poll: Duration) -> Self {
+        self.standby_poll = poll;
+        self
+    }
+
+    /// Whether this relay is the publisher: SQLite has one process; on PostgreSQL it holds (or
+    /// now takes) the advisory lock, on a connection that still answers.
+    fn lead(&self) -> anyhow::Result<bool> {
+        use diesel::RunQueryDsl;
+        use platform::db::DbConnection;
+        let mut held = self.leadership.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(conn) = held.as_mut() {
+            let alive = match &mut **conn {
+                DbConnection::Postgresql(pg) => {
+                    diesel::sql_query("SELECT TRUE AS locked").get_result::<Locked>(pg).is_ok()
+                }
+                DbConnection::Sqlite(_) => true,
+            };
+            if alive {
+                return Ok(true);
+            }
+            tracing::warn!("the outbox publisher's lock connection was lost; trying to lead again");
+            *held = None;
+        }
+        let mut conn = self.store.database().get()?;
+        let locked = match &mut *conn {
+            DbConnection::Sqlite(_) => true,
+            DbConnection::Postgresql(pg) => {
+                diesel::sql_query(format!("SELECT pg_try_advisory_lock({PUBLISHER_LOCK}) AS locked"))
+                    .get_result::<Locked>(pg)?
+                    .locked
+            }
+        };
+        if locked {
+            tracing::info!("this relay publishes the outbox");
+            *held = Some(conn);
+        }
+        Ok(locked)
+    }
+
+    async fn is_publisher(&self) -> bool {
+        match tokio::task::block_in_place(|| self.lead()) {
+            Ok(leading) => leading,
+            Err(error) => {
+                tracing::warn!(error = %error, "could not check the outbox publisher lock");
+                false
+            }
+        }
     }
 
     /// Publishes until `shutdown` resolves.
@@ -47,6 +127,12 @@ impl Relay {
         tokio::pin!(shutdown);
         let mut backoff = Duration::from_millis(100);
         loop {
+            if !self.is_publisher().await {
+                tokio::select! {
+                    () = &mut shutdown => break,
+                    () = tokio::time::sleep(self.standby_poll) => continue,
+                }
+            }
             let pause = match self.publish_batch().await {
                 Ok(Progress::Idle) => {
                     backoff = Duration::from_millis(100);
@@ -75,6 +161,16 @@ impl Relay {
                 }
             } else if futures::FutureExt::now_or_never(&mut shutdown).is_some() {
                 break;
+            }
+        }
+        // Dropping the lock connection returns it to the pool still holding the lock: close it.
+        if let Some(mut conn) = self.leadership.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take() {
+            use diesel::RunQueryDsl;
+            if let platform::db::DbConnection::Postgresql(pg) = &mut *conn {
+                let unlock = format!("SELECT pg_advisory_unlock({PUBLISHER_LOCK}) AS locked");
+                if let Err(error) = diesel::sql_query(unlock).get_result::<Locked>(pg) {
+                    tracing::warn!(error = %error, "releasing the outbox publisher lock failed");
+                }
             }
         }
         tracing::info!("outbox relay stopped");

@@ -90,3 +90,87 @@ fn a_refused_event_is_set_aside_and_the_rest_flows(store: &Store) {
     assert_eq!(failed, vec![(huge.id.clone(), Some("message too large".to_owned()))]);
     assert_eq!(published, 2, "{} and {} were published", first.id, last.id);
 }
+
+/// Records what it is given, acknowledging everything.
+#[derive(Default)]
+struct Recorder {
+    seen: Mutex<Vec<i64>>,
+}
+
+impl EventSink for Recorder {
+    fn publish<'a>(&'a self, events: &'a [OutboxEvent]) -> BoxFuture<'a, Delivery> {
+        Box::pin(async move {
+            let seqs: Vec<i64> = events.iter().map(|event| event.seq).collect();
+            self.seen.lock().unwrap().extend(&seqs);
+            Delivery { acknowledged: seqs, rejected: Vec::new() }
+        })
+    }
+}
+
+/// Waits until the outbox has nothing pending.
+async fn drained(store: &Store) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let store_ = store.clone();
+        let left = tokio::task::spawn_blocking(move || store_.read(|conn| pending(conn, 1000))).await.unwrap().unwrap();
+        if left.is_empty() {
+            return;
+        }
+        assert!(Instant::now() < deadline, "the relays stalled on {} events", left.len());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Two core replicas each run a relay on one PostgreSQL database: only the one holding the
+/// publisher lock publishes, so every event goes out once and in commit order; when it stops,
+/// the other takes over.
+#[test]
+fn two_relays_publish_each_event_once_in_order_postgres() {
+    let store = TestStore::postgres();
+    let store: &Store = &store;
+    let acme = tenant(store, "acme");
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let (first, second) = (Arc::new(Recorder::default()), Arc::new(Recorder::default()));
+    runtime.block_on(async {
+        let wake = Arc::new(Notify::new());
+        let (stop_first, stop_second) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
+        let start = |sink: Arc<Recorder>, stop: Arc<Notify>| {
+            let relay = Relay::new(store.clone(), sink, wake.clone()).with_standby_poll(Duration::from_millis(100));
+            tokio::spawn(async move { relay.run(async move { stop.notified().await }).await })
+        };
+        let running_first = start(first.clone(), stop_first.clone());
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let running_second = start(second.clone(), stop_second.clone());
+        for n in 0..60 {
+            let store = store.clone();
+            let acme = acme.clone();
+            tokio::task::spawn_blocking(move || create_user(&store, &acme, json!({"userName": format!("u{n}")})))
+                .await
+                .unwrap();
+            wake.notify_waiters();
+        }
+        drained(store).await;
+        assert!(second.seen.lock().unwrap().is_empty(), "the standby published while the first relay led");
+
+        stop_first.notify_one();
+        running_first.await.unwrap();
+        for n in 60..90 {
+            let store = store.clone();
+            let acme = acme.clone();
+            tokio::task::spawn_blocking(move || create_user(&store, &acme, json!({"userName": format!("u{n}")})))
+                .await
+                .unwrap();
+        }
+        drained(store).await;
+        stop_second.notify_one();
+        running_second.await.unwrap();
+    });
+    let (first, second) = (first.seen.lock().unwrap().clone(), second.seen.lock().unwrap().clone());
+    assert_eq!(first.len(), 60, "the first relay published the first 60 events");
+    assert_eq!(second.len(), 30, "the standby took over and published the last 30");
+    let all: Vec<i64> = first.iter().chain(&second).copied().collect();
+    let mut sorted = all.clone();
+    sorted.sort_unstable();
+    sorted.dedup();
+    assert_eq!(all, sorted, "each event once, in commit order");
+}
