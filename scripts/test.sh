@@ -8,7 +8,7 @@
 # Installs what is missing: Debian's postgresql when its binaries are absent, tansu (built once
 # with cargo, cached in ${TANSU_ROOT:-~/.cache/scim-provisioning/tansu}), cargo-nextest, and the
 # SCIM conformance checkers from PyPI (a virtualenv in ~/.cache/scim-provisioning/venv, see
-# scripts/conformance.sh).
+# scripts/conformance.sh), and the deployment linters (scripts/check-deploy.sh).
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -99,6 +99,13 @@ log "tansu on 127.0.0.1:$kafka_port"
 # tests/tests/e2e/conformance.rs runs scripts/conformance.sh, which needs their virtualenv and
 # does no network work itself: create or update it here.
 bash scripts/conformance.sh --install-only
+
+# --- deploy/ and the Dockerfile ---------------------------------------------------------------
+# hadolint, every overlay rendered and validated, checkov, and the manifests against the code
+# (scripts/check-deploy.sh). Skipped when the run is filtered (arguments given).
+if [ $# -eq 0 ]; then
+  bash scripts/check-deploy.sh
+fi
 
 # --- the suite --------------------------------------------------------------------------------
 if ! cargo nextest --version >/dev/null 2>&1; then
