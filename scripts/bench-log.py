@@ -64,6 +64,16 @@ def start_services(log, port, token, postgres):
             subprocess.Popen([os.path.join(RELEASE, "gateway")], env=env, **quiet)]
 
 
+def usage(process):
+    """(name, CPU seconds used, peak resident MiB) of a child process, from /proc."""
+    name = os.path.basename(process.args[0])
+    fields = open(f"/proc/{process.pid}/stat").read().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    cpu = (int(fields[11]) + int(fields[12])) / ticks
+    peak = next((int(line.split()[1]) for line in open(f"/proc/{process.pid}/status") if line.startswith("VmHWM")), 0)
+    return name, cpu, peak / 1024
+
+
 def run(log, requests, clients, postgres=None):
     port, token = free_port(), "bench_" + uuid.uuid4().hex
     processes = start_services(log, port, token, postgres) if postgres else start_standalone(log, port, token)
@@ -96,7 +106,8 @@ def run(log, requests, clients, postgres=None):
         latencies.sort()
         pick = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000
         return {"requests": len(latencies), "seconds": elapsed, "per_second": len(latencies) / elapsed,
-                "p50_ms": pick(0.50), "p95_ms": pick(0.95), "p99_ms": pick(0.99)}
+                "p50_ms": pick(0.50), "p95_ms": pick(0.95), "p99_ms": pick(0.99),
+                "resources": [usage(p) for p in processes]}
     finally:
         for process in processes:
             process.terminate(); process.wait()
@@ -116,6 +127,9 @@ def main():
     print(f"{'log':<5}{'requests':>10}{'req/s':>10}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}")
     for log, r in rounds:
         print(f"{log:<5}{r['requests']:>10}{r['per_second']:>10.0f}{r['p50_ms']:>9.2f}{r['p95_ms']:>9.2f}{r['p99_ms']:>9.2f}")
+    for log, r in rounds:
+        for name, cpu, peak in r["resources"]:
+            print(f"  log {log}: {name}: {cpu:.1f} CPU s ({cpu / r['requests'] * 1000:.2f} ms per request), peak RSS {peak:.0f} MiB")
     mean = lambda log: sum(r["per_second"] for l, r in rounds if l == log) / 2
     print(f"throughput with the log / without (mean of two rounds each): {mean('on') / mean('off'):.3f}")
 
