@@ -20,7 +20,7 @@ if ! "$VENV/bin/python" -c 'import yaml' 2>/dev/null || [ "$(cat "$VENV/.package
 fi
 if ! command -v kubectl >/dev/null; then
   log "installing kubectl (kustomize) from Debian's packages"
-  apt-get install -y -q kubectl >/dev/null
+  apt-get update -q >/dev/null && apt-get install -y -q kubectl >/dev/null
 fi
 
 log "hadolint Dockerfile"
