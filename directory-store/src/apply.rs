@@ -183,6 +183,9 @@ fn apply_account(conn: &mut DbConnection, event: &ChangeEvent, account: &Account
     {
         tracing::warn!(event_id = %event.event_id, "a link names another account than the record's id; the record's id is used");
     }
+    // The row lock first (PostgreSQL): events of two SCIM users for one account (a restore, a
+    // link) can be applied at once by two consumers, and each decides on what it read.
+    diesel::update(accounts::table.find(key)).set(accounts::version.eq(accounts::version)).execute(conn)?;
     let stored: Option<(Option<String>, i64)> =
         accounts::table.find(key).select((accounts::scim_user_id, accounts::version)).first(conn).optional()?;
     if let Some((owner, version)) = &stored {

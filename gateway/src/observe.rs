@@ -54,10 +54,32 @@ fn new_traceparent() -> String {
     format!("00-{}-{}-00", hex::encode(&ids[..16]), hex::encode(&ids[16..]))
 }
 
+/// A method as a bounded label (OpenTelemetry's `_OTHER` for extension methods).
+fn method_label(method: &str) -> &'static str {
+    match method {
+        "GET" => "GET",
+        "POST" => "POST",
+        "PUT" => "PUT",
+        "PATCH" => "PATCH",
+        "DELETE" => "DELETE",
+        "HEAD" => "HEAD",
+        "OPTIONS" => "OPTIONS",
+        _ => "_OTHER",
+    }
+}
+
+/// The SCIM endpoints a route can name; anything else is `{unknown}`, so that clients cannot
+/// grow span names or metric series without end.
+const ENDPOINTS: &[&str] =
+    &["Users", "Groups", "Bulk", "Schemas", "ResourceTypes", "ServiceProviderConfig", "Me", ".search"];
+
 /// The route template of a SCIM path (ids replaced by `{id}`), known before routing so that
 /// it can name the span: `/scim/v2/Users/{id}`.
 fn route_of(base_path: &str, below_base: &str) -> String {
     let segments: Vec<&str> = below_base.trim_matches('/').split('/').filter(|s| !s.is_empty()).collect();
+    if segments.first().is_some_and(|endpoint| !ENDPOINTS.contains(endpoint)) {
+        return format!("{base_path}/{{unknown}}");
+    }
     let template = match segments.as_slice() {
         [] => String::new(),
         [endpoint] => format!("/{endpoint}"),
@@ -69,7 +91,7 @@ fn route_of(base_path: &str, below_base: &str) -> String {
 }
 
 pub fn request_span(request: &ServiceRequest, base_path: &str) -> tracing::Span {
-    let method = request.method().as_str().to_owned();
+    let method = method_label(request.method().as_str());
     let canonical = crate::normalize::canonical_path(base_path, request.path()).unwrap_or(request.path().to_owned());
     let below_base = canonical.strip_prefix(base_path).unwrap_or(&canonical).to_owned();
     let (kind, id) = resource_of(&below_base);
@@ -106,7 +128,7 @@ pub fn request_span(request: &ServiceRequest, base_path: &str) -> tracing::Span 
 }
 
 pub fn finish(span: &tracing::Span, response: Option<&ServiceResponse>, started: Instant) {
-    let method = response.map(|r| r.request().method().as_str().to_owned()).unwrap_or_default();
+    let method = response.map_or("_OTHER", |r| method_label(r.request().method().as_str()));
     let route = response.and_then(|r| r.request().match_pattern()).unwrap_or_else(|| "unmatched".to_owned());
     let status = response.map_or(500, |r| r.status().as_u16());
     span.record("http.response.status_code", status);
@@ -114,15 +136,15 @@ pub fn finish(span: &tracing::Span, response: Option<&ServiceResponse>, started:
         span.record("otel.status_code", "ERROR");
     }
     tracing::info!(
-        http.request.method = %method,
+        http.request.method = method,
         http.route = %route,
         http.response.status_code = status,
         latency_ms = started.elapsed().as_secs_f64() * 1000.0,
         "request answered"
     );
     let status_text = status.to_string();
-    REQUESTS.with_label_values(&[method.as_str(), route.as_str(), status_text.as_str()]).inc();
-    DURATION.with_label_values(&[method.as_str(), route.as_str()]).observe(started.elapsed().as_secs_f64());
+    REQUESTS.with_label_values(&[method, route.as_str(), status_text.as_str()]).inc();
+    DURATION.with_label_values(&[method, route.as_str()]).observe(started.elapsed().as_secs_f64());
 }
 
 #[cfg(test)]
@@ -140,5 +162,7 @@ mod tests {
         assert_eq!(route_of("/scim/v2", "/Users"), "/scim/v2/Users");
         assert_eq!(route_of("/scim/v2", "/Groups/.search"), "/scim/v2/Groups/.search");
         assert_eq!(route_of("", "/"), "");
+        assert_eq!(route_of("/scim/v2", "/aaaa/bbb"), "/scim/v2/{unknown}");
+        assert_eq!(method_label("BREW"), "_OTHER");
     }
 }

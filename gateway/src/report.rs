@@ -4,6 +4,7 @@
 //! appear in the tenant's log too. Only requests with a bearer token can name a tenant; a 401
 //! has none that works, so it is not reported.
 
+use std::sync::{Arc, LazyLock};
 use std::time::Instant;
 
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -12,6 +13,9 @@ use proto::RecordRejectionRequest;
 use crate::auth::Credential;
 use crate::error::Rejection;
 use crate::routes::Gateway;
+
+/// Reports in flight at most; beyond, a report is dropped rather than queued.
+static IN_FLIGHT: LazyLock<Arc<tokio::sync::Semaphore>> = LazyLock::new(|| Arc::new(tokio::sync::Semaphore::new(256)));
 
 pub fn rejection(request: &HttpRequest, base_path: &str, response: &HttpResponse, started: Instant) {
     let Some(rejection) = response.extensions().get::<Rejection>().cloned() else { return };
@@ -29,7 +33,9 @@ pub fn rejection(request: &HttpRequest, base_path: &str, response: &HttpResponse
         scim_type: rejection.scim_type.map(|t| t.as_str().to_owned()),
         latency_micros: u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
     };
+    let Ok(permit) = IN_FLIGHT.clone().try_acquire_owned() else { return };
     actix_web::rt::spawn(async move {
+        let _permit = permit;
         if let Err(status) = gateway.core.clone().record_rejection(credential.request(message)).await
             && status.code() != tonic::Code::Unauthenticated
         {

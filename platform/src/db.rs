@@ -149,6 +149,7 @@ pub struct Database {
     pool: Pool,
     backend: Backend,
     write_lock: Option<Arc<Mutex<()>>>,
+    url: DatabaseUrl,
 }
 
 impl Database {
@@ -167,7 +168,23 @@ impl Database {
             .build(Manager { url: url.clone() })
             .context("connecting to the database")?;
         let write_lock = (url.backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(())));
-        Ok(Self { pool, backend: url.backend, write_lock })
+        Ok(Self { pool, backend: url.backend, write_lock, url: url.clone() })
+    }
+
+    /// A PostgreSQL connection of its own, outside the pool (for a session-level lock), with
+    /// TCP keepalives and a user timeout so that a lost peer is noticed in about half a minute
+    /// on either side. `None` on SQLite.
+    pub fn dedicated_postgres(&self) -> anyhow::Result<Option<diesel::PgConnection>> {
+        if self.backend != Backend::Postgres {
+            return Ok(None);
+        }
+        let url = self.url.expose();
+        let separator = if url.contains('?') { '&' } else { '?' };
+        let url = format!(
+            "{url}{separator}keepalives=1&keepalives_idle=10&keepalives_interval=5&keepalives_count=3&tcp_user_timeout=30000"
+        );
+        let conn = diesel::PgConnection::establish(&url).context("opening a dedicated database connection")?;
+        Ok(Some(conn))
     }
 
     pub fn backend(&self) -> Backend {

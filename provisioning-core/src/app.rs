@@ -146,9 +146,14 @@ pub fn bootstrap(store: &Store, config: &CoreConfig) -> anyhow::Result<Option<Se
             tenants::ensure_tenant(conn, &bootstrap.tenant, &bootstrap.tenant, &config.region)?;
             match &bootstrap.token {
                 Some(token) => {
-                    // The configured token is the tenant's token *instead* of any issued before.
-                    tenants::add_token(conn, &bootstrap.tenant, token.expose_secret())?;
-                    tenants::revoke_other_tokens(conn, &bootstrap.tenant, token.expose_secret())?;
+                    // A configured token value is applied once: when it is new, it becomes the
+                    // tenant's token instead of those issued before. A value already known is
+                    // left as it is, so a token an operator revoked stays revoked across restarts
+                    // and tokens issued through the admin API survive them.
+                    if !tenants::token_known(conn, token.expose_secret())? {
+                        tenants::add_token(conn, &bootstrap.tenant, token.expose_secret())?;
+                        tenants::revoke_other_tokens(conn, &bootstrap.tenant, token.expose_secret())?;
+                    }
                     Ok(None)
                 }
                 None if tenants::live_token_count(conn, &bootstrap.tenant)? == 0 => {

@@ -162,6 +162,8 @@ impl LogWriter {
                 None => used.push((token.clone(), entry.at)),
             }
         }
+        // One lock order across replicas' batches (no deadlock on token rows).
+        used.sort();
         let store = self.store.clone();
         let count = batch.len();
         let enabled = self.enabled;

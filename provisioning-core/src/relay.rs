@@ -45,8 +45,9 @@ pub struct Relay {
     idle_poll: Duration,
     /// How often a standby relay tries to become the publisher.
     standby_poll: Duration,
-    /// The connection holding the publisher's advisory lock (PostgreSQL).
-    leadership: std::sync::Mutex<Option<platform::db::PooledConnection>>,
+    /// The connection holding the publisher's advisory lock (PostgreSQL): one of its own, not
+    /// the pool's, so that a broken one is closed (releasing the lock) rather than reused.
+    leadership: std::sync::Mutex<Option<diesel::PgConnection>>,
 }
 
 /// The advisory lock key of the outbox publisher (any constant shared by all replicas).
@@ -81,30 +82,22 @@ impl Relay {
     /// now takes) the advisory lock, on a connection that still answers.
     fn lead(&self) -> anyhow::Result<bool> {
         use diesel::RunQueryDsl;
-        use platform::db::DbConnection;
+        if self.store.database().backend() != platform::db::Backend::Postgres {
+            return Ok(true);
+        }
         let mut held = self.leadership.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some(conn) = held.as_mut() {
-            let alive = match &mut **conn {
-                DbConnection::Postgresql(pg) => {
-                    diesel::sql_query("SELECT TRUE AS locked").get_result::<Locked>(pg).is_ok()
-                }
-                DbConnection::Sqlite(_) => true,
-            };
-            if alive {
+            if diesel::sql_query("SELECT TRUE AS locked").get_result::<Locked>(conn).is_ok() {
                 return Ok(true);
             }
             tracing::warn!("the outbox publisher's lock connection was lost; trying to lead again");
+            // Dropping the connection closes it: the server releases the lock with the session.
             *held = None;
         }
-        let mut conn = self.store.database().get()?;
-        let locked = match &mut *conn {
-            DbConnection::Sqlite(_) => true,
-            DbConnection::Postgresql(pg) => {
-                diesel::sql_query(format!("SELECT pg_try_advisory_lock({PUBLISHER_LOCK}) AS locked"))
-                    .get_result::<Locked>(pg)?
-                    .locked
-            }
-        };
+        let Some(mut conn) = self.store.database().dedicated_postgres()? else { return Ok(true) };
+        let locked = diesel::sql_query(format!("SELECT pg_try_advisory_lock({PUBLISHER_LOCK}) AS locked"))
+            .get_result::<Locked>(&mut conn)?
+            .locked;
         if locked {
             tracing::info!("this relay publishes the outbox");
             *held = Some(conn);
@@ -163,16 +156,8 @@ impl Relay {
                 break;
             }
         }
-        // Dropping the lock connection returns it to the pool still holding the lock: close it.
-        if let Some(mut conn) = self.leadership.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take() {
-            use diesel::RunQueryDsl;
-            if let platform::db::DbConnection::Postgresql(pg) = &mut *conn {
-                let unlock = format!("SELECT pg_advisory_unlock({PUBLISHER_LOCK}) AS locked");
-                if let Err(error) = diesel::sql_query(unlock).get_result::<Locked>(pg) {
-                    tracing::warn!(error = %error, "releasing the outbox publisher lock failed");
-                }
-            }
-        }
+        // Closing the lock connection releases the lock at once for a standby.
+        drop(self.leadership.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take());
         tracing::info!("outbox relay stopped");
     }
 

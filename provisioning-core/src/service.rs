@@ -482,6 +482,10 @@ impl Provisioning for ProvisioningService {
             request.into_parts();
         let caller = self.authenticate(&metadata).await?;
         tracing::Span::current().record("tenant.id", caller.tenant.as_str());
+        // Rejections count against the tenant's rate limit; over it they are not logged.
+        if self.limits.admit(caller.tenant.as_str(), caller.settings.rate_limit).is_err() {
+            return Ok(Response::new(RecordRejectionResponse {}));
+        }
         let bounded = |text: String, max: usize| text.chars().take(max).collect::<String>();
         let (resource_type, resource_id) = provisioning_log::resource_of(&path);
         self.log.record(provisioning_log::Entry {

@@ -542,6 +542,10 @@ async fn provisioning_log(
     Ok(HttpResponse::Ok().json(json!({ "entries": list, "next": next })))
 }
 
+async fn method_not_allowed() -> Answer {
+    Err(AdminError::new(405, "this method is not allowed on this admin endpoint"))
+}
+
 async fn not_found() -> Answer {
     Err(AdminError::new(404, "no such admin endpoint (see /admin/v1/tenants)"))
 }
@@ -586,32 +590,33 @@ async fn readyz(admin: web::Data<Admin>) -> HttpResponse {
     }
 }
 
+/// A resource whose other methods get a JSON 405.
+fn resource(path: &str) -> actix_web::Resource {
+    web::resource(path).default_service(web::to(method_not_allowed))
+}
+
 fn routes(config: &mut web::ServiceConfig) {
     config.service(
         web::scope("/admin/v1/tenants")
-            .service(web::resource("").route(web::get().to(list_tenants)).route(web::post().to(create_tenant)))
-            .service(web::resource("/{slug}").route(web::get().to(get_tenant)))
-            .service(web::resource("/{slug}/disable").route(web::post().to(disable_tenant)))
-            .service(web::resource("/{slug}/enable").route(web::post().to(enable_tenant)))
+            .service(resource("").route(web::get().to(list_tenants)).route(web::post().to(create_tenant)))
+            .service(resource("/{slug}").route(web::get().to(get_tenant)))
+            .service(resource("/{slug}/disable").route(web::post().to(disable_tenant)))
+            .service(resource("/{slug}/enable").route(web::post().to(enable_tenant)))
+            .service(resource("/{slug}/tokens").route(web::get().to(list_tokens)).route(web::post().to(issue_token)))
+            .service(resource("/{slug}/tokens/{id}").route(web::delete().to(revoke_token)))
+            .service(resource("/{slug}/tokens/{id}/rotate").route(web::post().to(rotate_token)))
+            .service(resource("/{slug}/tokens/{id}/rotate/complete").route(web::post().to(complete_rotation)))
+            .service(resource("/{slug}/tokens/{id}/rotate/cancel").route(web::post().to(cancel_rotation)))
             .service(
-                web::resource("/{slug}/tokens").route(web::get().to(list_tokens)).route(web::post().to(issue_token)),
-            )
-            .service(web::resource("/{slug}/tokens/{id}").route(web::delete().to(revoke_token)))
-            .service(web::resource("/{slug}/tokens/{id}/rotate").route(web::post().to(rotate_token)))
-            .service(web::resource("/{slug}/tokens/{id}/rotate/complete").route(web::post().to(complete_rotation)))
-            .service(web::resource("/{slug}/tokens/{id}/rotate/cancel").route(web::post().to(cancel_rotation)))
-            .service(
-                web::resource("/{slug}/settings")
+                resource("/{slug}/settings")
                     .route(web::get().to(get_settings))
                     .route(web::put().to(put_settings))
                     .route(web::patch().to(patch_settings)),
             )
-            .service(web::resource("/{slug}/provisioning-log").route(web::get().to(provisioning_log)))
+            .service(resource("/{slug}/provisioning-log").route(web::get().to(provisioning_log)))
+            .service(resource("/{slug}/mapping").route(web::get().to(get_mapping)).route(web::put().to(put_mapping)))
             .service(
-                web::resource("/{slug}/mapping").route(web::get().to(get_mapping)).route(web::put().to(put_mapping)),
-            )
-            .service(
-                web::resource("/{slug}/group-permissions")
+                resource("/{slug}/group-permissions")
                     .route(web::get().to(get_mapping))
                     .route(web::put().to(put_group_permissions)),
             ),

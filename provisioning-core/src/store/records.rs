@@ -64,6 +64,9 @@ pub fn user_permissions(
 type UserState = (String, Option<String>, String, bool, String, Option<String>, i64);
 
 /// A user's account as it would be published now, with the row's record and record_version.
+/// Takes the user's row lock first (PostgreSQL), so that two transactions re-publishing one
+/// user (two groups it leaves at once) publish one after the other, each with its own version
+/// and the memberships the other committed.
 fn current_account(
     conn: &mut DbConnection,
     tenant: &TenantId,
@@ -71,6 +74,12 @@ fn current_account(
     user_id: &str,
     diagnose: bool,
 ) -> Result<(Account, Option<String>, i64), CoreError> {
+    let locked = diesel::update(scim_users::table.find((tenant.as_str(), user_id)))
+        .set(scim_users::record_version.eq(scim_users::record_version))
+        .execute(conn)?;
+    if locked == 0 {
+        return Err(CoreError::not_found(ResourceType::User, user_id));
+    }
     let (id, account_id, user_name, active, attributes, record, record_version): UserState = scim_users::table
         .find((tenant.as_str(), user_id))
         .select((
@@ -136,7 +145,11 @@ pub fn republish_users(
     rules: &Rules,
     user_ids: &[String],
 ) -> Result<(), CoreError> {
-    for user_id in user_ids {
+    // One lock order for every transaction: fewer deadlocks between concurrent group changes.
+    let mut ordered: Vec<&String> = user_ids.iter().collect();
+    ordered.sort();
+    ordered.dedup();
+    for user_id in ordered {
         publish_user(conn, tenant, rules, user_id, UserChange::Derived)?;
     }
     Ok(())
@@ -147,17 +160,18 @@ pub fn account_ids(conn: &mut DbConnection, tenant: &TenantId, user_ids: &[Strin
     if user_ids.is_empty() {
         return Ok(Vec::new());
     }
-    let pairs: Vec<(String, Option<String>)> = scim_users::table
-        .filter(scim_users::tenant_id.eq(tenant.as_str()))
-        .filter(scim_users::id.eq_any(user_ids))
-        .select((scim_users::id, scim_users::account_id))
-        .load(conn)?;
-    Ok(user_ids
-        .iter()
-        .map(|id| {
-            pairs.iter().find(|(user, _)| user == id).and_then(|(_, account)| account.clone()).unwrap_or(id.clone())
-        })
-        .collect())
+    // In chunks: SQLite binds at most 32,766 parameters per statement.
+    let mut pairs: Vec<(String, Option<String>)> = Vec::with_capacity(user_ids.len());
+    for chunk in user_ids.chunks(1000) {
+        let found: Vec<(String, Option<String>)> = scim_users::table
+            .filter(scim_users::tenant_id.eq(tenant.as_str()))
+            .filter(scim_users::id.eq_any(chunk))
+            .select((scim_users::id, scim_users::account_id))
+            .load(conn)?;
+        pairs.extend(found);
+    }
+    let pairs: std::collections::HashMap<String, Option<String>> = pairs.into_iter().collect();
+    Ok(user_ids.iter().map(|id| pairs.get(id).cloned().flatten().unwrap_or_else(|| id.clone())).collect())
 }
 
 /// The team a group is now, with its record and record_version.
@@ -167,6 +181,12 @@ fn current_team(
     rules: &Rules,
     group_id: &str,
 ) -> Result<(Team, Option<String>, i64), CoreError> {
+    let locked = diesel::update(scim_groups::table.find((tenant.as_str(), group_id)))
+        .set(scim_groups::record_version.eq(scim_groups::record_version))
+        .execute(conn)?;
+    if locked == 0 {
+        return Err(CoreError::not_found(ResourceType::Group, group_id));
+    }
     let (attributes, record, record_version): (String, Option<String>, i64) = scim_groups::table
         .find((tenant.as_str(), group_id))
         .select((scim_groups::attributes, scim_groups::record, scim_groups::record_version))

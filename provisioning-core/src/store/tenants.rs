@@ -357,6 +357,15 @@ pub fn add_token(conn: &mut DbConnection, tenant: &str, token: &str) -> Result<(
     Ok(())
 }
 
+/// Whether a token (by hash) was ever stored, revoked or not.
+pub fn token_known(conn: &mut DbConnection, token: &str) -> Result<bool, CoreError> {
+    let found: i64 = tenant_tokens::table
+        .filter(tenant_tokens::token_sha256.eq(crate::token::fingerprint(token)))
+        .count()
+        .get_result(conn)?;
+    Ok(found > 0)
+}
+
 /// Revokes every live token of a tenant but this one.
 pub fn revoke_other_tokens(conn: &mut DbConnection, tenant: &str, keep: &str) -> Result<usize, CoreError> {
     Ok(diesel::update(
@@ -502,7 +511,11 @@ pub fn mapping_of(
         .first(conn)
         .optional()?
         .ok_or_else(|| no_tenant(tenant))?;
-    let config = mapping.map(|t| crate::mapping::parse_config(&t)).transpose()?.unwrap_or_default();
+    let config = mapping
+        .map(|t| crate::mapping::parse_config(&t))
+        .transpose()
+        .map_err(|e| CoreError::Internal(format!("tenant {tenant}'s stored mapping is invalid: {}", e.detail)))?
+        .unwrap_or_default();
     let permissions = permissions
         .map(|t| serde_json::from_str(&t).map_err(|e| CoreError::Internal(format!("stored group permissions: {e}"))))
         .transpose()?

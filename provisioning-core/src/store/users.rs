@@ -183,16 +183,32 @@ pub fn create_linked(
             .filter(account_tombstones::tenant_id.eq(tenant.as_str()))
             .filter(account_tombstones::user_name_key.eq(&key))
             .order(account_tombstones::deleted_at.desc())
-            .select((account_tombstones::account_id, account_tombstones::record_version))
-            .first::<(String, i64)>(conn)
+            .select((
+                account_tombstones::account_id,
+                account_tombstones::record_version,
+                account_tombstones::scim_user_id,
+                account_tombstones::external_id,
+            ))
+            .first::<(String, i64, String, Option<String>)>(conn)
             .optional()?,
         DeleteMode::Hard => None,
     };
+    // A tombstone a concurrent purge removed first is no tombstone.
+    let tombstone = match tombstone {
+        Some((account_id, version, former, external_id)) => {
+            let taken = diesel::delete(account_tombstones::table.find((tenant.as_str(), &account_id))).execute(conn)?;
+            (taken == 1).then_some((account_id, version, former, external_id))
+        }
+        None => None,
+    };
     let (account_id, record_version, link) = match (tombstone, candidate) {
-        (Some((account_id, record_version)), _) => {
-            diesel::delete(account_tombstones::table.find((tenant.as_str(), &account_id))).execute(conn)?;
+        (Some((account_id, record_version, former, external_id)), _) => {
+            // The former SCIM user's last event (keyed by its id) holds personal data and would
+            // stay in a compacted topic: close that key with a purged record.
+            let closed = records::purged_event(tenant.as_str(), &former, &account_id, external_id, record_version + 1);
+            outbox::enqueue(conn, &closed, ResourceType::User)?;
             let link = Link { account_id: account_id.clone(), reason: "restored".to_owned() };
-            (account_id, record_version, Some(link))
+            (account_id, record_version + 1, Some(link))
         }
         (None, Some(candidate)) if lifecycle.link_by_email && !account_taken(conn, tenant, &candidate)? => {
             let link = Link { account_id: candidate.clone(), reason: "email".to_owned() };
@@ -361,12 +377,16 @@ pub fn purge_due(conn: &mut DbConnection, now: i64) -> Result<usize, CoreError> 
             account_tombstones::record_version,
         ))
         .load(conn)?;
+    let mut purged = 0;
     for (tenant, account_id, scim_user_id, external_id, version) in &due {
-        diesel::delete(account_tombstones::table.find((tenant, account_id))).execute(conn)?;
-        let event = records::purged_event(tenant, scim_user_id, account_id, external_id.clone(), version + 1);
-        outbox::enqueue(conn, &event, ResourceType::User)?;
+        // Another replica's purge or a restore may have taken it meanwhile: then no event.
+        if diesel::delete(account_tombstones::table.find((tenant, account_id))).execute(conn)? == 1 {
+            let event = records::purged_event(tenant, scim_user_id, account_id, external_id.clone(), version + 1);
+            outbox::enqueue(conn, &event, ResourceType::User)?;
+            purged += 1;
+        }
     }
-    Ok(due.len())
+    Ok(purged)
 }
 
 /// One page of the users matching `filter`, and how many match in all.
