@@ -1,8 +1,6 @@
 //! The directory's HTTP JSON API for the product: accounts (read, looked up by email, created by
 //! hand) and teams, with liveness and readiness. Errors are `{"status": N, "detail": "…"}`.
 
-use std::collections::BTreeMap;
-
 use actix_web::{HttpRequest, HttpResponse, get, web};
 use serde::{Deserialize, Serialize};
 
@@ -10,71 +8,14 @@ use crate::Directory;
 use crate::error::DirectoryError;
 use crate::manual::{self, NewAccount, NewAccountRequest};
 use crate::read;
-use crate::records::{AccountRecord, Origin};
+use crate::records::AccountRecord;
 
 /// The largest request body accepted.
 const MAX_BODY_BYTES: usize = 16 * 1024;
 
 #[derive(Debug, Serialize)]
-struct AccountBody {
-    id: String,
-    user_name: String,
-    external_id: Option<String>,
-    active: bool,
-    email: Option<String>,
-    given_name: Option<String>,
-    family_name: Option<String>,
-    display_name: Option<String>,
-    roles: Vec<String>,
-    teams: Vec<String>,
-    permissions: Vec<String>,
-    custom_fields: BTreeMap<String, String>,
-    /// `null` for a manual account SCIM has not linked.
-    scim_user_id: Option<String>,
-    origin: Origin,
-}
-
-impl From<AccountRecord> for AccountBody {
-    fn from(account: AccountRecord) -> Self {
-        let AccountRecord {
-            id,
-            tenant_id: _,
-            user_name,
-            external_id,
-            active,
-            email,
-            given_name,
-            family_name,
-            display_name,
-            roles,
-            teams,
-            permissions,
-            custom_fields,
-            scim_user_id,
-            origin,
-        } = account;
-        Self {
-            id,
-            user_name,
-            external_id,
-            active,
-            email,
-            given_name,
-            family_name,
-            display_name,
-            roles,
-            teams,
-            permissions,
-            custom_fields,
-            scim_user_id,
-            origin,
-        }
-    }
-}
-
-#[derive(Debug, Serialize)]
 struct AccountsBody {
-    accounts: Vec<AccountBody>,
+    accounts: Vec<AccountRecord>,
 }
 
 #[derive(Debug, Serialize)]
@@ -108,7 +49,7 @@ async fn get_account(
 ) -> Result<HttpResponse, DirectoryError> {
     let (tenant, id) = path.into_inner();
     let account = blocking(&directory, move |d| d.read(|conn| read::account(conn, &tenant, &id))).await?;
-    Ok(HttpResponse::Ok().json(AccountBody::from(account)))
+    Ok(HttpResponse::Ok().json(account))
 }
 
 #[derive(Debug, Deserialize)]
@@ -132,7 +73,7 @@ async fn find_accounts(
         .filter(|email| !email.trim().is_empty())
         .ok_or_else(|| DirectoryError::Invalid("the email query parameter is required (?email=…)".to_owned()))?;
     let accounts = blocking(&directory, move |d| d.read(|conn| read::accounts_by_email(conn, &tenant, &email))).await?;
-    Ok(HttpResponse::Ok().json(AccountsBody { accounts: accounts.into_iter().map(AccountBody::from).collect() }))
+    Ok(HttpResponse::Ok().json(AccountsBody { accounts }))
 }
 
 /// `POST /v1/tenants/{tenant}/accounts`: a manual account; 409 when a live account of the tenant
@@ -148,7 +89,7 @@ async fn create_account(
     let new = NewAccount::parse(request)?;
     let account = blocking(&directory, move |d| d.write(|conn| manual::create(conn, &tenant, new))).await?;
     tracing::info!(tenant.id = %account.tenant_id, account.id = %account.id, "manual account created");
-    Ok(HttpResponse::Created().json(AccountBody::from(account)))
+    Ok(HttpResponse::Created().json(account))
 }
 
 #[get("/v1/tenants/{tenant}/teams/{id}")]

@@ -36,10 +36,11 @@ impl Origin {
     }
 }
 
-/// A live account, as read from the directory.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A live account, as read from the directory (and, without its tenant, the HTTP API's JSON).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AccountRecord {
     pub id: String,
+    #[serde(skip)]
     pub tenant_id: String,
     pub user_name: String,
     pub external_id: Option<String>,

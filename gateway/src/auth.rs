@@ -10,7 +10,6 @@
 
 use actix_web::http::header;
 use actix_web::{HttpMessage, HttpRequest};
-use rand::RngCore;
 use scim::ScimError;
 use tonic::metadata::AsciiMetadataValue;
 
@@ -69,30 +68,11 @@ fn check_region(token: &str, config: &GatewayConfig) -> Result<(), ScimError> {
 /// The trace context the request's span chose (see `observe`), else the caller's `traceparent`
 /// when valid, else a new trace (random ids, sampled flag off).
 fn traceparent(request: &HttpRequest) -> AsciiMetadataValue {
-    let chosen = request
-        .extensions()
-        .get::<crate::observe::TraceParent>()
-        .and_then(|t| AsciiMetadataValue::try_from(t.0.as_str()).ok());
-    if let Some(chosen) = chosen {
-        return chosen;
-    }
-    let incoming = request
-        .headers()
-        .get("traceparent")
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| proto::trace_context::trace_id(v).is_some())
-        .and_then(|v| AsciiMetadataValue::try_from(v.trim()).ok());
-    incoming.unwrap_or_else(|| {
-        let mut ids = [0u8; 24];
-        rand::rng().fill_bytes(&mut ids);
-        // An all-zero id is invalid; with 128 random bits it never happens, but stay valid.
-        ids[15] |= 1;
-        ids[23] |= 1;
-        let value = format!("00-{}-{}-00", hex::encode(&ids[..16]), hex::encode(&ids[16..]));
-        AsciiMetadataValue::try_from(value).unwrap_or_else(|_| {
-            AsciiMetadataValue::from_static("00-00000000000000000000000000000001-0000000000000001-00")
-        })
-    })
+    let chosen = request.extensions().get::<crate::observe::TraceParent>().map(|t| t.0.clone());
+    let incoming = || request.headers().get("traceparent").and_then(|v| v.to_str().ok());
+    let value = chosen.unwrap_or_else(|| crate::observe::caller_or_new_traceparent(incoming()));
+    AsciiMetadataValue::try_from(value)
+        .unwrap_or_else(|_| AsciiMetadataValue::from_static("00-00000000000000000000000000000001-0000000000000001-00"))
 }
 
 #[cfg(test)]

@@ -46,6 +46,14 @@ fn resource_of(path: &str) -> (Option<&'static str>, Option<&str>) {
     (kind, id)
 }
 
+/// The caller's `traceparent` when valid, else a new trace (random ids, sampled flag off).
+pub(crate) fn caller_or_new_traceparent(incoming: Option<&str>) -> String {
+    incoming
+        .map(str::trim)
+        .filter(|t| proto::trace_context::trace_id(t).is_some())
+        .map_or_else(new_traceparent, str::to_owned)
+}
+
 fn new_traceparent() -> String {
     let mut ids = [0u8; 24];
     rand::rng().fill_bytes(&mut ids);
@@ -114,9 +122,7 @@ pub fn request_span(request: &ServiceRequest, base_path: &str) -> tracing::Span 
     let continued =
         platform::telemetry::continue_trace(&span, |key| if key == "traceparent" { incoming.as_deref() } else { None });
     let exported = platform::telemetry::context_of(&span).remove("traceparent");
-    let traceparent = exported
-        .or_else(|| incoming.filter(|t| proto::trace_context::trace_id(t).is_some()))
-        .unwrap_or_else(new_traceparent);
+    let traceparent = exported.unwrap_or_else(|| caller_or_new_traceparent(incoming.as_deref()));
     let trace_id = platform::telemetry::trace_id_of(&span)
         .or(continued)
         .or_else(|| proto::trace_context::trace_id(&traceparent).map(str::to_owned));

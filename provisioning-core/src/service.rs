@@ -35,6 +35,21 @@ pub struct ProvisioningService {
     linker: Option<crate::linking::Linker>,
 }
 
+/// The hash of the bearer token in a request's metadata.
+fn credential(metadata: &MetadataMap) -> Result<String, CoreError> {
+    metadata
+        .get(proto::credential::METADATA_KEY)
+        .and_then(|value| value.to_str().ok())
+        .and_then(proto::credential::bearer_token)
+        .map(crate::token::fingerprint)
+        .ok_or(CoreError::Unauthenticated)
+}
+
+/// Who a token (by hash) belongs to; on a blocking thread.
+fn caller(store: &Store, credential: &str) -> Result<Caller, CoreError> {
+    store.read(|conn| tenants::authenticate(conn, credential, platform::db::now_micros()))
+}
+
 /// The trace id of the request's W3C trace context, when it carries one.
 fn trace_id(metadata: &MetadataMap) -> Option<String> {
     let traceparent = metadata.get(proto::trace_context::METADATA_KEY)?.to_str().ok()?;
@@ -138,23 +153,24 @@ impl ProvisioningService {
         work: impl FnOnce(&Store, &TenantId) -> Result<T, CoreError> + Send + 'static,
     ) -> Result<T, Status> {
         let started = std::time::Instant::now();
-        let caller = self.authenticate(metadata).await?;
+        let credential = credential(metadata)?;
         let store = self.store.clone();
         let limits = self.limits.clone();
         // The RPC's span: spawn_blocking does not carry it over by itself.
         let span = tracing::Span::current();
-        span.record("tenant.id", caller.tenant.as_str());
-        let tenant = caller.tenant.clone();
-        let rate_limit = caller.settings.rate_limit;
-        let (outcome, warnings) = tokio::task::spawn_blocking(move || {
+        // One trip to the blocking pool: the token's lookup, the rate limit, the work.
+        let (caller, outcome, warnings) = tokio::task::spawn_blocking(move || {
             let _entered = span.enter();
-            provisioning_log::collecting(|| {
-                limits.admit(tenant.as_str(), rate_limit)?;
-                work(&store, &tenant)
-            })
+            let caller = caller(&store, &credential)?;
+            span.record("tenant.id", caller.tenant.as_str());
+            let (outcome, warnings) = provisioning_log::collecting(|| {
+                limits.admit(caller.tenant.as_str(), caller.settings.rate_limit)?;
+                work(&store, &caller.tenant)
+            });
+            Ok::<_, CoreError>((caller, outcome, warnings))
         })
         .await
-        .map_err(|e| CoreError::Internal(format!("store task failed: {e}")))?;
+        .map_err(|e| CoreError::Internal(format!("store task failed: {e}")))??;
         let (status, scim_type, detail) = provisioning_log::outcome(outcome.as_ref().map(|_| ()));
         let logged_status = if status == 200 { op.success } else { status };
         let (operation, grpc_method) = op.names();
@@ -205,18 +221,11 @@ impl ProvisioningService {
 
     /// The caller of a request, from the bearer token in its metadata.
     async fn authenticate(&self, metadata: &MetadataMap) -> Result<Caller, CoreError> {
-        let credential = metadata
-            .get(proto::credential::METADATA_KEY)
-            .and_then(|value| value.to_str().ok())
-            .and_then(proto::credential::bearer_token)
-            .map(crate::token::fingerprint)
-            .ok_or(CoreError::Unauthenticated)?;
+        let credential = credential(metadata)?;
         let store = self.store.clone();
-        tokio::task::spawn_blocking(move || {
-            store.read(|conn| tenants::authenticate(conn, &credential, platform::db::now_micros()))
-        })
-        .await
-        .map_err(|e| CoreError::Internal(format!("store task failed: {e}")))?
+        tokio::task::spawn_blocking(move || caller(&store, &credential))
+            .await
+            .map_err(|e| CoreError::Internal(format!("store task failed: {e}")))?
     }
 
     async fn write(

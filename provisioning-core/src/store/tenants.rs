@@ -227,11 +227,7 @@ pub fn ensure_tenant(conn: &mut DbConnection, slug: &str, display_name: &str, re
     if exists {
         return Ok(false);
     }
-    insert_tenant(conn, slug, display_name, region)?;
-    Ok(true)
-}
 
-fn insert_tenant(conn: &mut DbConnection, slug: &str, display_name: &str, region: &str) -> Result<(), CoreError> {
     diesel::insert_into(tenants::table)
         .values((
             tenants::id.eq(slug),
@@ -242,7 +238,7 @@ fn insert_tenant(conn: &mut DbConnection, slug: &str, display_name: &str, region
             tenants::settings.eq(TenantSettings::default().to_json()),
         ))
         .execute(conn)?;
-    Ok(())
+    Ok(true)
 }
 
 /// Whether a slug can name a tenant: 2 to 63 lowercase letters, digits or '-', starting with a
@@ -266,10 +262,9 @@ pub fn create_tenant(
     region: &str,
 ) -> Result<Tenant, CoreError> {
     check_slug(slug)?;
-    if tenants::table.find(slug).select(tenants::id).first::<String>(conn).optional()?.is_some() {
+    if !ensure_tenant(conn, slug, display_name, region)? {
         return Err(CoreError::Scim(ScimError::new(409, None, format!("tenant '{slug}' already exists"))));
     }
-    insert_tenant(conn, slug, display_name, region)?;
     get_tenant(conn, slug)
 }
 
