@@ -16,6 +16,9 @@ use crate::error::DirectoryError;
 use crate::records::{Origin, email_key};
 use crate::schema::{accounts, consumed_offsets, memberships, teams};
 
+/// The most member rows one statement names (SQLite binds at most 32,766 parameters).
+const MEMBER_CHUNK: usize = 1000;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Applied {
     Applied,
@@ -251,18 +254,46 @@ fn apply_team(conn: &mut DbConnection, event: &ChangeEvent, team: &Team) -> Resu
             .values((teams::tenant_id.eq(key.0), teams::id.eq(key.1), values))
             .execute(conn)?;
     }
-    // The event carries the whole member list of this version: the rows become exactly that.
-    diesel::delete(memberships::table.filter(memberships::tenant_id.eq(key.0)).filter(memberships::team_id.eq(key.1)))
+    if event.deleted {
+        diesel::delete(
+            memberships::table.filter(memberships::tenant_id.eq(key.0)).filter(memberships::team_id.eq(key.1)),
+        )
         .execute(conn)?;
-    if !event.deleted {
-        for account_id in &team.member_ids {
-            diesel::insert_into(memberships::table)
-                .values((
+        return Ok(Applied::Applied);
+    }
+    // Events carry the membership as deltas (the accounts that joined and left with this
+    // version; a team's events apply in version order): only those rows are written.
+    for chunk in event.removed_member_ids.chunks(MEMBER_CHUNK) {
+        diesel::delete(
+            memberships::table
+                .filter(memberships::tenant_id.eq(key.0))
+                .filter(memberships::team_id.eq(key.1))
+                .filter(memberships::account_id.eq_any(chunk)),
+        )
+        .execute(conn)?;
+    }
+    for chunk in event.added_member_ids.chunks(MEMBER_CHUNK) {
+        let present: Vec<String> = memberships::table
+            .filter(memberships::tenant_id.eq(key.0))
+            .filter(memberships::team_id.eq(key.1))
+            .filter(memberships::account_id.eq_any(chunk))
+            .select(memberships::account_id)
+            .load(conn)?;
+        let rows: Vec<_> = chunk
+            .iter()
+            .filter(|account_id| !present.contains(account_id))
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .map(|account_id| {
+                (
                     memberships::tenant_id.eq(key.0),
                     memberships::team_id.eq(key.1),
                     memberships::account_id.eq(account_id),
-                ))
-                .execute(conn)?;
+                )
+            })
+            .collect();
+        if !rows.is_empty() {
+            platform::db::insert_rows(conn, diesel::insert_into(memberships::table).values(rows))?;
         }
     }
     Ok(Applied::Applied)

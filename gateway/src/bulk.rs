@@ -301,7 +301,7 @@ async fn run(call: &ScimCall, operation: &Operation, created: &HashMap<String, S
     let result = match (operation.method, id) {
         (Method::Post, _) => call.create_in(kind, data).await.map(|r| (201, Some(r))),
         (Method::Put, Some(id)) => call.replace_in(kind, id, data, if_match).await.map(|r| (200, Some(r))),
-        (Method::Patch, Some(id)) => call.patch_in(kind, id, &data, if_match).await.map(|r| (200, Some(r))),
+        (Method::Patch, Some(id)) => call.patch_in(kind, id, &data, if_match, true).await.map(|r| (200, Some(r))),
         (Method::Delete, Some(id)) => call.delete_in(kind, id, if_match).await.map(|()| (204, None)),
         (_, None) => Err(ScimError::invalid_syntax("the operation names no resource").into()),
     };

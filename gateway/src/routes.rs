@@ -214,6 +214,7 @@ impl ScimCall {
         id: String,
         body: &Value,
         if_match_version: Option<i64>,
+        exclude_members: bool,
     ) -> Result<proto::Resource, GatewayError> {
         let operations = PatchRequest::from_body(body)?.operations;
         if operations.len() > MAX_PATCH_OPERATIONS {
@@ -224,7 +225,7 @@ impl ScimCall {
             .into());
         }
         let operations = operations.iter().map(proto::PatchOperation::from).collect();
-        let message = PatchResourceRequest { id, operations, if_match_version };
+        let message = PatchResourceRequest { id, operations, if_match_version, exclude_members };
         let mut core = self.core();
         let resource = match kind {
             ResourceType::User => core.patch_user(self.grpc(message)).await?,
@@ -514,8 +515,11 @@ pub async fn replace(call: ScimCall, id: web::Path<String>, payload: web::Payloa
 /// as Microsoft recommends, unless `attributes` asks for the resource.
 pub async fn patch(call: ScimCall, id: web::Path<String>, payload: web::Payload) -> Handled {
     let body = call.body(payload).await?;
-    let resource = call.patch_in(call.kind, resource_id(id)?, &body, call.if_match()).await?;
-    if call.kind == ResourceType::Group && call.params.get("attributes").is_none() {
+    let no_content = call.kind == ResourceType::Group && call.params.get("attributes").is_none();
+    // Members are fetched only for an answer that shows them.
+    let exclude_members = no_content || call.params.projection().excludes("members");
+    let resource = call.patch_in(call.kind, resource_id(id)?, &body, call.if_match(), exclude_members).await?;
+    if no_content {
         let etag = scim::list::weak_etag(resource.version);
         return Ok(HttpResponse::NoContent().insert_header((header::ETAG, etag)).finish());
     }

@@ -4,11 +4,12 @@
 //! trying one and falling back to the other (a SQLite "open" of a Postgres URL would create a
 //! file).
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use anyhow::Context;
-use diesel::connection::SimpleConnection;
+use diesel::connection::{Instrumentation, InstrumentationEvent, SimpleConnection};
 use diesel::pg::PgConnection;
 use diesel::r2d2::{self, ManageConnection};
 use diesel::sqlite::SqliteConnection;
@@ -103,6 +104,17 @@ pub fn fold_function(backend: Backend) -> &'static str {
 
 pub struct Manager {
     url: DatabaseUrl,
+    statements: Arc<AtomicU64>,
+}
+
+/// Counts the statements a connection runs (see [`Database::statements`]).
+fn counting(statements: &Arc<AtomicU64>) -> impl Instrumentation {
+    let statements = statements.clone();
+    move |event: InstrumentationEvent<'_>| {
+        if let InstrumentationEvent::StartQuery { .. } = event {
+            statements.fetch_add(1, Ordering::Relaxed);
+        }
+    }
 }
 
 impl ManageConnection for Manager {
@@ -113,10 +125,13 @@ impl ManageConnection for Manager {
         let url = self.url.expose();
         match self.url.backend {
             Backend::Postgres => {
-                PgConnection::establish(url).map(DbConnection::Postgresql).map_err(r2d2::Error::ConnectionError)
+                let mut conn = PgConnection::establish(url).map_err(r2d2::Error::ConnectionError)?;
+                conn.set_instrumentation(counting(&self.statements));
+                Ok(DbConnection::Postgresql(conn))
             }
             Backend::Sqlite => {
                 let mut conn = SqliteConnection::establish(url).map_err(r2d2::Error::ConnectionError)?;
+                conn.set_instrumentation(counting(&self.statements));
                 // WAL lets readers run beside the writer; busy_timeout waits instead of failing.
                 // busy_timeout first, so that the WAL switch of concurrent opens waits its turn.
                 conn.batch_execute(
@@ -150,6 +165,7 @@ pub struct Database {
     backend: Backend,
     write_lock: Option<Arc<Mutex<()>>>,
     url: DatabaseUrl,
+    statements: Arc<AtomicU64>,
 }
 
 impl Database {
@@ -161,14 +177,22 @@ impl Database {
             std::fs::create_dir_all(parent)
                 .with_context(|| format!("creating the data directory {}", parent.display()))?;
         }
+        let statements = Arc::new(AtomicU64::new(0));
         let pool = r2d2::Pool::builder()
             .max_size(max_connections.max(1))
             .min_idle(Some(1))
             .connection_timeout(Duration::from_secs(10))
-            .build(Manager { url: url.clone() })
+            .build(Manager { url: url.clone(), statements: statements.clone() })
             .context("connecting to the database")?;
         let write_lock = (url.backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(())));
-        Ok(Self { pool, backend: url.backend, write_lock, url: url.clone() })
+        Ok(Self { pool, backend: url.backend, write_lock, url: url.clone(), statements })
+    }
+
+    /// How many SQL statements the pool's connections have run (transaction control
+    /// included): a cheap counter, exported as a metric and used by tests to keep the
+    /// statements per request from silently growing.
+    pub fn statements(&self) -> u64 {
+        self.statements.load(Ordering::Relaxed)
     }
 
     /// A PostgreSQL connection of its own, outside the pool (for a session-level lock), with
@@ -210,6 +234,16 @@ impl Database {
         let _writer = self.write_guard();
         let mut conn = self.get()?;
         (*conn).transaction(work)
+    }
+
+    /// Runs one statement (or a few that need no snapshot) on a pooled connection, outside a
+    /// transaction: a transaction around a single statement is three more round trips.
+    pub fn query<T, E>(&self, work: impl FnOnce(&mut DbConnection) -> Result<T, E>) -> Result<T, E>
+    where
+        E: From<r2d2::PoolError>,
+    {
+        let mut conn = self.get()?;
+        work(&mut conn)
     }
 
     /// A client span for one transaction (OpenTelemetry database conventions; no statement
@@ -293,6 +327,18 @@ impl Database {
             "the database has {pending} pending migration(s): run the `migrate` command first"
         );
         Ok(())
+    }
+}
+
+/// Runs a many-row insert on the connection's own backend: diesel's `MultiConnection` cannot
+/// batch an insert, each backend can (one statement instead of one per row).
+pub fn insert_rows<Q>(conn: &mut DbConnection, insert: Q) -> diesel::QueryResult<usize>
+where
+    Q: diesel::query_dsl::methods::ExecuteDsl<PgConnection> + diesel::query_dsl::methods::ExecuteDsl<SqliteConnection>,
+{
+    match conn {
+        DbConnection::Postgresql(conn) => diesel::query_dsl::methods::ExecuteDsl::execute(insert, conn),
+        DbConnection::Sqlite(conn) => diesel::query_dsl::methods::ExecuteDsl::execute(insert, conn),
     }
 }
 

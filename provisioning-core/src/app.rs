@@ -50,7 +50,7 @@ impl Purge {
                 _ = tick.tick() => {
                     let store = self.store.clone();
                     let purged = tokio::task::spawn_blocking(move || {
-                        store.write(|conn| crate::store::users::purge_due(conn, platform::db::now_micros()))
+                        store.write(|conn| crate::write::users::purge_due(conn, platform::db::now_micros()))
                     })
                     .await;
                     match purged {

@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod app;
 pub mod config;
+pub mod context;
 mod conversions;
 pub mod error;
 pub mod events;
@@ -19,6 +20,7 @@ pub mod schema;
 pub mod service;
 pub mod store;
 pub mod token;
+pub mod write;
 
 pub const MIGRATIONS_POSTGRES: diesel_migrations::EmbeddedMigrations =
     diesel_migrations::embed_migrations!("migrations/postgres");

@@ -30,8 +30,14 @@ impl Linker {
         Ok(Self { client: DirectoryClient::new(channel) })
     }
 
-    /// The account to link a new user with this email to, if exactly one is waiting.
-    pub async fn unlinked_account(&self, tenant: &str, email: &str) -> Result<Option<String>, CoreError> {
+    /// The account to link a new user with this email to, if exactly one is waiting; why none
+    /// was linked, when several were, goes to `warnings`.
+    pub async fn unlinked_account(
+        &self,
+        tenant: &str,
+        email: &str,
+        warnings: &mut Vec<String>,
+    ) -> Result<Option<String>, CoreError> {
         let request = FindAccountsRequest { tenant_id: tenant.to_owned(), email: email.to_owned() };
         let found = self.client.clone().find_accounts(request).await.map_err(|status| {
             tracing::warn!(error = %status, "the directory did not answer an account lookup for linking");
@@ -52,7 +58,7 @@ impl Linker {
             [] => Ok(None),
             [one] => Ok(Some(one.clone())),
             several => {
-                crate::provisioning_log::warn(format!(
+                warnings.push(format!(
                     "{} accounts made by hand share the user's email; none was linked",
                     several.len()
                 ));

@@ -22,8 +22,6 @@ use scim::patch::PatchPath;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::provisioning_log;
-
 /// A tenant's mapping, as stored and as `PUT …/mapping` takes it. Absent lists keep defaults.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -322,15 +320,12 @@ impl Rules {
         self.email.resolve(&user, looks_like_email).map(|(value, _)| value)
     }
 
-    /// The account of a user. With `diagnose`, empty fields and guessed values are noted as
-    /// warnings in the request's provisioning log entry, naming the attribute to fill in.
-    pub fn account(&self, user: &UserFacts<'_>, diagnose: bool) -> Account {
+    /// The account of a user, and what mapping it warns about: empty fields and guessed values,
+    /// each naming the attribute to fill in (for the request's provisioning log entry).
+    pub fn account(&self, user: &UserFacts<'_>) -> (Account, Vec<String>) {
         let object = Value::Object(user.attributes.clone());
-        let warn = |message: String| {
-            if diagnose {
-                provisioning_log::warn(message);
-            }
-        };
+        let warnings = std::cell::RefCell::new(Vec::new());
+        let warn = |message: String| warnings.borrow_mut().push(message);
         let resolve = |field: &Field, accept: &dyn Fn(&str) -> bool| -> Option<String> {
             match field.resolve(&object, accept) {
                 Some((value, source)) => {
@@ -363,7 +358,7 @@ impl Rules {
             .iter()
             .filter_map(|(name, sources)| sources.iter().find_map(|s| s.value(&object)).map(|v| (name.clone(), v)))
             .collect();
-        Account {
+        let account = Account {
             id: user.account_id.to_owned(),
             tenant_id: user.tenant_id.to_owned(),
             user_name: resolve(&self.user_name, &any).unwrap_or_else(|| user.user_name.to_owned()),
@@ -378,7 +373,8 @@ impl Rules {
             permissions: user.permissions.to_vec(),
             custom_fields,
             scim_user_id: user.scim_user_id.to_owned(),
-        }
+        };
+        (account, warnings.into_inner())
     }
 
     fn roles(&self, user: &Value, warn: &dyn Fn(String)) -> Vec<String> {
@@ -526,19 +522,14 @@ mod tests {
     fn map(rules: &Rules, user: Value) -> (Account, Vec<String>) {
         let attributes = attrs(user);
         let user_name = attributes.get("userName").and_then(Value::as_str).unwrap_or("u").to_owned();
-        provisioning_log::collecting(|| {
-            rules.account(
-                &UserFacts {
-                    tenant_id: "t",
-                    account_id: "a",
-                    scim_user_id: "s",
-                    user_name: &user_name,
-                    active: true,
-                    attributes: &attributes,
-                    permissions: &[],
-                },
-                true,
-            )
+        rules.account(&UserFacts {
+            tenant_id: "t",
+            account_id: "a",
+            scim_user_id: "s",
+            user_name: &user_name,
+            active: true,
+            attributes: &attributes,
+            permissions: &[],
         })
     }
 

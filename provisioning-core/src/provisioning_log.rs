@@ -4,7 +4,6 @@
 //! waits for the log; a full channel drops entries (counted in a warning) rather than slowing
 //! requests. The same task prunes entries older than the retention.
 
-use std::cell::RefCell;
 use std::future::Future;
 use std::time::Duration;
 
@@ -62,27 +61,6 @@ pub fn outcome(result: Result<(), &CoreError>) -> (i32, Option<String>, Option<S
         Err(CoreError::Unavailable(_)) => (503, None, Some("the database is unavailable".to_owned())),
         Err(CoreError::Database(_) | CoreError::Internal(_)) => (500, None, Some("internal error".to_owned())),
     }
-}
-
-thread_local! {
-    static WARNINGS: RefCell<Option<Vec<String>>> = const { RefCell::new(None) };
-}
-
-/// Notes a warning for the request being handled on this thread (a no-op outside one).
-pub fn warn(message: impl Into<String>) {
-    WARNINGS.with(|warnings| {
-        if let Some(list) = warnings.borrow_mut().as_mut() {
-            list.push(message.into());
-        }
-    });
-}
-
-/// Runs `work` (one request's store work, on one blocking thread) and returns what it warned.
-pub fn collecting<T>(work: impl FnOnce() -> T) -> (T, Vec<String>) {
-    WARNINGS.with(|warnings| *warnings.borrow_mut() = Some(Vec::new()));
-    let result = work();
-    let warnings = WARNINGS.with(|warnings| warnings.borrow_mut().take()).unwrap_or_default();
-    (result, warnings)
 }
 
 /// Where requests are logged from.
@@ -310,20 +288,6 @@ pub fn resource_of(path: &str) -> (Option<String>, Option<String>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn warnings_are_collected_per_request() {
-        warn("outside any request: dropped");
-        let (value, warnings) = collecting(|| {
-            warn("first");
-            warn(String::from("second"));
-            7
-        });
-        assert_eq!(value, 7);
-        assert_eq!(warnings, vec!["first", "second"]);
-        let ((), none) = collecting(|| ());
-        assert!(none.is_empty());
-    }
 
     #[test]
     fn status_filters() {

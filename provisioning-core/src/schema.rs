@@ -10,6 +10,7 @@ diesel::table! {
         settings -> Text,
         mapping -> Nullable<Text>,
         group_permissions -> Nullable<Text>,
+        config_revision -> BigInt,
     }
 }
 

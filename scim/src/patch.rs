@@ -511,19 +511,34 @@ fn keep_one_primary(before: &Map<String, Value>, attributes: &mut Map<String, Va
 /// Applies a whole PATCH to a group: operations on `members` change the member list, the
 /// others the attributes.
 pub fn patch_group(
-    mut attributes: Map<String, Value>,
+    attributes: Map<String, Value>,
     mut members: Vec<String>,
     operations: Vec<PatchOperation>,
 ) -> Result<crate::GroupInput, ScimError> {
+    let (attributes, changes) = patch_group_parts(attributes, operations)?;
+    for change in changes {
+        change.apply(&mut members);
+    }
+    crate::GroupInput::from_attributes(attributes, members)
+}
+
+/// A group PATCH in two parts: the attributes (but `members`) as patched, and what it does to
+/// the membership, in order, left for the caller to resolve against its member rows (so that a
+/// PATCH adding one member never needs the whole list).
+pub fn patch_group_parts(
+    mut attributes: Map<String, Value>,
+    operations: Vec<PatchOperation>,
+) -> Result<(Map<String, Value>, Vec<MemberChange>), ScimError> {
+    let mut changes = Vec::new();
     for operation in operations {
         for operation in operation.expand()? {
             match member_change(&operation)? {
-                Some(change) => change.apply(&mut members),
+                Some(change) => changes.push(change),
                 None => apply(ResourceType::Group, &mut attributes, &operation)?,
             }
         }
     }
-    crate::GroupInput::from_attributes(attributes, members)
+    Ok((attributes, changes))
 }
 
 impl MemberChange {

@@ -422,7 +422,8 @@ async fn store_rules(
                 let mapping = mapping.unwrap_or(stored_mapping);
                 let permissions = permissions.unwrap_or(stored_permissions);
                 tenants::set_mapping(conn, &slug, &mapping, &permissions)?;
-                let counts = crate::store::records::republish_tenant(conn, &tenants::TenantId(slug.clone()))?;
+                let ctx = crate::context::TenantContext::load(conn, &tenants::TenantId(slug.clone()))?;
+                let counts = crate::write::publish::republish_tenant(conn, &ctx)?;
                 Ok((mapping, permissions, counts))
             })
         })

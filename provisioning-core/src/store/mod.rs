@@ -1,12 +1,11 @@
-//! Storage of SCIM state. Query functions take a connection so they compose inside one
-//! transaction; every change writes its outbox event in the transaction that makes it.
+//! Storage of SCIM state: rows and the queries on them, nothing more. Query functions take a
+//! connection so they compose inside one transaction (the write pipeline's, `crate::write`).
 
 pub mod cursor;
 pub mod filter_sql;
 pub mod groups;
 pub mod outbox;
 pub mod query;
-pub mod records;
 pub mod schemas;
 pub mod tenants;
 pub mod users;
@@ -17,6 +16,10 @@ use serde_json::{Map, Value};
 use crate::error::CoreError;
 
 pub use platform::db::now_micros;
+
+/// The most ids one statement binds: SQLite binds at most 32,766 parameters per statement, and
+/// no statement should grow with a group's size.
+pub const CHUNK: usize = 1000;
 
 /// Database access for the core: transactions, and the SQLite writer lock.
 #[derive(Clone)]
@@ -36,6 +39,11 @@ impl Store {
     /// Runs `work` in a write transaction: committed when it returns `Ok`, rolled back otherwise.
     pub fn write<T>(&self, work: impl FnOnce(&mut DbConnection) -> Result<T, CoreError>) -> Result<T, CoreError> {
         self.db.write(work)
+    }
+
+    /// Runs a single statement outside a transaction.
+    pub fn query<T>(&self, work: impl FnOnce(&mut DbConnection) -> Result<T, CoreError>) -> Result<T, CoreError> {
+        self.db.query(work)
     }
 
     /// Runs `work` in a read-only snapshot.

@@ -71,5 +71,6 @@ pub fn declare(
             tenant_schemas::created_at.eq(now_micros()),
         ))
         .execute(conn)?;
+    super::tenants::bump_config_revision(conn, tenant.as_str())?;
     Ok(id)
 }

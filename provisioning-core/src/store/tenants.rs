@@ -173,6 +173,8 @@ pub struct Caller {
     pub tenant: TenantId,
     pub token_id: String,
     pub settings: TenantSettings,
+    /// The tenant's config revision (see `crate::context`).
+    pub config_revision: i64,
 }
 
 fn unauthorized(detail: impl Into<String>) -> CoreError {
@@ -186,7 +188,7 @@ fn rfc3339(micros: i64) -> String {
 /// The tenant a token (given as the hex SHA-256 of the bearer token) belongs to, if the token is
 /// live and the tenant enabled.
 pub fn authenticate(conn: &mut DbConnection, token_sha256: &str, now: i64) -> Result<Caller, CoreError> {
-    type Found = (String, String, Option<i64>, Option<i64>, String, bool, String);
+    type Found = (String, String, Option<i64>, Option<i64>, String, bool, String, i64);
     let found: Option<Found> = tenant_tokens::table
         .inner_join(tenants::table.on(tenants::id.eq(tenant_tokens::tenant_id)))
         .filter(tenant_tokens::token_sha256.eq(token_sha256))
@@ -198,10 +200,11 @@ pub fn authenticate(conn: &mut DbConnection, token_sha256: &str, now: i64) -> Re
             tenants::id,
             tenants::disabled,
             tenants::settings,
+            tenants::config_revision,
         ))
         .first(conn)
         .optional()?;
-    let Some((stored, token_id, revoked_at, expires_at, tenant, disabled, settings)) = found else {
+    let Some((stored, token_id, revoked_at, expires_at, tenant, disabled, settings, config_revision)) = found else {
         return Err(CoreError::Unauthenticated);
     };
     if !bool::from(stored.as_bytes().ct_eq(token_sha256.as_bytes())) || revoked_at.is_some() {
@@ -218,7 +221,7 @@ pub fn authenticate(conn: &mut DbConnection, token_sha256: &str, now: i64) -> Re
     }
     let settings = TenantSettings::parse(&settings)
         .map_err(|e| CoreError::Internal(format!("tenant {tenant}'s stored settings do not parse: {e}")))?;
-    Ok(Caller { tenant: TenantId(tenant), token_id, settings })
+    Ok(Caller { tenant: TenantId(tenant), token_id, settings, config_revision })
 }
 
 /// Creates the tenant if it does not exist. Returns true when it was created.
@@ -294,8 +297,9 @@ pub fn set_disabled(conn: &mut DbConnection, slug: &str, disabled: bool) -> Resu
 /// Replaces a tenant's settings (validated).
 pub fn set_settings(conn: &mut DbConnection, slug: &str, settings: &TenantSettings) -> Result<Tenant, CoreError> {
     settings.validate().map_err(ScimError::invalid_value)?;
-    let changed =
-        diesel::update(tenants::table.find(slug)).set(tenants::settings.eq(settings.to_json())).execute(conn)?;
+    let changed = diesel::update(tenants::table.find(slug))
+        .set((tenants::settings.eq(settings.to_json()), tenants::config_revision.eq(tenants::config_revision + 1)))
+        .execute(conn)?;
     if changed == 0 {
         return Err(no_tenant(slug));
     }
@@ -472,7 +476,7 @@ pub fn finish_rotation(
 }
 
 /// A tenant's mapping and group-permissions table, compiled, and its lifecycle policy: what
-/// every write maps with (read in the write's transaction).
+/// every write maps with (compiled once per config revision, see `crate::context`).
 pub fn rules(conn: &mut DbConnection, tenant: &str) -> Result<(crate::mapping::Rules, Lifecycle), CoreError> {
     let (mapping, permissions, settings): (Option<String>, Option<String>, String) = tenants::table
         .find(tenant)
@@ -518,6 +522,14 @@ pub fn mapping_of(
     Ok((config, permissions))
 }
 
+/// The tenant's config revision moves: what requests cached of its rules is compiled again.
+pub fn bump_config_revision(conn: &mut DbConnection, tenant: &str) -> Result<(), CoreError> {
+    diesel::update(tenants::table.find(tenant))
+        .set(tenants::config_revision.eq(tenants::config_revision + 1))
+        .execute(conn)?;
+    Ok(())
+}
+
 /// Stores a tenant's mapping and group permissions (validated together).
 pub fn set_mapping(
     conn: &mut DbConnection,
@@ -531,6 +543,7 @@ pub fn set_mapping(
         .set((
             tenants::mapping.eq(text(serde_json::to_string(config))?),
             tenants::group_permissions.eq(text(serde_json::to_string(permissions))?),
+            tenants::config_revision.eq(tenants::config_revision + 1),
         ))
         .execute(conn)?;
     if changed == 0 {

@@ -6,7 +6,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use provisioning_core::store::query::Page;
-use provisioning_core::store::{Store, users};
+use provisioning_core::store::Store;
+
+use crate::pipeline::users;
 use scim::schema::{ENTERPRISE_USER, SchemaRegistry};
 use scim::{Filter, ResourceType};
 use serde_json::{Value, json};

@@ -6,6 +6,7 @@
 mod agreement;
 mod groups;
 mod outbox;
+mod pipeline;
 mod query;
 mod records;
 mod relay;
@@ -66,12 +67,12 @@ fn user_input(body: Value) -> UserInput {
 
 fn create_user(store: &Store, tenant: &TenantId, body: Value) -> StoredResource {
     let input = user_input(body);
-    store.write(|conn| provisioning_core::store::users::create(conn, tenant, input)).expect("creating a user")
+    store.write(|conn| pipeline::users::create(conn, tenant, input)).expect("creating a user")
 }
 
 fn create_group(store: &Store, tenant: &TenantId, body: Value) -> StoredResource {
     let input = GroupInput::from_body(body).expect("a valid Group body");
-    store.write(|conn| provisioning_core::store::groups::create(conn, tenant, input)).expect("creating a group")
+    store.write(|conn| pipeline::groups::create(conn, tenant, input)).expect("creating a group")
 }
 
 /// The member ids a group resource lists.

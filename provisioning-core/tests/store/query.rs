@@ -3,7 +3,9 @@
 use provisioning_core::error::CoreError;
 use provisioning_core::store::query::Page;
 use provisioning_core::store::tenants::TenantId;
-use provisioning_core::store::{Store, StoredResource, groups, users};
+use provisioning_core::store::{Store, StoredResource};
+
+use crate::pipeline::{groups, users};
 use scim::{Filter, ScimType};
 use serde_json::json;
 

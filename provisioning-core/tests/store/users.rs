@@ -2,7 +2,9 @@
 
 use provisioning_core::error::CoreError;
 use provisioning_core::store::query::Page;
-use provisioning_core::store::{Store, users};
+use provisioning_core::store::Store;
+
+use crate::pipeline::users;
 use scim::ScimType;
 use serde_json::json;
 

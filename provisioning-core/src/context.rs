@@ -1,0 +1,92 @@
+//! What one request works with, loaded once at its start: the caller's tenant, its lifecycle
+//! policy, its compiled rules (mapping and group permissions) and its schema registry.
+//!
+//! Compiling rules and registries on every write was a large part of the write path, so they
+//! are cached per tenant and *config revision*. The revision is a column of the tenant's row
+//! that every change to its mapping, group permissions, settings or declared schemas moves
+//! (in the transaction of the change), and the token check reads it with the tenant: each
+//! replica sees a change on its next request, with no extra query and no time-based expiry.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use platform::db::DbConnection;
+use scim::schema::SchemaRegistry;
+
+use crate::error::CoreError;
+use crate::mapping::Rules;
+use crate::store::Store;
+use crate::store::tenants::{self, Caller, Lifecycle, TenantId};
+
+/// A tenant's rules and registry, as compiled from one config revision.
+#[derive(Debug)]
+pub struct Compiled {
+    pub rules: Rules,
+    pub registry: SchemaRegistry,
+}
+
+/// The tenant a request works for, with everything its rules say.
+#[derive(Debug, Clone)]
+pub struct TenantContext {
+    pub tenant: TenantId,
+    pub lifecycle: Lifecycle,
+    compiled: Arc<Compiled>,
+}
+
+impl TenantContext {
+    pub fn rules(&self) -> &Rules {
+        &self.compiled.rules
+    }
+
+    pub fn registry(&self) -> &SchemaRegistry {
+        &self.compiled.registry
+    }
+
+    /// Reads and compiles a tenant's context without the cache (operators' work, tests).
+    pub fn load(conn: &mut DbConnection, tenant: &TenantId) -> Result<Self, CoreError> {
+        let (rules, lifecycle) = tenants::rules(conn, tenant.as_str())?;
+        let registry = crate::store::schemas::registry(conn, tenant)?;
+        Ok(Self { tenant: tenant.clone(), lifecycle, compiled: Arc::new(Compiled { rules, registry }) })
+    }
+}
+
+/// Compiled tenant contexts by tenant, each with the revision it was compiled from.
+#[derive(Clone, Default)]
+pub struct ContextCache {
+    entries: Arc<Mutex<HashMap<String, (i64, Arc<Compiled>)>>>,
+}
+
+/// More tenants than this are not kept: the cache starts over (each entry is small, but a
+/// deployment with many tenants should not grow without bound).
+const MAX_TENANTS: usize = 10_000;
+
+impl ContextCache {
+    /// The context of an authenticated caller: compiled again only when its tenant's config
+    /// revision moved since it was cached.
+    pub fn context(&self, store: &Store, caller: &Caller) -> Result<TenantContext, CoreError> {
+        let tenant = caller.tenant.as_str();
+        let lifecycle = caller.settings.lifecycle.clone().unwrap_or_default();
+        let cached = self.lock().get(tenant).filter(|(revision, _)| *revision == caller.config_revision).cloned();
+        let compiled = match cached {
+            Some((_, compiled)) => compiled,
+            None => {
+                let compiled = Arc::new(store.read(|conn| {
+                    let (rules, _) = tenants::rules(conn, tenant)?;
+                    let registry = crate::store::schemas::registry(conn, &caller.tenant)?;
+                    Ok::<_, CoreError>(Compiled { rules, registry })
+                })?);
+                let mut entries = self.lock();
+                if entries.len() >= MAX_TENANTS {
+                    entries.clear();
+                }
+                entries.insert(tenant.to_owned(), (caller.config_revision, compiled.clone()));
+                compiled
+            }
+        };
+        Ok(TenantContext { tenant: caller.tenant.clone(), lifecycle, compiled })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (i64, Arc<Compiled>)>> {
+        self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
