@@ -109,7 +109,7 @@ impl DirectoryApp {
             .add_service(health_service)
             .add_service(DirectoryServer::new(DirectoryService::new(self.directory)))
             .serve_with_incoming_shutdown(
-                tonic::transport::server::TcpIncoming::from(self.grpc_listener),
+                tonic::transport::server::TcpIncoming::from(self.grpc_listener).with_nodelay(Some(true)),
                 shutdown.clone(),
             );
         let http_handle = self.http.handle();

@@ -124,7 +124,10 @@ impl Core {
             .trace_fn(|request| platform::telemetry::rpc_span("provisioning-core", request))
             .add_service(health_service)
             .add_service(ProvisioningServer::new(self.service))
-            .serve_with_incoming_shutdown(tonic::transport::server::TcpIncoming::from(self.listener), shutdown)
+            .serve_with_incoming_shutdown(
+                tonic::transport::server::TcpIncoming::from(self.listener).with_nodelay(Some(true)),
+                shutdown,
+            )
             .await
             .context("gRPC server failed");
         if let Some(relay) = relay {

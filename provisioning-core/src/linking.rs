@@ -58,10 +58,8 @@ impl Linker {
             [] => Ok(None),
             [one] => Ok(Some(one.clone())),
             several => {
-                warnings.push(format!(
-                    "{} accounts made by hand share the user's email; none was linked",
-                    several.len()
-                ));
+                warnings
+                    .push(format!("{} accounts made by hand share the user's email; none was linked", several.len()));
                 Ok(None)
             }
         }

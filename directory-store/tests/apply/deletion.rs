@@ -9,7 +9,7 @@ use directory_store::schema::memberships;
 
 use crate::{
     StoredAccount, TestDirectory, account, account_event, apply, assert_not_found, deleted_account_event,
-    stored_account, team, team_event, user_event,
+    stored_account, team, team_change, team_event, user_event,
 };
 
 /// Membership rows of an account, as stored (reads also hide those of deleted accounts).
@@ -51,12 +51,12 @@ fn a_deleted_account_leaves_every_team_and_stays_deleted(directory: &Directory) 
     assert_eq!(apply(directory, &account_event("alice", 1, "alice")), Applied::Stale);
     assert_not_found(account(directory, "alice"));
 
-    // A team event replaces the member set.
-    assert_eq!(apply(directory, &team_event("staff", 2, "Staff", &["carol", "bob"])), Applied::Applied);
+    // A team event adds and removes the members it names, and only those.
+    assert_eq!(apply(directory, &team_change("staff", 2, "Staff", &["carol", "bob"], &["dave"])), Applied::Applied);
     assert_eq!(members(directory, "staff"), ["bob", "carol"]);
     assert_eq!(account(directory, "bob").expect("the account").teams, ["staff"]);
 
-    // A team event that still lists the deleted account (its partition lagged) does not list it.
+    // A team event that still adds the deleted account (its partition lagged) does not list it.
     assert_eq!(apply(directory, &team_event("admins", 2, "Admins", &["alice", "bob"])), Applied::Applied);
     assert_eq!(members(directory, "admins"), ["bob"]);
     assert_eq!(account(directory, "bob").expect("the account").teams, ["admins", "staff"]);

@@ -83,16 +83,26 @@ fn deleted_account_event(id: &str, version: i64) -> ChangeEvent {
     ChangeEvent { event_type: "user.deleted".to_owned(), deleted: true, ..account_event(id, version, id) }
 }
 
-fn team_event(id: &str, version: i64, name: &str, member_ids: &[&str]) -> ChangeEvent {
+/// A team event whose version adds these members (events carry membership as deltas).
+fn team_event(id: &str, version: i64, name: &str, added: &[&str]) -> ChangeEvent {
+    team_change(id, version, name, added, &[])
+}
+
+fn team_change(id: &str, version: i64, name: &str, added: &[&str], removed: &[&str]) -> ChangeEvent {
     let team = Team {
         id: id.to_owned(),
         tenant_id: TENANT.to_owned(),
         name: name.to_owned(),
         external_id: None,
-        member_ids: member_ids.iter().map(|&member| member.to_owned()).collect(),
+        member_ids: Vec::new(),
         permissions: Vec::new(),
     };
-    event("group.updated", ResourceKind::Group, id, version, Record::Team(team))
+    let ids = |list: &[&str]| list.iter().map(|&member| member.to_owned()).collect();
+    ChangeEvent {
+        added_member_ids: ids(added),
+        removed_member_ids: ids(removed),
+        ..event("group.updated", ResourceKind::Group, id, version, Record::Team(team))
+    }
 }
 
 fn event(event_type: &str, kind: ResourceKind, id: &str, version: i64, record: Record) -> ChangeEvent {

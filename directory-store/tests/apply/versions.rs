@@ -3,7 +3,7 @@
 use directory_store::Directory;
 use directory_store::apply::Applied;
 
-use crate::{TestDirectory, account, account_event, apply, team, team_event};
+use crate::{TestDirectory, account, account_event, apply, team, team_change, team_event};
 
 #[test]
 fn only_a_newer_version_applies_sqlite() {
@@ -36,7 +36,7 @@ fn only_a_newer_version_applies(directory: &Directory) {
     assert_eq!(team(directory, "t1").expect("the team"), staff);
     assert_eq!(account(directory, "u1").expect("the account").teams, ["t1"]);
 
-    assert_eq!(apply(directory, &team_event("t1", 3, "Everyone", &[])), Applied::Applied);
+    assert_eq!(apply(directory, &team_change("t1", 3, "Everyone", &[], &["u1"])), Applied::Applied);
     let everyone = team(directory, "t1").expect("the team");
     assert_eq!((everyone.name.as_str(), everyone.member_ids.len()), ("Everyone", 0));
 }

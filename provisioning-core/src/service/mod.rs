@@ -163,7 +163,12 @@ impl ProvisioningService {
 
     /// Authenticates, loads the tenant's context, then runs `work` for it on the blocking pool,
     /// and logs the request in the tenant's provisioning log.
-    async fn run<T: LoggedId + Send + 'static>(&self, metadata: &MetadataMap, op: Op, work: Work<T>) -> Result<T, Status> {
+    async fn run<T: LoggedId + Send + 'static>(
+        &self,
+        metadata: &MetadataMap,
+        op: Op,
+        work: Work<T>,
+    ) -> Result<T, Status> {
         let started = std::time::Instant::now();
         let credential = credential(metadata)?;
         let (store, limits, contexts) = (self.store.clone(), self.limits.clone(), self.contexts.clone());
@@ -230,11 +235,22 @@ impl ProvisioningService {
             crate::error::code_for_status(u16::try_from(status).unwrap_or(500))
         };
         crate::observe::GRPC_HANDLED.with_label_values(&[grpc_method.as_str(), &format!("{code:?}")]).inc();
-        tracing::debug!(tenant.id = caller.tenant.as_str(), operation, resource, status = logged_status, "SCIM request handled");
+        tracing::debug!(
+            tenant.id = caller.tenant.as_str(),
+            operation,
+            resource,
+            status = logged_status,
+            "SCIM request handled"
+        );
     }
 
     /// Runs a write's work and wakes the outbox relay after it.
-    async fn write<T: LoggedId + Send + 'static>(&self, metadata: &MetadataMap, op: Op, work: Work<T>) -> Result<T, Status> {
+    async fn write<T: LoggedId + Send + 'static>(
+        &self,
+        metadata: &MetadataMap,
+        op: Op,
+        work: Work<T>,
+    ) -> Result<T, Status> {
         let done = self.run(metadata, op, work).await?;
         self.relay_wake.notify_one();
         Ok(done)

@@ -106,8 +106,10 @@ fn team_permissions(
     user_id: &str,
 ) -> Result<Vec<String>, CoreError> {
     let teams = groups::teams_of(conn, tenant, user_id)?;
-    let mut permissions: Vec<String> =
-        teams.iter().flat_map(|(name, external_id)| ctx.rules().team_permissions(name, external_id.as_deref())).collect();
+    let mut permissions: Vec<String> = teams
+        .iter()
+        .flat_map(|(name, external_id)| ctx.rules().team_permissions(name, external_id.as_deref()))
+        .collect();
     permissions.sort();
     permissions.dedup();
     Ok(permissions)

@@ -66,7 +66,9 @@ impl Kind for User {
                 let link = Link { account_id: tombstone.account_id.clone(), reason: "restored".to_owned() };
                 (tombstone.account_id, tombstone.record_version + 1, Some(link))
             }
-            (None, Some(candidate)) if ctx.lifecycle.link_by_email && !users::account_taken(w.conn, tenant, &candidate)? => {
+            (None, Some(candidate))
+                if ctx.lifecycle.link_by_email && !users::account_taken(w.conn, tenant, &candidate)? =>
+            {
                 let link = Link { account_id: candidate.clone(), reason: "email".to_owned() };
                 (candidate, 0, Some(link))
             }
@@ -220,17 +222,32 @@ fn update(
         permissions: &permissions,
     };
     let event_type = events::user_event_type(Some(stored.active), Some(input.active));
-    let published =
-        publish::user_written(ctx, &facts, (stored.record.as_deref(), stored.record_version), event_type, None, w.warnings)?;
+    let published = publish::user_written(
+        ctx,
+        &facts,
+        (stored.record.as_deref(), stored.record_version),
+        event_type,
+        None,
+        w.warnings,
+    )?;
     let (version, now) = (stored.version + 1, now_micros());
     let attributes = Value::Object(input.attributes.clone()).to_string();
-    users::update(w.conn, &row(tenant.as_str(), id, &input, &key, &attributes, (version, stored.created_at, now), &published))?;
+    users::update(
+        w.conn,
+        &row(tenant.as_str(), id, &input, &key, &attributes, (version, stored.created_at, now), &published),
+    )?;
     let emails = users::email_keys(&input.attributes);
     if emails != users::email_keys(&before.attributes) {
         users::replace_emails(w.conn, tenant, id, &emails)?;
     }
     publish::enqueue(w.conn, &published.event)?;
-    Ok(StoredResource { id: id.to_owned(), attributes: input.attributes, version, created_at: stored.created_at, updated_at: now })
+    Ok(StoredResource {
+        id: id.to_owned(),
+        attributes: input.attributes,
+        version,
+        created_at: stored.created_at,
+        updated_at: now,
+    })
 }
 
 /// Purges the tombstones whose time has come, each with a `user.purged` event. Returns how many.

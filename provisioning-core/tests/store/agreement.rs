@@ -5,8 +5,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
-use provisioning_core::store::query::Page;
 use provisioning_core::store::Store;
+use provisioning_core::store::query::Page;
 
 use crate::pipeline::users;
 use scim::schema::{ENTERPRISE_USER, SchemaRegistry};

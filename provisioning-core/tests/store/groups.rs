@@ -81,9 +81,7 @@ fn concurrent_member_additions_are_all_kept(store: &Store) {
             scope.spawn(move || {
                 let operations = add_member(user_id);
                 start.wait();
-                store
-                    .write(|conn| groups::patch(conn, acme, group_id, operations))
-                    .expect("adding a member");
+                store.write(|conn| groups::patch(conn, acme, group_id, operations)).expect("adding a member");
             });
         }
     });
@@ -163,9 +161,7 @@ fn stale_member_ids_are_left_out(store: &Store) {
     ]}))
     .unwrap()
     .operations;
-    let patched = store
-        .write(|conn| groups::patch(conn, &acme, &group.id, patch))
-        .unwrap();
+    let patched = store.write(|conn| groups::patch(conn, &acme, &group.id, patch)).unwrap();
     let mut expected = vec![ann.id.clone(), bob.id.clone()];
     expected.sort();
     assert_eq!(member_ids(&patched), expected);
@@ -174,8 +170,6 @@ fn stale_member_ids_are_left_out(store: &Store) {
     ]}))
     .unwrap()
     .operations;
-    let unchanged = store
-        .write(|conn| groups::patch(conn, &acme, &group.id, only_stale))
-        .unwrap();
+    let unchanged = store.write(|conn| groups::patch(conn, &acme, &group.id, only_stale)).unwrap();
     assert_eq!(unchanged.version, patched.version, "adding only unknown ids changes nothing");
 }

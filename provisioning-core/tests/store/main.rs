@@ -10,6 +10,7 @@ mod pipeline;
 mod query;
 mod records;
 mod relay;
+mod statements;
 mod tenants;
 mod users;
 

@@ -1,8 +1,8 @@
 //! The transactional outbox: exactly one event per committed change, none for a change that
 //! changes nothing or is rolled back.
 
-use provisioning_core::store::query::Page;
 use provisioning_core::store::Store;
+use provisioning_core::store::query::Page;
 
 use crate::pipeline::{groups, users};
 use scim::UserInput;
@@ -114,9 +114,8 @@ fn an_update_that_changes_nothing_writes_no_event(store: &Store) {
     }))
     .expect("a PATCH body")
     .operations;
-    let patched = store
-        .write(|conn| groups::patch(conn, &acme, &group.id, add_again))
-        .expect("a PATCH that changes nothing");
+    let patched =
+        store.write(|conn| groups::patch(conn, &acme, &group.id, add_again)).expect("a PATCH that changes nothing");
     assert_eq!((patched.version, member_ids(&patched)), (1, vec![alice.id.clone()]));
 
     assert!(take_events(store).is_empty());

@@ -16,8 +16,8 @@ pub fn with_warnings<T>(
     step: impl FnOnce(&mut Write<'_>) -> Result<T, CoreError>,
 ) -> (Result<T, CoreError>, Vec<String>) {
     let mut warnings = Vec::new();
-    let done = TenantContext::load(conn, tenant)
-        .and_then(|ctx| step(&mut Write { conn, ctx: &ctx, warnings: &mut warnings }));
+    let done =
+        TenantContext::load(conn, tenant).and_then(|ctx| step(&mut Write { conn, ctx: &ctx, warnings: &mut warnings }));
     (done, warnings)
 }
 
@@ -91,7 +91,12 @@ pub mod users {
         run(conn, tenant, |w| User::patch(w, id, None, operations, false))
     }
 
-    pub fn delete(conn: &mut DbConnection, tenant: &TenantId, id: &str, if_match: Option<i64>) -> Result<(), CoreError> {
+    pub fn delete(
+        conn: &mut DbConnection,
+        tenant: &TenantId,
+        id: &str,
+        if_match: Option<i64>,
+    ) -> Result<(), CoreError> {
         run(conn, tenant, |w| User::delete(w, id, if_match))
     }
 
@@ -145,7 +150,12 @@ pub mod groups {
         run(conn, tenant, |w| Group::patch(w, id, None, operations, true))
     }
 
-    pub fn delete(conn: &mut DbConnection, tenant: &TenantId, id: &str, if_match: Option<i64>) -> Result<(), CoreError> {
+    pub fn delete(
+        conn: &mut DbConnection,
+        tenant: &TenantId,
+        id: &str,
+        if_match: Option<i64>,
+    ) -> Result<(), CoreError> {
         run(conn, tenant, |w| Group::delete(w, id, if_match))
     }
 

@@ -1,8 +1,8 @@
 //! Users: userName uniqueness, and If-Match.
 
 use provisioning_core::error::CoreError;
-use provisioning_core::store::query::Page;
 use provisioning_core::store::Store;
+use provisioning_core::store::query::Page;
 
 use crate::pipeline::users;
 use scim::ScimType;
