@@ -50,10 +50,13 @@ impl TenantContext {
     }
 }
 
-/// Compiled tenant contexts by tenant, each with the revision it was compiled from.
+/// Compiled contexts by tenant, each with the config revision it was compiled from.
+type Entries = HashMap<String, (i64, Arc<Compiled>)>;
+
+/// Compiled tenant contexts, shared by the requests of every tenant.
 #[derive(Clone, Default)]
 pub struct ContextCache {
-    entries: Arc<Mutex<HashMap<String, (i64, Arc<Compiled>)>>>,
+    entries: Arc<Mutex<Entries>>,
 }
 
 /// More tenants than this are not kept: the cache starts over (each entry is small, but a
@@ -65,7 +68,7 @@ impl ContextCache {
     /// revision moved since it was cached.
     pub fn context(&self, store: &Store, caller: &Caller) -> Result<TenantContext, CoreError> {
         let tenant = caller.tenant.as_str();
-        let lifecycle = caller.settings.lifecycle.clone().unwrap_or_default();
+        let lifecycle = caller.settings.lifecycle.unwrap_or_default();
         let cached = self.lock().get(tenant).filter(|(revision, _)| *revision == caller.config_revision).cloned();
         let compiled = match cached {
             Some((_, compiled)) => compiled,
@@ -86,7 +89,7 @@ impl ContextCache {
         Ok(TenantContext { tenant: caller.tenant.clone(), lifecycle, compiled })
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (i64, Arc<Compiled>)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Entries> {
         self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }

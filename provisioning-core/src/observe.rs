@@ -64,8 +64,18 @@ static DB_POOL: LazyLock<IntGaugeVec> = LazyLock::new(|| {
     )
 });
 
+static DB_STATEMENTS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    platform::metrics::counter_vec(
+        "db_statements_total",
+        "SQL statements run on the pool's connections (transaction control included)",
+        &["service"],
+    )
+});
+
 /// Records a pool's usage under `service`.
 pub fn record_pool(service: &str, database: &platform::db::Database) {
+    let statements = DB_STATEMENTS.with_label_values(&[service]);
+    statements.inc_by(database.statements().saturating_sub(statements.get()));
     let (open, idle) = database.pool_state();
     DB_POOL.with_label_values(&[service, "in_use"]).set(i64::from(open.saturating_sub(idle)));
     DB_POOL.with_label_values(&[service, "idle"]).set(i64::from(idle));

@@ -229,13 +229,13 @@ fn known_users(w: &mut Write<'_>, group_id: &str, ids: &[String]) -> Result<Vec<
         let listed = unknown.iter().take(LISTED_UNKNOWN).copied().collect::<Vec<_>>().join(", ");
         let more = unknown.len().saturating_sub(LISTED_UNKNOWN);
         let more = if more > 0 { format!(" and {more} more") } else { String::new() };
-        w.warn(format!("group {group_id}: members {listed}{more} are not users of this tenant and were left out"));
         tracing::warn!(
             tenant.id = w.ctx.tenant.as_str(),
             group.id = group_id,
-            unknown_members = unknown.len(),
+            unknown_members = %format!("{listed}{more}"),
             "members that are not users of the tenant were left out"
         );
+        w.warn(format!("group {group_id}: members {listed}{more} are not users of this tenant and were left out"));
     }
     Ok(found)
 }

@@ -82,15 +82,6 @@ pub mod users {
         run(conn, tenant, |w| User::replace(w, id, if_match, input.into()))
     }
 
-    pub fn patch(
-        conn: &mut DbConnection,
-        tenant: &TenantId,
-        id: &str,
-        operations: Vec<scim::PatchOperation>,
-    ) -> Result<StoredResource, CoreError> {
-        run(conn, tenant, |w| User::patch(w, id, None, operations, false))
-    }
-
     pub fn delete(
         conn: &mut DbConnection,
         tenant: &TenantId,
