@@ -13,8 +13,20 @@ use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{ClientConfig, ClientContext, Message, Offset, TopicPartitionList};
 
 use crate::Directory;
-use crate::apply::{self, Applied};
+use crate::apply;
 use crate::config::ConsumerConfig;
+
+/// The most messages applied in one transaction.
+const BATCH: usize = 500;
+
+/// A message to apply, copied out of the consumer's buffer for the blocking pool.
+struct Item {
+    topic: String,
+    partition: i32,
+    offset: i64,
+    payload: Vec<u8>,
+    span: tracing::Span,
+}
 
 pub struct EventConsumer {
     consumer: StreamConsumer<StartFromDatabase>,
@@ -117,52 +129,76 @@ impl EventConsumer {
         Ok(Self { consumer, directory })
     }
 
-    /// Consumes until `shutdown` resolves.
+    /// Consumes until `shutdown` resolves. The messages already waiting (up to [`BATCH`]) are
+    /// applied in one transaction with their offsets: one commit for many events, which is what
+    /// lets the directory keep up with an initial sync (a commit per event waited for a WAL
+    /// flush each time).
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
         tokio::pin!(shutdown);
         loop {
-            let message = tokio::select! {
+            let first = tokio::select! {
                 () = &mut shutdown => break,
                 message = self.consumer.recv() => message,
             };
-            let message = match message {
-                Ok(message) => message,
+            let mut batch = match first {
+                Ok(message) => vec![message],
                 Err(error) => {
                     tracing::warn!(error = %error, "Kafka consumer error");
                     tokio::time::sleep(Duration::from_millis(500)).await;
                     continue;
                 }
             };
-            let topic = message.topic().to_owned();
-            let (partition, offset) = (message.partition(), message.offset());
-            let payload = message.payload().unwrap_or_default().to_vec();
-            let span = crate::observe::process_span(&message);
-            // A database failure must not skip the message: retry it until it applies.
+            while batch.len() < BATCH {
+                match futures::FutureExt::now_or_never(self.consumer.recv()) {
+                    Some(Ok(message)) => batch.push(message),
+                    Some(Err(error)) => {
+                        tracing::warn!(error = %error, "Kafka consumer error");
+                        break;
+                    }
+                    None => break,
+                }
+            }
+            let items: Vec<Item> = batch
+                .iter()
+                .map(|message| Item {
+                    topic: message.topic().to_owned(),
+                    partition: message.partition(),
+                    offset: message.offset(),
+                    payload: message.payload().unwrap_or_default().to_vec(),
+                    span: crate::observe::process_span(message),
+                })
+                .collect();
+            let items = std::sync::Arc::new(items);
+            // A database failure must not skip a message: retry the batch until it applies.
             let mut backoff = Duration::from_millis(100);
             loop {
-                let directory = self.directory.clone();
-                let (topic, payload) = (topic.clone(), payload.clone());
-                let span = span.clone();
+                let (directory, batch_items) = (self.directory.clone(), items.clone());
                 let outcome = tokio::task::spawn_blocking(move || {
-                    let _entered = span.enter();
-                    let applied =
-                        directory.write(|conn| apply::apply_message(conn, &topic, partition, offset, &payload));
-                    tracing::debug!(partition, offset, outcome = ?applied.as_ref().ok(), "event consumed");
-                    applied
+                    let items = batch_items;
+                    directory.write(|conn| {
+                        let mut outcomes = Vec::with_capacity(items.len());
+                        for item in items.iter() {
+                            let _entered = item.span.enter();
+                            let applied =
+                                apply::apply_message(conn, &item.topic, item.partition, item.offset, &item.payload)?;
+                            tracing::debug!(item.partition, item.offset, outcome = ?applied, "event consumed");
+                            outcomes.push(applied);
+                        }
+                        Ok::<_, crate::error::DirectoryError>(outcomes)
+                    })
                 })
                 .await;
                 match outcome {
-                    Ok(Ok(applied)) => {
-                        crate::observe::record_applied(applied);
-                        if applied != Applied::Applied {
-                            tracing::debug!(?applied, partition, offset, "message skipped");
+                    Ok(Ok(outcomes)) => {
+                        for applied in outcomes {
+                            crate::observe::record_applied(applied);
                         }
                         break;
                     }
                     Ok(Err(error)) => {
-                        tracing::error!(error = %error, partition, offset, "applying an event failed; retrying")
+                        tracing::error!(error = %error, events = items.len(), "applying events failed; retrying")
                     }
-                    Err(error) => tracing::error!(error = %error, partition, offset, "apply task failed; retrying"),
+                    Err(error) => tracing::error!(error = %error, "apply task failed; retrying"),
                 }
                 tokio::select! {
                     () = &mut shutdown => return,
@@ -170,9 +206,11 @@ impl EventConsumer {
                 }
                 backoff = (backoff * 2).min(Duration::from_secs(5));
             }
-            if let Err(error) = self.consumer.commit_message(&message, CommitMode::Async) {
-                // The offset is in the database already; Kafka's copy only saves a replay.
-                tracing::warn!(error = %error, "committing the offset to Kafka failed");
+            for message in &batch {
+                if let Err(error) = self.consumer.commit_message(message, CommitMode::Async) {
+                    // The offset is in the database already; Kafka's copy only saves a replay.
+                    tracing::warn!(error = %error, "committing the offset to Kafka failed");
+                }
             }
         }
         tracing::info!("event consumer stopped");

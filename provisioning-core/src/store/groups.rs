@@ -238,24 +238,8 @@ pub fn search(
     page: query::Page,
     exclude_members: bool,
 ) -> Result<(i64, Vec<StoredResource>), CoreError> {
-    let backend = conn.backend();
-    let matching = || -> Result<_, CoreError> {
-        let mut statement = scim_groups::table.filter(scim_groups::tenant_id.eq(tenant.as_str())).into_boxed();
-        if let Some(filter) = filter {
-            statement = statement.filter(query::group_predicate(backend, registry, filter)?);
-        }
-        Ok(statement)
-    };
-    let total: i64 = matching()?.count().get_result(conn)?;
-    let mut statement = matching()?;
-    if let Some(sort) = sort {
-        statement = statement.order(query::group_sort(backend, registry, sort)?);
-        statement = statement.then_order_by((scim_groups::created_at.asc(), scim_groups::id.asc()));
-    } else {
-        statement = statement.order((scim_groups::created_at.asc(), scim_groups::id.asc()));
-    }
-    let rows: Vec<GroupRow> =
-        statement.offset(page.offset()).limit(page.limit()).select(GroupRow::as_select()).load(conn)?;
+    let (total, rows) =
+        query::page_of!(conn, scim_groups, GroupRow, ResourceType::Group, tenant, registry, filter, sort, page);
     let mut resources = Vec::with_capacity(rows.len());
     for row in &rows {
         let members = if exclude_members { None } else { Some(members(conn, tenant, &row.id)?) };

@@ -1,13 +1,6 @@
 //! SCIM filters → SQL, run inside the database. What cannot be translated yet is refused with
 //! 400 `invalidFilter`: never all rows, never a silent empty page.
 
-use platform::db::Backend;
-use scim::schema::SchemaRegistry;
-use scim::{Filter, ResourceType, ScimError};
-
-use super::filter_sql::{self, Predicate, SortTerm, Table};
-use crate::schema::{scim_groups, scim_users};
-
 use scim::list::{DEFAULT_PAGE, MAX_PAGE};
 
 /// A 1-based page, as SCIM counts.
@@ -39,32 +32,33 @@ pub struct Sort {
     pub descending: bool,
 }
 
-/// The users matching `filter`, as a condition on `scim_users`.
-pub fn user_predicate(
-    backend: Backend,
-    registry: &SchemaRegistry,
-    filter: &Filter,
-) -> Result<Predicate<scim_users::table>, ScimError> {
-    filter_sql::predicate(Table { kind: ResourceType::User, name: "scim_users", backend, registry }, filter)
+/// One page of a resource table's rows of a tenant matching `filter`, in `sort` order (then
+/// creation order, then id, so that pages are stable), and how many match in all: the one
+/// search of both resource tables (they share `tenant_id`, `created_at` and `id`).
+macro_rules! page_of {
+    ($conn:expr, $table:ident, $row:ty, $kind:expr, $tenant:expr, $registry:expr, $filter:expr, $sort:expr, $page:expr) => {{
+        use diesel::prelude::*;
+        let backend = $conn.backend();
+        let table =
+            $crate::store::filter_sql::Table { kind: $kind, name: stringify!($table), backend, registry: $registry };
+        let matching = || -> Result<_, $crate::error::CoreError> {
+            let mut statement = $table::table.filter($table::tenant_id.eq($tenant.as_str())).into_boxed();
+            if let Some(filter) = $filter {
+                statement = statement.filter($crate::store::filter_sql::predicate(table, filter)?);
+            }
+            Ok(statement)
+        };
+        let total: i64 = matching()?.count().get_result($conn)?;
+        let mut statement = matching()?;
+        if let Some(sort) = $sort {
+            statement = statement.order($crate::store::filter_sql::sort_term(table, &sort.by, sort.descending)?);
+            statement = statement.then_order_by(($table::created_at.asc(), $table::id.asc()));
+        } else {
+            statement = statement.order(($table::created_at.asc(), $table::id.asc()));
+        }
+        let rows: Vec<$row> =
+            statement.offset($page.offset()).limit($page.limit()).select(<$row>::as_select()).load($conn)?;
+        (total, rows)
+    }};
 }
-
-/// The ORDER BY term of a users' `sortBy`.
-pub fn user_sort(backend: Backend, registry: &SchemaRegistry, sort: &Sort) -> Result<SortTerm, ScimError> {
-    let table = Table { kind: ResourceType::User, name: "scim_users", backend, registry };
-    filter_sql::sort_term(table, &sort.by, sort.descending)
-}
-
-/// The ORDER BY term of a groups' `sortBy`.
-pub fn group_sort(backend: Backend, registry: &SchemaRegistry, sort: &Sort) -> Result<SortTerm, ScimError> {
-    let table = Table { kind: ResourceType::Group, name: "scim_groups", backend, registry };
-    filter_sql::sort_term(table, &sort.by, sort.descending)
-}
-
-/// The groups matching `filter`, as a condition on `scim_groups`.
-pub fn group_predicate(
-    backend: Backend,
-    registry: &SchemaRegistry,
-    filter: &Filter,
-) -> Result<Predicate<scim_groups::table>, ScimError> {
-    filter_sql::predicate(Table { kind: ResourceType::Group, name: "scim_groups", backend, registry }, filter)
-}
+pub(crate) use page_of;

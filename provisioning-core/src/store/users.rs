@@ -361,24 +361,8 @@ pub fn search(
     sort: Option<&query::Sort>,
     page: query::Page,
 ) -> Result<(i64, Vec<StoredResource>), CoreError> {
-    let backend = conn.backend();
-    let matching = || -> Result<_, CoreError> {
-        let mut statement = scim_users::table.filter(scim_users::tenant_id.eq(tenant.as_str())).into_boxed();
-        if let Some(filter) = filter {
-            statement = statement.filter(query::user_predicate(backend, registry, filter)?);
-        }
-        Ok(statement)
-    };
-    let total: i64 = matching()?.count().get_result(conn)?;
-    let mut statement = matching()?;
-    if let Some(sort) = sort {
-        statement = statement.order(query::user_sort(backend, registry, sort)?);
-        statement = statement.then_order_by((scim_users::created_at.asc(), scim_users::id.asc()));
-    } else {
-        statement = statement.order((scim_users::created_at.asc(), scim_users::id.asc()));
-    }
-    let rows: Vec<UserRow> =
-        statement.offset(page.offset()).limit(page.limit()).select(UserRow::as_select()).load(conn)?;
+    let (total, rows) =
+        query::page_of!(conn, scim_users, UserRow, ResourceType::User, tenant, registry, filter, sort, page);
     let resources = rows.iter().map(UserRow::to_resource).collect::<Result<_, _>>()?;
     Ok((total, resources))
 }

@@ -19,7 +19,7 @@ use tonic::Request;
 
 use crate::{TestStore, create_group, create_user, tenant};
 
-const TOKEN: &str = "scim_local_statementcounting0123456789";
+pub(crate) const TOKEN: &str = "scim_local_statementcounting0123456789";
 
 /// The SCIM statements per request on each backend: (create, PATCH of one attribute, PATCH
 /// adding one member). Each counts two `SELECT 1`s: r2d2 checks a connection as it leaves the
@@ -42,7 +42,8 @@ async fn statements_per_request_postgres() {
     statements_per_request(&TestStore::postgres(), POSTGRES).await;
 }
 
-fn service(store: &Store) -> ProvisioningService {
+/// The real RPC service on `store`, without the relay and the provisioning log's writer.
+pub(crate) fn service(store: &Store) -> ProvisioningService {
     let limits = TenantLimits::new(RateLimit {
         per_second: std::num::NonZeroU32::new(1_000_000).expect("non-zero"),
         burst: std::num::NonZeroU32::new(1_000_000).expect("non-zero"),
@@ -52,7 +53,8 @@ fn service(store: &Store) -> ProvisioningService {
     ProvisioningService::new(store.clone(), Default::default(), key, log, limits, None)
 }
 
-fn authorized<T>(message: T) -> Request<T> {
+/// A request with the tenant's token, which the scenarios issue as [`TOKEN`].
+pub(crate) fn authorized<T>(message: T) -> Request<T> {
     let mut request = Request::new(message);
     request.metadata_mut().insert("authorization", format!("Bearer {TOKEN}").parse().expect("a metadata value"));
     request
@@ -63,14 +65,22 @@ fn operations(body: Value) -> Vec<proto::PatchOperation> {
     request.operations.iter().map(proto::PatchOperation::from).collect()
 }
 
-fn user_message(user_name: &str) -> proto::UserInput {
-    let attributes = json!({
+pub(crate) fn user_message(user_name: &str) -> proto::UserInput {
+    user_message_with(user_name, json!({}))
+}
+
+/// A user's message, with extra attributes.
+pub(crate) fn user_message_with(user_name: &str, extra: Value) -> proto::UserInput {
+    let mut attributes = json!({
         "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
         "userName": user_name,
         "active": true,
         "name": {"givenName": "Ada", "familyName": "Lovelace"},
         "emails": [{"value": user_name, "type": "work", "primary": true}],
     });
+    if let (Some(all), Value::Object(extra)) = (attributes.as_object_mut(), extra) {
+        all.extend(extra);
+    }
     let input = scim::UserInput::from_body(attributes).expect("a user");
     proto::UserInput {
         user_name: input.user_name,
