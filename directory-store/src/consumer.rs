@@ -117,6 +117,11 @@ impl EventConsumer {
             // the broker is back. KAFKA_PROPERTIES can set it again.
             .set("metadata.recovery.strategy", "none")
             .set("client.id", "directory-store")
+            // Some brokers (tansu, measured) answer a fetch only when its wait runs out, not when
+            // a record arrives: the default 500 ms wait was most of the directory's lag (p50 616
+            // ms at 475 creates/s; 124 ms with 20 ms). 50 ms bounds it, for at most 20 empty
+            // fetches a second per broker when idle. KAFKA_PROPERTIES can set another.
+            .set("fetch.wait.max.ms", "50")
             // Consumer lag and broker state for /metrics and /readyz.
             .set("statistics.interval.ms", "1000");
         for (key, value) in &config.properties {
