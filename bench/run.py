@@ -582,6 +582,12 @@ def run_scenarios(target, bench, sizes, only, record, work, is_peer):
         target.check_alive()
         if result.get("errors") or "failed" in result:
             raise RuntimeError(f"{target.name}: seeding failed: {json.dumps(result)[:500]}")
+        if isinstance(target, Stack):
+            # Steady state, as pgbench measures after its own init: statistics of the seeded
+            # tables (autovacuum would take up to a minute to gather them; until then PostgreSQL
+            # plans from the empty tables' estimates, which is the initial sync's regime).
+            for name in (target.core_db_name, target.dir_db_name):
+                target.pg.psql(name, "ANALYZE")
     base = snapshot(target, record, "after-seed")
 
     def measure(name, subcommand, timeout, **options):

@@ -180,6 +180,9 @@ impl EventConsumer {
                 let (directory, batch_items) = (self.directory.clone(), items.clone());
                 let outcome = tokio::task::spawn_blocking(move || {
                     let items = batch_items;
+                    // The batch's transaction is traced under its first message's span (a span
+                    // has one parent); each message's own span covers its apply inside it.
+                    let _first = items.first().map(|item| item.span.enter());
                     directory.write(|conn| {
                         let mut outcomes = Vec::with_capacity(items.len());
                         for item in items.iter() {

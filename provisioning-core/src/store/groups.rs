@@ -33,8 +33,10 @@ pub struct GroupRow {
 }
 
 /// A group's row as written by a create or an update.
+/// As a changeset it leaves the key columns alone: setting them, even to the same values, makes
+/// SQLite check every row that references the row (a group's members: a scan of the group).
 #[derive(Debug, Insertable, AsChangeset)]
-#[diesel(table_name = scim_groups)]
+#[diesel(table_name = scim_groups, primary_key(tenant_id, id))]
 pub struct GroupWrite<'a> {
     pub tenant_id: &'a str,
     pub id: &'a str,
