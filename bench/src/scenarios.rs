@@ -281,14 +281,20 @@ pub async fn create_users(
     })
     .await?;
     let seconds = started.elapsed().as_secs_f64();
+    let (users, stats) = in_order(per_worker);
+    Ok((users, stats, seconds))
+}
+
+/// What the workers created, in the order of their indexes, and their merged latencies.
+fn in_order<T>(per_worker: Vec<(Stats, Vec<(u64, T)>)>) -> (Vec<T>, Stats) {
     let mut stats = Stats::new();
-    let mut users = Vec::new();
-    for (s, created) in per_worker {
-        stats.merge(&s);
-        users.extend(created);
+    let mut created = Vec::new();
+    for (worker_stats, worker_created) in per_worker {
+        stats.merge(&worker_stats);
+        created.extend(worker_created);
     }
-    users.sort_by_key(|(index, _)| *index);
-    Ok((users.into_iter().map(|(_, u)| u).collect(), stats, seconds))
+    created.sort_by_key(|(index, _)| *index);
+    (created.into_iter().map(|(_, item)| item).collect(), stats)
 }
 
 async fn create_groups(
@@ -325,14 +331,8 @@ async fn create_groups(
     })
     .await?;
     let seconds = started.elapsed().as_secs_f64();
-    let mut stats = Stats::new();
-    let mut groups = Vec::new();
-    for (s, created) in per_worker {
-        stats.merge(&s);
-        groups.extend(created);
-    }
-    groups.sort_by_key(|(index, _)| *index);
-    Ok((groups.into_iter().map(|(_, g)| g).collect(), stats, seconds))
+    let (groups, stats) = in_order(per_worker);
+    Ok((groups, stats, seconds))
 }
 
 /// PATCH add batches (group id, member ids), `clients` at a time, in the given order.

@@ -156,22 +156,21 @@ pub fn email_keys(attributes: &Map<String, Value>) -> Vec<String> {
     keys
 }
 
-/// Adds a user's email keys (one statement).
+/// Adds a user's email keys (one statement per chunk: a user usually has one or two).
 pub fn insert_emails(conn: &mut DbConnection, tenant: &TenantId, id: &str, keys: &[String]) -> Result<(), CoreError> {
-    if keys.is_empty() {
-        return Ok(());
+    for chunk in keys.chunks(super::CHUNK) {
+        let rows: Vec<_> = chunk
+            .iter()
+            .map(|key| {
+                (
+                    scim_user_emails::tenant_id.eq(tenant.as_str()),
+                    scim_user_emails::user_id.eq(id),
+                    scim_user_emails::value_key.eq(key),
+                )
+            })
+            .collect();
+        platform::db::insert_rows(conn, diesel::insert_into(scim_user_emails::table).values(rows))?;
     }
-    let rows: Vec<_> = keys
-        .iter()
-        .map(|key| {
-            (
-                scim_user_emails::tenant_id.eq(tenant.as_str()),
-                scim_user_emails::user_id.eq(id),
-                scim_user_emails::value_key.eq(key),
-            )
-        })
-        .collect();
-    platform::db::insert_rows(conn, diesel::insert_into(scim_user_emails::table).values(rows))?;
     Ok(())
 }
 
