@@ -174,45 +174,35 @@ impl EventConsumer {
                 })
                 .collect();
             let items = std::sync::Arc::new(items);
-            // A database failure must not skip a message: retry the batch until it applies.
+            // A database failure must not skip a message: what fails is retried until it applies.
+            // A failing batch is split into one transaction per message, so that the messages
+            // before a poison one commit and the logs name the one that keeps failing.
+            let mut todo = std::collections::VecDeque::new();
+            todo.push_back(0..items.len());
             let mut backoff = Duration::from_millis(100);
-            loop {
-                let (directory, batch_items) = (self.directory.clone(), items.clone());
-                let outcome = tokio::task::spawn_blocking(move || {
-                    let items = batch_items;
-                    // The batch's transaction is traced under its first message's span (a span
-                    // has one parent); each message's own span covers its apply inside it.
-                    let _first = items.first().map(|item| item.span.enter());
-                    directory.write(|conn| {
-                        let mut outcomes = Vec::with_capacity(items.len());
-                        for item in items.iter() {
-                            let _entered = item.span.enter();
-                            let applied =
-                                apply::apply_message(conn, &item.topic, item.partition, item.offset, &item.payload)?;
-                            tracing::debug!(item.partition, item.offset, outcome = ?applied, "event consumed");
-                            outcomes.push(applied);
+            while let Some(range) = todo.pop_front() {
+                match self.apply(items.clone(), range.clone()).await {
+                    Ok(()) => backoff = Duration::from_millis(100),
+                    Err(error) if range.len() > 1 => {
+                        tracing::warn!(error = %error, events = range.len(), "applying a batch failed; one at a time");
+                        for index in range.rev() {
+                            todo.push_front(index..index + 1);
                         }
-                        Ok::<_, crate::error::DirectoryError>(outcomes)
-                    })
-                })
-                .await;
-                match outcome {
-                    Ok(Ok(outcomes)) => {
-                        for applied in outcomes {
-                            crate::observe::record_applied(applied);
+                    }
+                    Err(error) => {
+                        let item = &items[range.start];
+                        tracing::error!(
+                            error = %error, partition = item.partition, offset = item.offset,
+                            "applying an event failed; retrying"
+                        );
+                        todo.push_front(range);
+                        tokio::select! {
+                            () = &mut shutdown => return,
+                            () = tokio::time::sleep(backoff) => {},
                         }
-                        break;
+                        backoff = (backoff * 2).min(Duration::from_secs(5));
                     }
-                    Ok(Err(error)) => {
-                        tracing::error!(error = %error, events = items.len(), "applying events failed; retrying")
-                    }
-                    Err(error) => tracing::error!(error = %error, "apply task failed; retrying"),
                 }
-                tokio::select! {
-                    () = &mut shutdown => return,
-                    () = tokio::time::sleep(backoff) => {},
-                }
-                backoff = (backoff * 2).min(Duration::from_secs(5));
             }
             for message in &batch {
                 if let Err(error) = self.consumer.commit_message(message, CommitMode::Async) {
@@ -222,5 +212,31 @@ impl EventConsumer {
             }
         }
         tracing::info!("event consumer stopped");
+    }
+
+    /// Applies `items[range]` in one transaction with their offsets.
+    async fn apply(&self, items: std::sync::Arc<Vec<Item>>, range: std::ops::Range<usize>) -> anyhow::Result<()> {
+        let directory = self.directory.clone();
+        let outcomes = tokio::task::spawn_blocking(move || {
+            let batch = &items[range];
+            // The transaction is traced under its first message's span (a span has one parent);
+            // each message's own span covers its apply inside it.
+            let _first = batch.first().map(|item| item.span.enter());
+            directory.write(|conn| {
+                let mut outcomes = Vec::with_capacity(batch.len());
+                for item in batch {
+                    let _entered = item.span.enter();
+                    let applied = apply::apply_message(conn, &item.topic, item.partition, item.offset, &item.payload)?;
+                    tracing::debug!(item.partition, item.offset, outcome = ?applied, "event consumed");
+                    outcomes.push(applied);
+                }
+                Ok::<_, crate::error::DirectoryError>(outcomes)
+            })
+        })
+        .await??;
+        for applied in outcomes {
+            crate::observe::record_applied(applied);
+        }
+        Ok(())
     }
 }

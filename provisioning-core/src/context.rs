@@ -30,6 +30,8 @@ pub struct Compiled {
 pub struct TenantContext {
     pub tenant: TenantId,
     pub lifecycle: Lifecycle,
+    /// The config revision the rules were compiled from.
+    pub revision: i64,
     compiled: Arc<Compiled>,
 }
 
@@ -42,11 +44,31 @@ impl TenantContext {
         &self.compiled.registry
     }
 
-    /// Reads and compiles a tenant's context without the cache (operators' work, tests).
+    /// Reads and compiles a tenant's context without the cache (operators' work, tests, and a
+    /// write that found the revision moved since its request started).
     pub fn load(conn: &mut DbConnection, tenant: &TenantId) -> Result<Self, CoreError> {
+        let revision = tenants::config_revision(conn, tenant.as_str())?;
         let (rules, lifecycle) = tenants::rules(conn, tenant.as_str())?;
         let registry = crate::store::schemas::registry(conn, tenant)?;
-        Ok(Self { tenant: tenant.clone(), lifecycle, compiled: Arc::new(Compiled { rules, registry }) })
+        Ok(Self { tenant: tenant.clone(), lifecycle, revision, compiled: Arc::new(Compiled { rules, registry }) })
+    }
+
+    /// Runs a write with the rules in force: the tenant's config revision is read in the
+    /// write's transaction, under a share lock on PostgreSQL (an operator's rule change waits
+    /// for the writes in flight, and the writes after it wait for it), and when it moved since
+    /// the request started the context is compiled again there. Without this, a write that
+    /// waited on a row lock held by a rule change would publish with the rules before it.
+    pub fn write<T>(
+        &self,
+        conn: &mut DbConnection,
+        work: impl FnOnce(&mut DbConnection, &TenantContext) -> Result<T, CoreError>,
+    ) -> Result<T, CoreError> {
+        let current = tenants::lock_config_revision(conn, self.tenant.as_str())?;
+        if current == self.revision {
+            return work(conn, self);
+        }
+        let fresh = Self::load(conn, &self.tenant)?;
+        work(conn, &fresh)
     }
 }
 
@@ -86,7 +108,7 @@ impl ContextCache {
                 compiled
             }
         };
-        Ok(TenantContext { tenant: caller.tenant.clone(), lifecycle, compiled })
+        Ok(TenantContext { tenant: caller.tenant.clone(), lifecycle, revision: caller.config_revision, compiled })
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Entries> {

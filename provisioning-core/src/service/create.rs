@@ -21,7 +21,7 @@ pub(super) async fn create<K: Kind>(
             metadata,
             Op::create(K::TYPE),
             Box::new(move |store, ctx, warnings| {
-                store.write(|conn| K::create(&mut Write { conn, ctx, warnings }, input))
+                store.write(|conn| ctx.write(conn, |conn, ctx| K::create(&mut Write { conn, ctx, warnings }, input)))
             }),
         )
         .await?;
@@ -48,7 +48,7 @@ pub(super) async fn create_user(
                     None => None,
                 };
                 let new = NewUser { input, link_candidate };
-                store.write(|conn| User::create(&mut Write { conn, ctx, warnings }, new))
+                store.write(|conn| ctx.write(conn, |conn, ctx| User::create(&mut Write { conn, ctx, warnings }, new)))
             }),
         )
         .await?;

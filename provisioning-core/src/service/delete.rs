@@ -17,7 +17,9 @@ pub(super) async fn delete<K: Kind>(
             &metadata,
             op,
             Box::new(move |store, ctx, warnings| {
-                store.write(|conn| K::delete(&mut Write { conn, ctx, warnings }, &id, if_match_version))
+                store.write(|conn| {
+                    ctx.write(conn, |conn, ctx| K::delete(&mut Write { conn, ctx, warnings }, &id, if_match_version))
+                })
             }),
         )
         .await?;

@@ -22,7 +22,10 @@ pub(super) async fn patch<K: Kind>(
             op,
             Box::new(move |store, ctx, warnings| {
                 store.write(|conn| {
-                    K::patch(&mut Write { conn, ctx, warnings }, &id, if_match_version, operations, !exclude_members)
+                    ctx.write(conn, |conn, ctx| {
+                        let mut write = Write { conn, ctx, warnings };
+                        K::patch(&mut write, &id, if_match_version, operations, !exclude_members)
+                    })
                 })
             }),
         )

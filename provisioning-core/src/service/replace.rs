@@ -20,7 +20,9 @@ pub(super) async fn replace<K: Kind>(
             metadata,
             op,
             Box::new(move |store, ctx, warnings| {
-                store.write(|conn| K::replace(&mut Write { conn, ctx, warnings }, &id, if_match, input))
+                store.write(|conn| {
+                    ctx.write(conn, |conn, ctx| K::replace(&mut Write { conn, ctx, warnings }, &id, if_match, input))
+                })
             }),
         )
         .await?;

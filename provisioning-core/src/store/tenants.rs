@@ -522,6 +522,28 @@ pub fn mapping_of(
     Ok((config, permissions))
 }
 
+/// A tenant's config revision.
+pub fn config_revision(conn: &mut DbConnection, tenant: &str) -> Result<i64, CoreError> {
+    tenants::table
+        .find(tenant)
+        .select(tenants::config_revision)
+        .first(conn)
+        .optional()?
+        .ok_or_else(|| no_tenant(tenant))
+}
+
+/// A tenant's config revision, read under a share lock of the tenant's row on PostgreSQL (held
+/// until the transaction ends: a change of the revision waits for it). SQLite writers are
+/// serialized already.
+pub fn lock_config_revision(conn: &mut DbConnection, tenant: &str) -> Result<i64, CoreError> {
+    let query = tenants::table.find(tenant).select(tenants::config_revision);
+    let found = match conn {
+        DbConnection::Postgresql(conn) => query.for_share().first(conn).optional()?,
+        DbConnection::Sqlite(conn) => query.first(conn).optional()?,
+    };
+    found.ok_or_else(|| no_tenant(tenant))
+}
+
 /// The tenant's config revision moves: what requests cached of its rules is compiled again.
 pub fn bump_config_revision(conn: &mut DbConnection, tenant: &str) -> Result<(), CoreError> {
     diesel::update(tenants::table.find(tenant))

@@ -24,13 +24,15 @@ pub(crate) const TOKEN: &str = "scim_local_statementcounting0123456789";
 /// The SCIM statements per request on each backend: (create, PATCH of one attribute, PATCH
 /// adding one member). Each counts two `SELECT 1`s: r2d2 checks a connection as it leaves the
 /// pool (once for the token check, once for the write), so a database restart costs no request.
-/// A create: the token check, BEGIN, the userName check, the tombstone lookup (soft delete),
+/// Each write also reads the tenant's config revision in its transaction (a share lock on
+/// PostgreSQL), so that it maps with the rules in force. A create: the token check, BEGIN, the
+/// userName check, the tombstone lookup (soft delete),
 /// the user row, its email rows, the outbox row, COMMIT. A PATCH: the token check, BEGIN, the
 /// row lock and read, the row, the outbox row, COMMIT. A member add: the token check, BEGIN,
 /// the group's lock and read, whether the id is a member, the user's lock and account id, the
 /// member row, the group row, the outbox row, COMMIT.
-const POSTGRES: (u64, u64, u64) = (10, 9, 13);
-const SQLITE: (u64, u64, u64) = (10, 9, 13);
+const POSTGRES: (u64, u64, u64) = (11, 10, 14);
+const SQLITE: (u64, u64, u64) = (11, 10, 14);
 
 #[tokio::test(flavor = "multi_thread")]
 async fn statements_per_request_sqlite() {
