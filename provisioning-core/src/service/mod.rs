@@ -189,10 +189,10 @@ impl ProvisioningService {
         })
         .await
         .map_err(|e| CoreError::Internal(format!("store task failed: {e}")))??;
-        self.observe(&caller, &op, started, outcome.as_ref().map(|_| ()));
-        let resource_id = op.id.clone().or_else(|| outcome.as_ref().ok().and_then(LoggedId::logged_id));
         let (status, scim_type, detail) = provisioning_log::outcome(outcome.as_ref().map(|_| ()));
         let logged_status = if status == 200 { op.success } else { status };
+        self.observe(&caller, &op, started, status, logged_status);
+        let resource_id = op.id.clone().or_else(|| outcome.as_ref().ok().and_then(LoggedId::logged_id));
         let path = match (&op.kind, &resource_id) {
             (Some(kind), Some(id)) if op.method != "POST" || op.id.is_some() => format!("/{}/{id}", kind.endpoint()),
             (Some(kind), _) => format!("/{}", kind.endpoint()),
@@ -217,9 +217,8 @@ impl ProvisioningService {
     }
 
     /// Metrics and the debug line of a handled request.
-    fn observe(&self, caller: &Caller, op: &Op, started: std::time::Instant, outcome: Result<(), &CoreError>) {
-        let (status, _, _) = provisioning_log::outcome(outcome);
-        let logged_status = if status == 200 { op.success } else { status };
+    /// `status` is the outcome's (200 for any success), `logged_status` what the request answered.
+    fn observe(&self, caller: &Caller, op: &Op, started: std::time::Instant, status: i32, logged_status: i32) {
         let (operation, grpc_method) = op.names();
         let resource = op.kind.map_or("none", ResourceType::name);
         let status_text = logged_status.to_string();
