@@ -1,5 +1,6 @@
 //! The directory's HTTP JSON API for the product: accounts (read, looked up by email, created by
-//! hand) and teams, with liveness and readiness. Errors are `{"status": N, "detail": "…"}`.
+//! hand) and teams (with their members paged), with liveness and readiness. Errors are
+//! `{"status": N, "detail": "…"}`.
 
 use actix_web::{HttpRequest, HttpResponse, get, web};
 use serde::{Deserialize, Serialize};
@@ -7,8 +8,8 @@ use serde::{Deserialize, Serialize};
 use crate::Directory;
 use crate::error::DirectoryError;
 use crate::manual::{self, NewAccount, NewAccountRequest};
-use crate::read;
 use crate::records::AccountRecord;
+use crate::{paging, read};
 
 /// The largest request body accepted.
 const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -24,14 +25,21 @@ struct TeamBody {
     name: String,
     external_id: Option<String>,
     members: Vec<String>,
+    member_count: usize,
     permissions: Vec<String>,
 }
 
 impl From<proto::Team> for TeamBody {
     fn from(team: proto::Team) -> Self {
         let proto::Team { id, tenant_id: _, name, external_id, member_ids, permissions } = team;
-        Self { id, name, external_id, members: member_ids, permissions }
+        Self { id, name, external_id, member_count: member_ids.len(), members: member_ids, permissions }
     }
+}
+
+#[derive(Debug, Serialize)]
+struct MembersBody {
+    members: Vec<String>,
+    next_cursor: Option<String>,
 }
 
 async fn blocking<T: Send + 'static>(
@@ -102,6 +110,33 @@ async fn get_team(
     Ok(HttpResponse::Ok().json(TeamBody::from(team)))
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MembersQuery {
+    cursor: Option<String>,
+    limit: Option<String>,
+}
+
+/// `GET /v1/tenants/{tenant}/teams/{id}/members?cursor=…&limit=…`: a page of the team's live
+/// members by account id, and the cursor of the next page (`null` after the last).
+#[get("/v1/tenants/{tenant}/teams/{id}/members")]
+async fn get_team_members(
+    directory: web::Data<Directory>,
+    path: web::Path<(String, String)>,
+    request: HttpRequest,
+) -> Result<HttpResponse, DirectoryError> {
+    let (tenant, id) = path.into_inner();
+    let MembersQuery { cursor, limit } = web::Query::<MembersQuery>::from_query(request.query_string())
+        .map_err(|e| DirectoryError::Invalid(format!("invalid query: {e}")))?
+        .into_inner();
+    let limit = paging::parse_page_size(limit.as_deref())?;
+    let after = paging::decode_cursor(cursor.as_deref().unwrap_or_default())?;
+    let (members, next) =
+        blocking(&directory, move |d| d.read(|conn| read::team_members(conn, &tenant, &id, after.as_deref(), limit)))
+            .await?;
+    Ok(HttpResponse::Ok().json(MembersBody { members, next_cursor: next.as_deref().map(paging::encode_cursor) }))
+}
+
 #[get("/livez")]
 async fn livez() -> HttpResponse {
     HttpResponse::Ok().body("ok")
@@ -118,5 +153,6 @@ pub fn routes(config: &mut web::ServiceConfig) {
         )
         .service(get_account)
         .service(get_team)
+        .service(get_team_members)
         .service(livez);
 }

@@ -13,6 +13,7 @@ pub mod grpc;
 pub mod http;
 pub mod manual;
 pub mod observe;
+pub mod paging;
 pub mod read;
 pub mod records;
 pub mod schema;

@@ -1,10 +1,10 @@
 //! Reads for the product: an account with its teams, the accounts with an email, a team with its
-//! members. Deleted ones (tombstones, purged or not) are not found.
+//! members, whole or a page at a time. Deleted ones (tombstones, purged or not) are not found.
 
 use std::collections::BTreeMap;
 
 use diesel::prelude::*;
-use platform::db::DbConnection;
+use platform::db::{DbBackend, DbConnection};
 use proto::Team;
 
 use crate::error::DirectoryError;
@@ -124,7 +124,17 @@ fn account_teams(conn: &mut DbConnection, tenant: &str, id: &str) -> Result<Vec<
         .load(conn)?)
 }
 
+/// A team with all its live members. The HTTP team body lists them; anything that may meet a
+/// large team pages them with [`team_members`] instead.
 pub fn team(conn: &mut DbConnection, tenant: &str, id: &str) -> Result<Team, DirectoryError> {
+    let team = team_without_members(conn, tenant, id)?;
+    let member_ids = live_member_ids(conn, tenant, id, None, None)?;
+    Ok(Team { member_ids, ..team })
+}
+
+/// A team with `member_ids` empty (what gRPC `GetTeam` answers: a large team's member list would
+/// not fit in one message).
+pub fn team_without_members(conn: &mut DbConnection, tenant: &str, id: &str) -> Result<Team, DirectoryError> {
     let (name, external_id, permissions): (String, Option<String>, String) = teams::table
         .find((tenant, id))
         .filter(teams::deleted.eq(false))
@@ -132,24 +142,74 @@ pub fn team(conn: &mut DbConnection, tenant: &str, id: &str) -> Result<Team, Dir
         .first(conn)
         .optional()?
         .ok_or(DirectoryError::NotFound("team"))?;
-    // Members whose account is known to be deleted are left out, whatever order events came in.
-    let member_ids: Vec<String> = memberships::table
-        .left_join(
-            accounts::table
-                .on(accounts::tenant_id.eq(memberships::tenant_id).and(accounts::id.eq(memberships::account_id))),
-        )
-        .filter(memberships::tenant_id.eq(tenant))
-        .filter(memberships::team_id.eq(id))
-        .filter(accounts::deleted.eq(false).or(accounts::deleted.is_null()))
-        .select(memberships::account_id)
-        .order(memberships::account_id.asc())
-        .load(conn)?;
     Ok(Team {
         id: id.to_owned(),
         tenant_id: tenant.to_owned(),
         name,
         external_id,
-        member_ids,
+        member_ids: Vec::new(),
         permissions: stored_json("team permissions", &permissions)?,
     })
+}
+
+/// One page of a team's live members (as [`team`] lists them), by account id ascending: at most
+/// `limit` ids after `after` (from the start when `None`), and the `after` of the next page, which
+/// is the last id returned, only when more members follow.
+pub fn team_members(
+    conn: &mut DbConnection,
+    tenant: &str,
+    team_id: &str,
+    after: Option<&str>,
+    limit: i64,
+) -> Result<(Vec<String>, Option<String>), DirectoryError> {
+    if limit < 1 {
+        return Err(DirectoryError::Invalid(format!("the page size must be positive, not {limit}")));
+    }
+    let live: Option<String> = teams::table
+        .find((tenant, team_id))
+        .filter(teams::deleted.eq(false))
+        .select(teams::id)
+        .first(conn)
+        .optional()?;
+    if live.is_none() {
+        return Err(DirectoryError::NotFound("team"));
+    }
+    // One more than the page tells whether another page follows.
+    let mut members = live_member_ids(conn, tenant, team_id, after, Some(limit.saturating_add(1)))?;
+    let more = usize::try_from(limit).is_ok_and(|limit| members.len() > limit);
+    if !more {
+        return Ok((members, None));
+    }
+    members.truncate(members.len() - 1);
+    let next = members.last().cloned();
+    Ok((members, next))
+}
+
+/// The account ids of a team's members, ascending, after `after` and at most `limit` of them.
+/// Members whose account is known to be deleted are left out, whatever order events came in.
+fn live_member_ids(
+    conn: &mut DbConnection,
+    tenant: &str,
+    team_id: &str,
+    after: Option<&str>,
+    limit: Option<i64>,
+) -> Result<Vec<String>, DirectoryError> {
+    let mut query = memberships::table
+        .left_join(
+            accounts::table
+                .on(accounts::tenant_id.eq(memberships::tenant_id).and(accounts::id.eq(memberships::account_id))),
+        )
+        .filter(memberships::tenant_id.eq(tenant))
+        .filter(memberships::team_id.eq(team_id))
+        .filter(accounts::deleted.eq(false).or(accounts::deleted.is_null()))
+        .select(memberships::account_id)
+        .order(memberships::account_id.asc())
+        .into_boxed::<DbBackend>();
+    if let Some(after) = after {
+        query = query.filter(memberships::account_id.gt(after));
+    }
+    if let Some(limit) = limit {
+        query = query.limit(limit);
+    }
+    Ok(query.load(conn)?)
 }

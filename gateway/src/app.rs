@@ -59,7 +59,11 @@ impl Application {
         let address = listener.local_addr()?;
         let base_path = config.base_path.clone();
         let management_addr = config.management_addr;
-        let gateway = web::Data::new(Gateway { config, core: ProvisioningClient::new(channel.clone()), channel });
+        // Messages are bounded by design (see proto::MAX_MESSAGE_BYTES), above tonic's 4 MiB default.
+        let core = ProvisioningClient::new(channel.clone())
+            .max_decoding_message_size(proto::MAX_MESSAGE_BYTES)
+            .max_encoding_message_size(proto::MAX_MESSAGE_BYTES);
+        let gateway = web::Data::new(Gateway { config, core, channel });
         let management = match management_addr {
             Some(addr) => {
                 let listener = std::net::TcpListener::bind(addr)

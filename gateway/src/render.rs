@@ -36,7 +36,8 @@ pub fn resource(
     base: &str,
     projection: &Projection,
 ) -> Result<(Value, String), GatewayError> {
-    let proto::Resource { id, attributes_json, version, created_micros, last_modified_micros } = resource;
+    let proto::Resource { id, attributes_json, version, created_micros, last_modified_micros, members_omitted: _ } =
+        resource;
     let mut attributes: Map<String, Value> = match serde_json::from_str(&attributes_json) {
         Ok(Value::Object(map)) => map,
         _ => return Err(tonic::Status::internal("the core returned attributes that are not a JSON object").into()),
@@ -103,6 +104,7 @@ mod tests {
             version: 4,
             created_micros: 0,
             last_modified_micros: 1_000_000,
+            members_omitted: false,
         };
         let (json, etag) = resource(ResourceType::Group, stored, "https://x/scim/v2", &Projection::default()).unwrap();
         assert_eq!(etag, "W/\"4\"");

@@ -15,7 +15,7 @@ use proto::{
 };
 use scim::projection::Projection;
 use scim::{Filter, GroupInput, PatchRequest, ResourceType, ScimError, UserInput};
-use serde_json::Value;
+use serde_json::{Value, json};
 use tonic::transport::Channel;
 
 use crate::auth::Credential;
@@ -249,6 +249,38 @@ impl ScimCall {
         Ok(())
     }
 
+    /// A group with all its members, however many: streamed from the core in bounded messages
+    /// (`ReadGroup`, one snapshot). `follow_up`: the rest of an answer already logged.
+    async fn read_group(&self, id: String, follow_up: bool) -> Result<proto::Resource, GatewayError> {
+        let message = GetResourceRequest { id, exclude_members: false, follow_up };
+        let mut parts = self.core().read_group(self.grpc(message)).await?.into_inner();
+        let (mut resource, mut members) = (None, Vec::new());
+        while let Some(part) = parts.message().await? {
+            match part.part {
+                Some(proto::group_part::Part::Resource(found)) => resource = Some(found),
+                Some(proto::group_part::Part::Members(chunk)) => {
+                    members.extend(chunk.ids.into_iter().map(|id| json!({"value": id, "type": "User"})));
+                }
+                None => {}
+            }
+        }
+        let mut resource =
+            resource.ok_or_else(|| GatewayError::Upstream(tonic::Status::internal("ReadGroup sent no resource")))?;
+        if !members.is_empty() {
+            let mut attributes: serde_json::Map<String, Value> = serde_json::from_str(&resource.attributes_json)
+                .map_err(|e| GatewayError::Upstream(tonic::Status::internal(format!("ReadGroup attributes: {e}"))))?;
+            attributes.insert("members".into(), Value::Array(members));
+            resource.attributes_json = Value::Object(attributes).to_string();
+        }
+        Ok(resource)
+    }
+
+    /// A resource as the answer shows it: a group that came without its members (too many for
+    /// one message) gets them from `ReadGroup`.
+    pub(crate) async fn complete(&self, resource: proto::Resource) -> Result<proto::Resource, GatewayError> {
+        if resource.members_omitted { self.read_group(resource.id, true).await } else { Ok(resource) }
+    }
+
     pub(crate) fn location_of(&self, kind: ResourceType, id: &str) -> String {
         format!("{}/{}/{id}", self.base_url(), kind.endpoint())
     }
@@ -260,18 +292,20 @@ pub const MAX_PATCH_OPERATIONS: usize = 1000;
 pub async fn create(call: ScimCall, payload: web::Payload) -> Handled {
     let body = call.body(payload).await?;
     let resource = call.create_in(call.kind, body).await?;
+    let resource = call.complete(resource).await?;
     call.render(resource, StatusCode::CREATED)
 }
 
 pub async fn get(call: ScimCall, id: web::Path<String>) -> Handled {
-    let message =
-        GetResourceRequest { id: resource_id(id)?, exclude_members: call.params.projection().excludes("members") };
+    let exclude_members = call.params.projection().excludes("members");
+    let message = GetResourceRequest { id: resource_id(id)?, exclude_members, follow_up: false };
     let mut core = call.core();
     let resource = match call.kind {
-        ResourceType::User => core.get_user(call.grpc(message)).await?,
-        ResourceType::Group => core.get_group(call.grpc(message)).await?,
-    }
-    .into_inner();
+        ResourceType::User => core.get_user(call.grpc(message)).await?.into_inner(),
+        // Members however many, in bounded messages; `excludedAttributes=members` never reads them.
+        ResourceType::Group if !exclude_members => call.read_group(message.id, false).await?,
+        ResourceType::Group => core.get_group(call.grpc(message)).await?.into_inner(),
+    };
     let unchanged = call
         .request
         .headers()
@@ -413,11 +447,11 @@ impl ScimCall {
         }
         .into_inner();
         let base = self.base_url();
-        let resources = found
-            .resources
-            .into_iter()
-            .map(|resource| render::resource(self.kind, resource, &base, &search.projection).map(|(json, _)| json))
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut resources = Vec::with_capacity(found.resources.len());
+        for resource in found.resources {
+            let resource = self.complete(resource).await?;
+            resources.push(render::resource(self.kind, resource, &base, &search.projection)?.0);
+        }
         let mut body = scim::list::list_response(found.total_results, search.start_index, resources);
         if search.cursor.is_some() {
             // RFC 9865: cursor pages carry nextCursor instead of startIndex.
@@ -483,6 +517,7 @@ pub async fn search_all(call: ScimCall, payload: web::Payload) -> Handled {
         total += found.total_results;
         skip = skip.saturating_sub(found.total_results);
         for resource in found.resources {
+            let resource = call.complete(resource).await?;
             resources.push(render::resource(kind, resource, &base, &search.projection)?.0);
         }
     }
@@ -508,6 +543,7 @@ pub async fn me() -> HttpResponse {
 pub async fn replace(call: ScimCall, id: web::Path<String>, payload: web::Payload) -> Handled {
     let body = call.body(payload).await?;
     let resource = call.replace_in(call.kind, resource_id(id)?, body, call.if_match()).await?;
+    let resource = call.complete(resource).await?;
     call.render(resource, StatusCode::OK)
 }
 
@@ -523,6 +559,7 @@ pub async fn patch(call: ScimCall, id: web::Path<String>, payload: web::Payload)
         let etag = scim::list::weak_etag(resource.version);
         return Ok(HttpResponse::NoContent().insert_header((header::ETAG, etag)).finish());
     }
+    let resource = call.complete(resource).await?;
     call.render(resource, StatusCode::OK)
 }
 

@@ -31,6 +31,7 @@ pub struct Core {
     relay: Option<Relay>,
     log_writer: LogWriter,
     purge: Purge,
+    republisher: crate::republish::Republisher,
 }
 
 /// The background job that purges due tombstones of soft-deleted accounts (`user.purged`).
@@ -97,8 +98,13 @@ impl Core {
             wake: wake.clone(),
             every: std::time::Duration::from_secs(config.purge_interval_seconds.max(1)),
         };
+        let republisher = crate::republish::Republisher {
+            store: store.clone(),
+            relay_wake: wake.clone(),
+            every: std::time::Duration::from_millis(200),
+        };
         let service = ProvisioningService::new(store, wake, cursor_key, log, limits, linker);
-        Ok(Self { listener, address, admin, service, relay, log_writer, purge })
+        Ok(Self { listener, address, admin, service, relay, log_writer, purge, republisher })
     }
 
     pub fn address(&self) -> SocketAddr {
@@ -117,13 +123,18 @@ impl Core {
         let log_writer = tokio::spawn(self.log_writer.run(shutdown.clone()));
         let admin = tokio::spawn(self.admin.run(shutdown.clone()));
         let purge = tokio::spawn(self.purge.run(shutdown.clone()));
+        let republisher = tokio::spawn(self.republisher.run(shutdown.clone()));
         let (health, health_service) = tonic_health::server::health_reporter();
         health.set_serving::<ProvisioningServer<ProvisioningService>>().await;
         tracing::info!(address = %self.address, "provisioning-core serving gRPC");
         let served = tonic::transport::Server::builder()
             .trace_fn(|request| platform::telemetry::rpc_span("provisioning-core", request))
             .add_service(health_service)
-            .add_service(ProvisioningServer::new(self.service))
+            .add_service(
+                ProvisioningServer::new(self.service)
+                    .max_decoding_message_size(proto::MAX_MESSAGE_BYTES)
+                    .max_encoding_message_size(proto::MAX_MESSAGE_BYTES),
+            )
             .serve_with_incoming_shutdown(
                 tonic::transport::server::TcpIncoming::from(self.listener).with_nodelay(Some(true)),
                 shutdown,
@@ -136,6 +147,7 @@ impl Core {
         log_writer.await.context("provisioning log writer panicked")?;
         admin.await.context("admin API panicked")??;
         purge.await.context("purge job panicked")?;
+        republisher.await.context("re-publishing worker panicked")?;
         served
     }
 }

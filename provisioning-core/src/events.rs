@@ -33,6 +33,8 @@ pub fn user_event(event_type: &str, resource_id: &str, account: Account, version
         changes: Vec::new(),
         link: None,
         purge_after_micros: None,
+        part: 0,
+        parts: 0,
     }
 }
 
@@ -60,6 +62,8 @@ pub fn group_event(
         changes: Vec::new(),
         link: None,
         purge_after_micros: None,
+        part: 0,
+        parts: 0,
     }
 }
 

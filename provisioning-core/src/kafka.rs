@@ -7,6 +7,9 @@ use anyhow::Context;
 use futures::future::{BoxFuture, join_all};
 use proto::cloudevents as ce;
 use rdkafka::ClientConfig;
+
+/// The producer's `message.max.bytes`: 1 MiB, as the topic's `max.message.bytes`.
+pub const MESSAGE_MAX_BYTES: usize = 1024 * 1024;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -31,6 +34,9 @@ impl KafkaSink {
             .set("acks", "all")
             .set("message.timeout.ms", config.message_timeout_ms.to_string())
             .set("compression.type", "lz4")
+            // Matches the topic's max.message.bytes (deploy/base/kafka.yaml); every event is
+            // at most write::publish::MAX_EVENT_BYTES, well below it.
+            .set("message.max.bytes", MESSAGE_MAX_BYTES.to_string())
             .set("client.id", "provisioning-core");
         for (key, value) in &config.properties {
             client.set(key, value);

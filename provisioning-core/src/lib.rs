@@ -16,6 +16,7 @@ pub mod observe;
 pub mod provisioning_log;
 pub mod rate_limit;
 pub mod relay;
+pub mod republish;
 pub mod schema;
 pub mod service;
 pub mod store;

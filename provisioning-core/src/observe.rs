@@ -56,6 +56,16 @@ static OUTBOX_FAILED: LazyLock<IntGauge> = LazyLock::new(|| {
     platform::metrics::gauge("outbox_set_aside_events", "Events the broker refused for good, kept aside in the outbox")
 });
 
+static JOBS_OPEN: LazyLock<IntGauge> =
+    LazyLock::new(|| platform::metrics::gauge("republish_jobs_open", "Background re-publishing jobs not finished yet"));
+
+static JOBS_REMAINING: LazyLock<IntGauge> = LazyLock::new(|| {
+    platform::metrics::gauge(
+        "republish_job_remaining_items",
+        "Groups and users the open re-publishing jobs have still to go through",
+    )
+});
+
 static DB_POOL: LazyLock<IntGaugeVec> = LazyLock::new(|| {
     platform::metrics::gauge_vec(
         "db_pool_connections",
@@ -92,6 +102,13 @@ pub fn scrape(store: &Store) -> String {
             OUTBOX_FAILED.set(backlog.set_aside);
         }
         Err(error) => tracing::warn!(error = %error, "reading the outbox backlog for metrics failed"),
+    }
+    match store.read(crate::store::jobs::backlog) {
+        Ok((open, remaining)) => {
+            JOBS_OPEN.set(open);
+            JOBS_REMAINING.set(remaining);
+        }
+        Err(error) => tracing::warn!(error = %error, "reading the re-publishing jobs for metrics failed"),
     }
     record_pool("provisioning-core", store.database());
     platform::metrics::render()

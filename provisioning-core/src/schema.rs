@@ -99,8 +99,37 @@ diesel::allow_tables_to_appear_in_same_query!(
     service_secrets,
     tenant_schemas,
     provisioning_log,
-    account_tombstones
+    account_tombstones,
+    republish_jobs,
+    republish_job_users
 );
+
+diesel::table! {
+    republish_jobs (id) {
+        id -> Text,
+        tenant_id -> Text,
+        reason -> Text,
+        scope -> Text,
+        phase -> Text,
+        cursor -> Nullable<Text>,
+        total -> BigInt,
+        done -> BigInt,
+        published -> BigInt,
+        last_error -> Nullable<Text>,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+        finished_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    republish_job_users (job_id, user_id) {
+        job_id -> Text,
+        user_id -> Text,
+    }
+}
+
+diesel::joinable!(republish_job_users -> republish_jobs (job_id));
 
 diesel::table! {
     account_tombstones (tenant_id, account_id) {

@@ -188,7 +188,14 @@ async fn manual_accounts_and_the_lookup_by_email(directory: &Directory) {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(
         team,
-        json!({ "id": "t1", "name": "Staff", "external_id": null, "members": ["s1"], "permissions": ["billing.read"] })
+        json!({
+            "id": "t1",
+            "name": "Staff",
+            "external_id": null,
+            "members": ["s1"],
+            "member_count": 1,
+            "permissions": ["billing.read"],
+        })
     );
     let (_, s1) = send!(app, actix_test::TestRequest::get().uri(&format!("{}/s1", accounts_url(TENANT))));
     assert_eq!((&s1["scim_user_id"], &s1["origin"], &s1["teams"]), (&json!("s1"), &json!("scim"), &json!(["t1"])));

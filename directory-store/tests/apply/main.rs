@@ -8,6 +8,7 @@ mod api;
 mod deletion;
 mod fields;
 mod linking;
+mod members;
 mod migration;
 mod offsets;
 mod versions;

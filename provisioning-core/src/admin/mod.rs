@@ -25,6 +25,7 @@ use crate::error::CoreError;
 use crate::provisioning_log::{self, LogQuery, StatusFilter, StoredEntry};
 use crate::rate_limit::TenantLimits;
 use crate::store::Store;
+use crate::store::jobs::{self, JobRow};
 use crate::store::tenants::{self, Tenant, TenantSettings, TokenRecord};
 use crate::token;
 
@@ -408,32 +409,82 @@ async fn get_mapping(_: Operator, admin: web::Data<Admin>, slug: web::Path<Strin
     Ok(HttpResponse::Ok().json(json!({ "mapping": mapping, "group_permissions": permissions })))
 }
 
-/// Stores a tenant's new mapping or group permissions and re-publishes every record it changes.
+/// Stores a tenant's new mapping or group permissions; a background job re-publishes every
+/// record they change (its progress under `/jobs/{id}`).
 async fn store_rules(
     admin: web::Data<Admin>,
     slug: String,
     mapping: Option<crate::mapping::MappingConfig>,
     permissions: Option<crate::mapping::GroupPermissions>,
 ) -> Answer {
-    let (mapping, permissions, (users, groups)) = admin
+    let reason = if mapping.is_some() { "mapping changed" } else { "group permissions changed" };
+    let (mapping, permissions, job) = admin
         .store(move |store| {
             store.write(|conn| {
                 let (stored_mapping, stored_permissions) = tenants::mapping_of(conn, &slug)?;
                 let mapping = mapping.unwrap_or(stored_mapping);
                 let permissions = permissions.unwrap_or(stored_permissions);
                 tenants::set_mapping(conn, &slug, &mapping, &permissions)?;
-                let ctx = crate::context::TenantContext::load(conn, &tenants::TenantId(slug.clone()))?;
-                let counts = crate::write::publish::republish_tenant(conn, &ctx)?;
-                Ok((mapping, permissions, counts))
+                let tenant = tenants::TenantId(slug.clone());
+                let id = jobs::tenant_job(conn, &tenant, reason)?;
+                let job = jobs::find(conn, &slug, &id)?;
+                Ok((mapping, permissions, job))
             })
         })
         .await?;
-    tracing::info!(users, groups, "tenant rules changed by an operator; records re-published");
+    let job = job.ok_or_else(|| AdminError::new(500, "the re-publishing job was not stored"))?;
+    tracing::info!(job.id = %job.id, reason, "tenant rules changed by an operator; records re-published in the background");
     Ok(HttpResponse::Ok().json(json!({
         "mapping": mapping,
         "group_permissions": permissions,
-        "republished": { "users": users, "groups": groups },
+        "republishing": job_json(&job),
     })))
+}
+
+fn job_json(job: &JobRow) -> Value {
+    json!({
+        "id": job.id,
+        "reason": job.reason,
+        "state": job.state(),
+        "scope": job.scope,
+        "phase": job.phase,
+        "total": job.total,
+        "done": job.done,
+        "published": job.published,
+        "last_error": job.last_error,
+        "created_at": time(job.created_at),
+        "updated_at": time(job.updated_at),
+        "finished_at": job.finished_at.and_then(time),
+    })
+}
+
+/// The tenant's re-publishing jobs, newest first (at most 100).
+async fn list_jobs(_: Operator, admin: web::Data<Admin>, slug: web::Path<String>) -> Answer {
+    let slug = slug.into_inner();
+    let found = admin
+        .store(move |store| {
+            store.read(|conn| {
+                tenants::get_tenant(conn, &slug)?;
+                jobs::of_tenant(conn, &slug, 100)
+            })
+        })
+        .await?;
+    let list: Vec<Value> = found.iter().map(job_json).collect();
+    Ok(HttpResponse::Ok().json(json!({ "jobs": list })))
+}
+
+async fn get_job(_: Operator, admin: web::Data<Admin>, path: web::Path<(String, String)>) -> Answer {
+    let (slug, id) = path.into_inner();
+    let found = admin
+        .store(move |store| {
+            store.read(|conn| {
+                tenants::get_tenant(conn, &slug)?;
+                jobs::find(conn, &slug, &id)
+            })
+        })
+        .await?;
+    let job = found.ok_or_else(|| AdminError::new(404, "no such job for this tenant"))?;
+    Ok(HttpResponse::Ok().json(job_json(&job)))
 }
 
 async fn put_mapping(_: Operator, admin: web::Data<Admin>, slug: web::Path<String>, bytes: web::Bytes) -> Answer {
@@ -615,6 +666,8 @@ fn routes(config: &mut web::ServiceConfig) {
                     .route(web::patch().to(patch_settings)),
             )
             .service(resource("/{slug}/provisioning-log").route(web::get().to(provisioning_log)))
+            .service(resource("/{slug}/jobs").route(web::get().to(list_jobs)))
+            .service(resource("/{slug}/jobs/{id}").route(web::get().to(get_job)))
             .service(resource("/{slug}/mapping").route(web::get().to(get_mapping)).route(web::put().to(put_mapping)))
             .service(
                 resource("/{slug}/group-permissions")

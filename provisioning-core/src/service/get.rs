@@ -1,19 +1,48 @@
-//! GET /Users/{id}, GET /Groups/{id}.
+//! GET /Users/{id}, GET /Groups/{id}, and a group with all its members (`ReadGroup`).
 
-use proto::{GetResourceRequest, Resource};
+use std::pin::Pin;
+
+use futures::Stream;
+use proto::group_part::Part;
+use proto::{GetResourceRequest, GroupPart, MemberIds, Resource};
+use scim::ResourceType;
 use tonic::{Request, Response, Status};
 
 use super::{Op, ProvisioningService};
-use crate::write::Kind;
+use crate::write::{Kind, groups};
 
 pub(super) async fn get<K: Kind>(
     service: &ProvisioningService,
     request: Request<GetResourceRequest>,
 ) -> Result<Response<Resource>, Status> {
-    let (metadata, _, GetResourceRequest { id, exclude_members }) = request.into_parts();
-    let op = Op::on("GET", K::TYPE, &id);
+    let (metadata, _, GetResourceRequest { id, exclude_members, follow_up }) = request.into_parts();
+    let op = Op::on("GET", K::TYPE, &id).follow_up(follow_up);
     let found = service
         .run(&metadata, op, Box::new(move |store, ctx, _| store.read(|conn| K::get(conn, ctx, &id, exclude_members))))
         .await?;
     Ok(Response::new(found.into()))
+}
+
+/// Member ids per message of `ReadGroup` (about 400 KB).
+pub const MEMBERS_PER_PART: usize = 10_000;
+
+pub type GroupStream = Pin<Box<dyn Stream<Item = Result<GroupPart, Status>> + Send + 'static>>;
+
+/// A group and all its members, read in one snapshot, sent as a stream of bounded messages.
+pub(super) async fn read_group(
+    service: &ProvisioningService,
+    request: Request<GetResourceRequest>,
+) -> Result<Response<GroupStream>, Status> {
+    let (metadata, _, GetResourceRequest { id, exclude_members: _, follow_up }) = request.into_parts();
+    let op = Op::on("GET", ResourceType::Group, &id).follow_up(follow_up);
+    let (resource, members) = service
+        .run(&metadata, op, Box::new(move |store, ctx, _| store.read(|conn| groups::read_all(conn, ctx, &id))))
+        .await?;
+    let mut parts = vec![GroupPart { part: Some(Part::Resource(resource.into())) }];
+    parts.extend(
+        members
+            .chunks(MEMBERS_PER_PART)
+            .map(|ids| GroupPart { part: Some(Part::Members(MemberIds { ids: ids.to_vec() })) }),
+    );
+    Ok(Response::new(Box::pin(futures::stream::iter(parts.into_iter().map(Ok)))))
 }

@@ -78,6 +78,8 @@ struct Op {
     path: &'static str,
     /// The status a success answers.
     success: i32,
+    /// False for the rest of an answer of a request already logged (`follow_up`).
+    logged: bool,
 }
 
 impl Op {
@@ -112,20 +114,25 @@ impl Op {
     }
 
     fn create(kind: ResourceType) -> Self {
-        Self { method: "POST", kind: Some(kind), id: None, path: "", success: 201 }
+        Self { method: "POST", kind: Some(kind), id: None, path: "", success: 201, logged: true }
     }
 
     fn on(method: &'static str, kind: ResourceType, id: &str) -> Self {
         let success = if method == "DELETE" { 204 } else { 200 };
-        Self { method, kind: Some(kind), id: Some(id.to_owned()), path: "", success }
+        Self { method, kind: Some(kind), id: Some(id.to_owned()), path: "", success, logged: true }
     }
 
     fn list(kind: ResourceType) -> Self {
-        Self { method: "GET", kind: Some(kind), id: None, path: "", success: 200 }
+        Self { method: "GET", kind: Some(kind), id: None, path: "", success: 200, logged: true }
     }
 
     fn path(method: &'static str, path: &'static str) -> Self {
-        Self { method, kind: None, id: None, path, success: 200 }
+        Self { method, kind: None, id: None, path, success: 200, logged: true }
+    }
+
+    /// A follow-up call is neither logged nor counted as a SCIM request again.
+    fn follow_up(self, follow_up: bool) -> Self {
+        Self { logged: !follow_up, ..self }
     }
 }
 
@@ -192,6 +199,9 @@ impl ProvisioningService {
         let (status, scim_type, detail) = provisioning_log::outcome(outcome.as_ref().map(|_| ()));
         let logged_status = if status == 200 { op.success } else { status };
         self.observe(&caller, &op, started, status, logged_status);
+        if !op.logged {
+            return Ok(outcome?);
+        }
         let resource_id = op.id.clone().or_else(|| outcome.as_ref().ok().and_then(LoggedId::logged_id));
         let path = match (&op.kind, &resource_id) {
             (Some(kind), Some(id)) if op.method != "POST" || op.id.is_some() => format!("/{}/{id}", kind.endpoint()),
@@ -222,12 +232,14 @@ impl ProvisioningService {
         let (operation, grpc_method) = op.names();
         let resource = op.kind.map_or("none", ResourceType::name);
         let status_text = logged_status.to_string();
-        crate::observe::SCIM_REQUESTS
-            .with_label_values(&[caller.tenant.as_str(), resource, operation, status_text.as_str()])
-            .inc();
-        crate::observe::SCIM_DURATION
-            .with_label_values(&[caller.tenant.as_str(), resource, operation])
-            .observe(started.elapsed().as_secs_f64());
+        if op.logged {
+            crate::observe::SCIM_REQUESTS
+                .with_label_values(&[caller.tenant.as_str(), resource, operation, status_text.as_str()])
+                .inc();
+            crate::observe::SCIM_DURATION
+                .with_label_values(&[caller.tenant.as_str(), resource, operation])
+                .observe(started.elapsed().as_secs_f64());
+        }
         let code = if status == 200 {
             tonic::Code::Ok
         } else {
@@ -314,6 +326,16 @@ impl Provisioning for ProvisioningService {
     #[tracing::instrument(skip_all, fields(rpc.system = "grpc", rpc.method = "GetGroup", tenant.id))]
     async fn get_group(&self, request: Request<GetResourceRequest>) -> Result<Response<Resource>, Status> {
         get::get::<Group>(self, request).await
+    }
+
+    type ReadGroupStream = get::GroupStream;
+
+    #[tracing::instrument(skip_all, fields(rpc.system = "grpc", rpc.method = "ReadGroup", tenant.id))]
+    async fn read_group(
+        &self,
+        request: Request<GetResourceRequest>,
+    ) -> Result<Response<Self::ReadGroupStream>, Status> {
+        get::read_group(self, request).await
     }
 
     #[tracing::instrument(skip_all, fields(rpc.system = "grpc", rpc.method = "ReplaceGroup", tenant.id))]

@@ -40,6 +40,9 @@ pub(super) async fn query<K: Kind>(
     Ok(Response::new(plan.respond(found, &service.cursor_key)?))
 }
 
+/// The most bytes of attributes one page of a query carries (past its first resource).
+pub const ANSWER_BYTES: usize = 4 * 1024 * 1024;
+
 /// A query, checked and planned: filter, sort and the page (by index or by cursor).
 struct QueryPlan {
     filter: Option<scim::Filter>,
@@ -85,11 +88,24 @@ impl QueryPlan {
         key: &CursorKey,
     ) -> Result<QueryResponse, CoreError> {
         let total_results = u64::try_from(total).unwrap_or(0);
+        // A page stops early (RFC 7644 §3.4.2.4 lets it hold fewer than asked) once its
+        // attributes pass ANSWER_BYTES, so that no answer grows with the resources' size; the
+        // next page starts after the last resource returned.
+        let mut bytes = 0;
+        let resources: Vec<Resource> = resources
+            .into_iter()
+            .map(Resource::from)
+            .take_while(|resource| {
+                let fits = bytes == 0 || bytes + resource.attributes_json.len() <= ANSWER_BYTES;
+                bytes += resource.attributes_json.len();
+                fits
+            })
+            .collect();
         let next = u64::try_from(self.page.offset()).unwrap_or(0) + resources.len() as u64;
         let next_cursor = match &self.cursor_query {
             Some(query) if next < total_results && !resources.is_empty() => Some(key.issue(next, query)?),
             _ => None,
         };
-        Ok(QueryResponse { total_results, resources: resources.into_iter().map(Resource::from).collect(), next_cursor })
+        Ok(QueryResponse { total_results, resources, next_cursor })
     }
 }

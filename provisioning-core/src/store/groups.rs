@@ -52,26 +52,86 @@ pub struct GroupWrite<'a> {
     pub record_version: i64,
 }
 
-/// A group's resource: its attributes with `members` (when given) rendered from the rows.
+/// The most members one answer of the core carries (a query's page counted together): about
+/// 500 KB of JSON, so that no gRPC message grows with a group. A group with more comes without
+/// them ([`Members::Omitted`]) and the gateway streams them (`ReadGroup`).
+pub const MEMBERS_PER_ANSWER: usize = 10_000;
+
+/// The members an answer carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Members {
+    /// Not asked for (`excludedAttributes=members`, a 204 answer).
+    Excluded,
+    Listed(Vec<String>),
+    /// Too many for one answer: to be read with `ReadGroup`.
+    Omitted,
+}
+
+impl Members {
+    /// The members of a list already in memory, as an answer carries them.
+    pub fn of(ids: Vec<String>) -> Self {
+        if ids.len() > MEMBERS_PER_ANSWER { Members::Omitted } else { Members::Listed(ids) }
+    }
+
+    fn count(&self) -> usize {
+        match self {
+            Members::Listed(ids) => ids.len(),
+            _ => 0,
+        }
+    }
+}
+
+/// A group's resource: its attributes with `members` rendered from the rows, when listed.
 pub fn resource(
     id: &str,
     attributes: &str,
     stamps: (i64, i64, i64),
-    members: Option<&[String]>,
+    members: &Members,
 ) -> Result<StoredResource, CoreError> {
     let (version, created_at, updated_at) = stamps;
     let mut attributes = parse_attributes(attributes)?;
-    if let Some(members) = members.filter(|m| !m.is_empty()) {
+    if let Members::Listed(members) = members
+        && !members.is_empty()
+    {
         let members: Vec<Value> = members.iter().map(|id| json!({"value": id, "type": "User"})).collect();
         attributes.insert("members".into(), Value::Array(members));
     }
-    Ok(StoredResource { id: id.to_owned(), attributes, version, created_at, updated_at })
+    let members_omitted = *members == Members::Omitted;
+    Ok(StoredResource { id: id.to_owned(), attributes, version, created_at, updated_at, members_omitted })
 }
 
 impl GroupRow {
-    pub fn to_resource(&self, members: Option<&[String]>) -> Result<StoredResource, CoreError> {
+    pub fn to_resource(&self, members: &Members) -> Result<StoredResource, CoreError> {
         resource(&self.id, &self.attributes, (self.version, self.created_at, self.updated_at), members)
     }
+}
+
+/// A group's members for an answer: all of them when at most `budget`, else omitted. Reads at
+/// most `budget + 1` rows.
+pub fn answer_members(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    group_id: &str,
+    budget: usize,
+) -> Result<Members, CoreError> {
+    let limit = i64::try_from(budget).unwrap_or(i64::MAX - 1) + 1;
+    let ids: Vec<String> = group_members::table
+        .filter(group_members::tenant_id.eq(tenant.as_str()))
+        .filter(group_members::group_id.eq(group_id))
+        .select(group_members::member_id)
+        .order(group_members::member_id.asc())
+        .limit(limit)
+        .load(conn)?;
+    Ok(if ids.len() > budget { Members::Omitted } else { Members::Listed(ids) })
+}
+
+/// How many members a group has.
+pub fn member_count(conn: &mut DbConnection, tenant: &TenantId, group_id: &str) -> Result<i64, CoreError> {
+    Ok(group_members::table
+        .filter(group_members::tenant_id.eq(tenant.as_str()))
+        .filter(group_members::group_id.eq(group_id))
+        .count()
+        .get_result(conn)?)
 }
 
 /// Every member of a group, in id order.
@@ -220,17 +280,28 @@ pub fn teams_of(
         .load(conn)?)
 }
 
-/// Every group id of a tenant, in id order.
-pub fn all_ids(conn: &mut DbConnection, tenant: &TenantId) -> Result<Vec<String>, CoreError> {
-    Ok(scim_groups::table
+/// Up to `limit` group ids of a tenant after `after`, in id order.
+pub fn ids_after(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    after: Option<&str>,
+    limit: i64,
+) -> Result<Vec<String>, CoreError> {
+    let mut query = scim_groups::table
         .filter(scim_groups::tenant_id.eq(tenant.as_str()))
         .select(scim_groups::id)
         .order(scim_groups::id)
-        .load(conn)?)
+        .limit(limit)
+        .into_boxed();
+    if let Some(after) = after {
+        query = query.filter(scim_groups::id.gt(after.to_owned()));
+    }
+    Ok(query.load(conn)?)
 }
 
 /// One page of the groups matching `filter` in `sort` order (then creation order, then id),
-/// and how many match in all; members from their rows unless excluded.
+/// and how many match in all; members from their rows unless excluded (within
+/// [`MEMBERS_PER_ANSWER`] for the page).
 pub fn search(
     conn: &mut DbConnection,
     tenant: &TenantId,
@@ -242,10 +313,13 @@ pub fn search(
 ) -> Result<(i64, Vec<StoredResource>), CoreError> {
     let (total, rows) =
         query::page_of!(conn, scim_groups, GroupRow, ResourceType::Group, tenant, registry, filter, sort, page);
+    // The page's members share one budget: a group that does not fit comes without them.
+    let mut budget = MEMBERS_PER_ANSWER;
     let mut resources = Vec::with_capacity(rows.len());
     for row in &rows {
-        let members = if exclude_members { None } else { Some(members(conn, tenant, &row.id)?) };
-        resources.push(row.to_resource(members.as_deref())?);
+        let members = if exclude_members { Members::Excluded } else { answer_members(conn, tenant, &row.id, budget)? };
+        budget -= members.count();
+        resources.push(row.to_resource(&members)?);
     }
     Ok((total, resources))
 }

@@ -4,6 +4,7 @@
 pub mod cursor;
 pub mod filter_sql;
 pub mod groups;
+pub mod jobs;
 pub mod outbox;
 pub mod query;
 pub mod schemas;
@@ -60,17 +61,21 @@ pub struct StoredResource {
     pub version: i64,
     pub created_at: i64,
     pub updated_at: i64,
+    /// A group whose members would make the answer too large (more than
+    /// [`groups::MEMBERS_PER_ANSWER`]) comes without them: the gateway streams them (`ReadGroup`).
+    pub members_omitted: bool,
 }
 
 impl From<StoredResource> for proto::Resource {
     fn from(resource: StoredResource) -> Self {
-        let StoredResource { id, attributes, version, created_at, updated_at } = resource;
+        let StoredResource { id, attributes, version, created_at, updated_at, members_omitted } = resource;
         proto::Resource {
             id,
             attributes_json: Value::Object(attributes).to_string(),
             version,
             created_micros: created_at,
             last_modified_micros: updated_at,
+            members_omitted,
         }
     }
 }

@@ -40,6 +40,7 @@ impl UserRow {
             version: self.version,
             created_at: self.created_at,
             updated_at: self.updated_at,
+            members_omitted: false,
         })
     }
 
@@ -255,13 +256,23 @@ pub fn account_ids(conn: &mut DbConnection, tenant: &TenantId, ids: &[String]) -
     Ok(ids.iter().map(|id| found.get(id).cloned().unwrap_or_else(|| id.clone())).collect())
 }
 
-/// Every user id of a tenant, in id order.
-pub fn all_ids(conn: &mut DbConnection, tenant: &TenantId) -> Result<Vec<String>, CoreError> {
-    Ok(scim_users::table
+/// Up to `limit` user ids of a tenant after `after`, in id order.
+pub fn ids_after(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    after: Option<&str>,
+    limit: i64,
+) -> Result<Vec<String>, CoreError> {
+    let mut query = scim_users::table
         .filter(scim_users::tenant_id.eq(tenant.as_str()))
         .select(scim_users::id)
         .order(scim_users::id)
-        .load(conn)?)
+        .limit(limit)
+        .into_boxed();
+    if let Some(after) = after {
+        query = query.filter(scim_users::id.gt(after.to_owned()));
+    }
+    Ok(query.load(conn)?)
 }
 
 /// A soft-deleted account of this userName, taken (removed from the tombstones) to be restored:

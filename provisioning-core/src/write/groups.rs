@@ -12,7 +12,9 @@ use super::{Group, Kind, Search, Write, check_version, publish};
 use crate::context::TenantContext;
 use crate::error::CoreError;
 use crate::events;
-use crate::store::groups::{self, GroupRow, GroupWrite};
+use crate::store::groups::{self, GroupRow, GroupWrite, Members};
+use crate::store::jobs;
+use crate::store::tenants::TenantId;
 use crate::store::users::{self, UserRow};
 use crate::store::{StoredResource, fold_case, now_micros, parse_attributes};
 
@@ -32,7 +34,7 @@ impl Kind for Group {
         let (ids, accounts): (Vec<String>, Vec<String>) = members.into_iter().unzip();
         let team = ctx.rules().team(tenant.as_str(), &id, &input.attributes, Vec::new());
         let grants = !team.permissions.is_empty();
-        let published = publish::team_written(team, (None, 0), "group.created", accounts, Vec::new())?;
+        let published = publish::team_written(team, (None, 0), Some("group.created"), accounts, Vec::new())?;
         let now = now_micros();
         let attributes = Value::Object(input.attributes.clone()).to_string();
         let key = fold_case(&input.display_name);
@@ -53,11 +55,13 @@ impl Kind for Group {
             },
         )?;
         groups::insert_members(w.conn, tenant, &id, &ids)?;
-        publish::enqueue(w.conn, &published.event)?;
-        if grants {
-            publish::republish_users(w.conn, ctx, &ids)?;
+        for event in &published.events {
+            publish::enqueue(w.conn, event)?;
         }
-        groups::resource(&id, &attributes, (1, now, now), Some(&ids))
+        if grants {
+            publish::republish_users(w.conn, ctx, &ids, &format!("group {id} created"))?;
+        }
+        groups::resource(&id, &attributes, (1, now, now), &Members::of(ids))
     }
 
     /// A PUT: the member list is replaced, so every member is read to tell what changed.
@@ -94,16 +98,23 @@ impl Kind for Group {
         let row = groups::lock(w.conn, tenant, id)?;
         check_version(row.version, if_match)?;
         let team = ctx.rules().team(tenant.as_str(), id, &parse_attributes(&row.attributes)?, Vec::new());
-        let grants = !team.permissions.is_empty();
-        let former = groups::members(w.conn, tenant, id)?;
+        // The members' permissions change when the team grants some: re-published here when
+        // they are few, else by a background job (the list copied before the rows go).
+        let reason = format!("group {id} deleted");
+        let mut former = Vec::new();
+        if !team.permissions.is_empty() {
+            if groups::member_count(w.conn, tenant, id)? as usize > publish::REPUBLISHED_IN_REQUEST {
+                jobs::members_job(w.conn, tenant, &reason, id, &[])?;
+            } else {
+                former = groups::members(w.conn, tenant, id)?;
+            }
+        }
         groups::delete_all_members(w.conn, tenant, id)?;
-        let removed = users::account_ids(w.conn, tenant, &former)?;
-        let event = events::group_event("group.deleted", team, row.record_version + 1, true, Vec::new(), removed);
+        // A deleted team has no members: the event lists none, whatever the team's size.
+        let event = events::group_event("group.deleted", team, row.record_version + 1, true, Vec::new(), Vec::new());
         publish::enqueue(w.conn, &event)?;
         groups::remove(w.conn, tenant, id)?;
-        if grants {
-            publish::republish_users(w.conn, ctx, &former)?;
-        }
+        publish::republish_users(w.conn, ctx, &former, &reason)?;
         Ok(())
     }
 
@@ -114,8 +125,8 @@ impl Kind for Group {
         exclude_members: bool,
     ) -> Result<StoredResource, CoreError> {
         let row = groups::find(conn, &ctx.tenant, id)?.ok_or_else(|| CoreError::not_found(ResourceType::Group, id))?;
-        let members = if exclude_members { None } else { Some(groups::members(conn, &ctx.tenant, id)?) };
-        row.to_resource(members.as_deref())
+        let members = if exclude_members { Members::Excluded } else { answer(conn, &ctx.tenant, id)? };
+        row.to_resource(&members)
     }
 
     fn search(
@@ -126,6 +137,17 @@ impl Kind for Group {
         let Search { filter, sort, page, exclude_members } = *search;
         groups::search(conn, &ctx.tenant, ctx.registry(), filter, sort, page, exclude_members)
     }
+}
+
+/// A group without its members, and all its members, in id order (for `ReadGroup`; the caller
+/// reads both in one snapshot).
+pub fn read_all(
+    conn: &mut DbConnection,
+    ctx: &TenantContext,
+    id: &str,
+) -> Result<(StoredResource, Vec<String>), CoreError> {
+    let row = groups::find(conn, &ctx.tenant, id)?.ok_or_else(|| CoreError::not_found(ResourceType::Group, id))?;
+    Ok((row.to_resource(&Members::Excluded)?, groups::members(conn, &ctx.tenant, id)?))
 }
 
 /// Which users a group change re-publishes.
@@ -165,8 +187,8 @@ fn apply(
     let added = known_users(w, &row.id, &delta.added)?;
     if !attributes_changed && added.is_empty() && delta.removed.is_empty() {
         // Nothing changes (only unknown ids were added, or nothing at all).
-        let members = if with_members { Some(groups::members(w.conn, tenant, &row.id)?) } else { None };
-        return row.to_resource(members.as_deref());
+        let members = if with_members { answer(w.conn, tenant, &row.id)? } else { Members::Excluded };
+        return row.to_resource(&members);
     }
     let (added_ids, added_accounts): (Vec<String>, Vec<String>) = added.into_iter().unzip();
     groups::insert_members(w.conn, tenant, &row.id, &added_ids)?;
@@ -175,9 +197,9 @@ fn apply(
     let team_before = ctx.rules().team(tenant.as_str(), &row.id, &before_attributes, Vec::new());
     let team = ctx.rules().team(tenant.as_str(), &row.id, &input.attributes, Vec::new());
     let (permissions_moved, grants) = (team.permissions != team_before.permissions, !team.permissions.is_empty());
-    let event_type = events::group_event_type(attributes_changed, &added_ids, &delta.removed);
     let stored = (row.record.as_deref(), row.record_version);
-    let published = publish::team_written(team, stored, event_type, added_accounts, removed_accounts)?;
+    let first = attributes_changed.then_some("group.updated");
+    let published = publish::team_written(team, stored, first, added_accounts, removed_accounts)?;
     let (version, now) = (row.version + 1, now_micros());
     let attributes = Value::Object(input.attributes.clone()).to_string();
     let key = fold_case(&input.display_name);
@@ -197,21 +219,35 @@ fn apply(
             record_version: published.version,
         },
     )?;
-    publish::enqueue(w.conn, &published.event)?;
+    for event in &published.events {
+        publish::enqueue(w.conn, event)?;
+    }
     if republish == Republish::Affected {
         // A team whose permissions moved (a rename) changes every member; otherwise a team that
         // grants permissions changes those who joined or left; one that grants none, nobody.
-        let affected: Vec<String> = if permissions_moved {
-            groups::members(w.conn, tenant, &row.id)?.into_iter().chain(delta.removed.iter().cloned()).collect()
+        // Many users are re-published by a background job, not in this request.
+        if permissions_moved {
+            let reason = format!("group {} renamed", row.id);
+            let members = groups::member_count(w.conn, tenant, &row.id)? as usize;
+            if members + delta.removed.len() > publish::REPUBLISHED_IN_REQUEST {
+                jobs::members_job(w.conn, tenant, &reason, &row.id, &delta.removed)?;
+            } else {
+                let mut affected = groups::members(w.conn, tenant, &row.id)?;
+                affected.extend(delta.removed.iter().cloned());
+                publish::republish_users(w.conn, ctx, &affected, &reason)?;
+            }
         } else if grants {
-            added_ids.iter().chain(&delta.removed).cloned().collect()
-        } else {
-            Vec::new()
-        };
-        publish::republish_users(w.conn, ctx, &affected)?;
+            let affected: Vec<String> = added_ids.iter().chain(&delta.removed).cloned().collect();
+            publish::republish_users(w.conn, ctx, &affected, &format!("group {} membership changed", row.id))?;
+        }
     }
-    let members = if with_members { Some(groups::members(w.conn, tenant, &row.id)?) } else { None };
-    groups::resource(&row.id, &attributes, (version, row.created_at, now), members.as_deref())
+    let members = if with_members { answer(w.conn, tenant, &row.id)? } else { Members::Excluded };
+    groups::resource(&row.id, &attributes, (version, row.created_at, now), &members)
+}
+
+/// A group's members as an answer carries them (omitted past [`groups::MEMBERS_PER_ANSWER`]).
+fn answer(conn: &mut DbConnection, tenant: &TenantId, id: &str) -> Result<Members, CoreError> {
+    groups::answer_members(conn, tenant, id, groups::MEMBERS_PER_ANSWER)
 }
 
 /// The users among `ids`, with their account ids, locked until the transaction ends (a

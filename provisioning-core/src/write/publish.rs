@@ -18,9 +18,22 @@ use crate::error::CoreError;
 use crate::events;
 use crate::mapping::{self, UserFacts};
 use crate::store::groups::{self, GroupRow};
+use crate::store::jobs;
 use crate::store::tenants::TenantId;
 use crate::store::users::{self, UserRow};
 use crate::store::{now_micros, outbox, parse_attributes};
+
+/// The most member ids one event carries ...
+pub const MEMBERS_PER_EVENT: usize = 5_000;
+
+/// ... and the most bytes they take in it (ids and their framing).
+pub const MEMBER_BYTES_PER_EVENT: usize = 256 * 1024;
+
+/// The largest event payload the core publishes: a write whose event would be larger (a record
+/// of more than about 256 KiB besides its member ids) fails with 413 and changes nothing. The
+/// Kafka producer's `message.max.bytes` (1 MiB, [`crate::kafka`]) and the topic's
+/// `max.message.bytes` (`deploy/base/kafka.yaml`) leave room for the key and the headers.
+pub const MAX_EVENT_BYTES: usize = 512 * 1024;
 
 /// A record to store with its resource, and the event that publishes it.
 #[derive(Debug)]
@@ -28,6 +41,37 @@ pub struct Published {
     pub record: String,
     pub version: i64,
     pub event: ChangeEvent,
+}
+
+/// A team's record to store with its group, and the events that publish the change: one, or
+/// one per chunk of a membership change too large for one event, each with its own version.
+#[derive(Debug)]
+pub struct TeamPublished {
+    pub record: String,
+    /// The version of the last event.
+    pub version: i64,
+    pub events: Vec<ChangeEvent>,
+}
+
+/// Splits a membership change (account ids) into pieces that each fit one event: removals
+/// first, then additions; always at least one piece (empty for an attributes-only change).
+pub fn membership_pieces(added: Vec<String>, removed: Vec<String>) -> Vec<(Vec<String>, Vec<String>)> {
+    let mut pieces = Vec::new();
+    let (mut current_added, mut current_removed, mut bytes) = (Vec::new(), Vec::new(), 0);
+    let tagged = removed.into_iter().map(|id| (false, id)).chain(added.into_iter().map(|id| (true, id)));
+    for (joined, id) in tagged {
+        // A repeated string field costs its tag, its length (a varint) and its bytes.
+        let cost = id.len() + 1 + prost::length_delimiter_len(id.len());
+        let count = current_added.len() + current_removed.len();
+        if count > 0 && (count >= MEMBERS_PER_EVENT || bytes + cost > MEMBER_BYTES_PER_EVENT) {
+            pieces.push((std::mem::take(&mut current_added), std::mem::take(&mut current_removed)));
+            bytes = 0;
+        }
+        bytes += cost;
+        if joined { current_added.push(id) } else { current_removed.push(id) }
+    }
+    pieces.push((current_added, current_removed));
+    pieces
 }
 
 fn stored_fields(record: Option<&str>) -> BTreeMap<String, Value> {
@@ -38,8 +82,20 @@ fn fields_text(fields: &BTreeMap<String, Value>) -> Result<String, CoreError> {
     serde_json::to_string(fields).map_err(|e| CoreError::Internal(format!("record: {e}")))
 }
 
-/// Writes an event to the outbox.
+/// Writes an event to the outbox; one larger than [`MAX_EVENT_BYTES`] fails the write (413).
 pub fn enqueue(conn: &mut DbConnection, event: &ChangeEvent) -> Result<(), CoreError> {
+    let size = prost::Message::encoded_len(event);
+    if size > MAX_EVENT_BYTES {
+        return Err(CoreError::Scim(scim::ScimError::new(
+            413,
+            None,
+            format!(
+                "the {} record would be published as an event of {size} bytes, more than the {MAX_EVENT_BYTES} \
+                 allowed: shorten its attributes",
+                if event.resource_kind == ResourceKind::Group as i32 { "team" } else { "account" }
+            ),
+        )));
+    }
     let kind = if event.resource_kind == ResourceKind::Group as i32 { ResourceType::Group } else { ResourceType::User };
     outbox::enqueue(conn, event, kind)
 }
@@ -67,22 +123,41 @@ pub fn user_written(
     Ok(Published { record: fields_text(&after)?, version, event })
 }
 
-/// The record of a group written by SCIM, with its event (`added`/`removed` are account ids).
+/// The record of a group written by SCIM, with its events (`added`/`removed` are account ids).
+/// `first` names the first event when it is more than a membership change (`group.created`,
+/// `group.updated`); membership pieces are typed by what they carry.
 pub fn team_written(
     team: Team,
     stored: (Option<&str>, i64),
-    event_type: &'static str,
+    first: Option<&'static str>,
     added: Vec<String>,
     removed: Vec<String>,
-) -> Result<Published, CoreError> {
+) -> Result<TeamPublished, CoreError> {
     let (record, record_version) = stored;
     let before = stored_fields(record);
     let after = mapping::team_fields(&team);
-    let changes = if event_type == "group.created" { Vec::new() } else { mapping::changes(&before, &after) };
-    let version = record_version + 1;
-    let mut event = events::group_event(event_type, team, version, false, added, removed);
-    event.changes = changes;
-    Ok(Published { record: fields_text(&after)?, version, event })
+    let changes = if first == Some("group.created") { Vec::new() } else { mapping::changes(&before, &after) };
+    let pieces = membership_pieces(added, removed);
+    let parts = u32::try_from(pieces.len()).unwrap_or(u32::MAX);
+    let mut events = Vec::with_capacity(pieces.len());
+    let mut version = record_version;
+    for (index, (added, removed)) in pieces.into_iter().enumerate() {
+        version += 1;
+        let event_type = match first {
+            Some(first) if index == 0 => first,
+            _ => events::group_event_type(false, &added, &removed),
+        };
+        let mut event = events::group_event(event_type, team.clone(), version, false, added, removed);
+        if index == 0 {
+            event.changes.clone_from(&changes);
+        }
+        if parts > 1 {
+            event.part = u32::try_from(index + 1).unwrap_or(u32::MAX);
+            event.parts = parts;
+        }
+        events.push(event);
+    }
+    Ok(TeamPublished { record: fields_text(&after)?, version, events })
 }
 
 /// A user's effective permissions: the union of its teams' permissions, from the record last
@@ -155,8 +230,23 @@ pub fn user_derived(conn: &mut DbConnection, ctx: &TenantContext, user_id: &str)
     Ok(true)
 }
 
-/// Re-publishes users after their teams' permissions may have changed.
-pub fn republish_users(conn: &mut DbConnection, ctx: &TenantContext, user_ids: &[String]) -> Result<(), CoreError> {
+/// The most users a request re-publishes itself after a group change; more go to a
+/// background job ([`crate::republish`]), so that no request grows with a group.
+pub const REPUBLISHED_IN_REQUEST: usize = 1000;
+
+/// Re-publishes users after their teams' permissions may have changed: in this transaction
+/// when they are few, else by a background job (`reason` tells operators why).
+pub fn republish_users(
+    conn: &mut DbConnection,
+    ctx: &TenantContext,
+    user_ids: &[String],
+    reason: &str,
+) -> Result<(), CoreError> {
+    if user_ids.len() > REPUBLISHED_IN_REQUEST {
+        let job = jobs::listed_job(conn, &ctx.tenant, reason, user_ids)?;
+        tracing::info!(tenant.id = ctx.tenant.as_str(), job.id = %job, users = user_ids.len(), reason, "re-publishing in the background");
+        return Ok(());
+    }
     // One lock order for every transaction: fewer deadlocks between concurrent group changes.
     let mut ordered: Vec<&String> = user_ids.iter().collect();
     ordered.sort();
@@ -168,7 +258,7 @@ pub fn republish_users(conn: &mut DbConnection, ctx: &TenantContext, user_ids: &
 }
 
 /// Re-publishes a group whose record may have changed under new rules: only when it differs.
-fn team_derived(conn: &mut DbConnection, ctx: &TenantContext, group_id: &str) -> Result<bool, CoreError> {
+pub(crate) fn team_derived(conn: &mut DbConnection, ctx: &TenantContext, group_id: &str) -> Result<bool, CoreError> {
     let row: GroupRow = groups::lock(conn, &ctx.tenant, group_id)?;
     let team = ctx.rules().team(ctx.tenant.as_str(), group_id, &parse_attributes(&row.attributes)?, Vec::new());
     let before = stored_fields(row.record.as_deref());
@@ -182,19 +272,6 @@ fn team_derived(conn: &mut DbConnection, ctx: &TenantContext, group_id: &str) ->
     event.changes = mapping::changes(&before, &after);
     enqueue(conn, &event)?;
     Ok(true)
-}
-
-/// Re-maps every user and group of a tenant after its rules changed; publishes what changed.
-/// Returns how many users and groups were published.
-pub fn republish_tenant(conn: &mut DbConnection, ctx: &TenantContext) -> Result<(usize, usize), CoreError> {
-    let mut counts = (0, 0);
-    for group in groups::all_ids(conn, &ctx.tenant)? {
-        counts.1 += usize::from(team_derived(conn, ctx, &group)?);
-    }
-    for user in users::all_ids(conn, &ctx.tenant)? {
-        counts.0 += usize::from(user_derived(conn, ctx, &user)?);
-    }
-    Ok(counts)
 }
 
 /// A `user.purged` event: the account is gone for good; the record keeps only its ids.
@@ -215,4 +292,65 @@ pub fn purged_event(
     let mut event = events::user_event("user.purged", scim_user_id, account, version, true);
     event.occurred_at_micros = now_micros();
     event
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ids(prefix: &str, count: usize) -> Vec<String> {
+        (0..count).map(|n| format!("{prefix}{n:036}")).collect()
+    }
+
+    #[test]
+    fn a_membership_change_is_split_into_bounded_pieces_removals_first() {
+        assert_eq!(membership_pieces(Vec::new(), Vec::new()), vec![(Vec::new(), Vec::new())], "one empty piece");
+        let (added, removed) = (ids("a", 7_000), ids("r", 4_000));
+        let pieces = membership_pieces(added.clone(), removed.clone());
+        let sizes: Vec<(usize, usize)> = pieces.iter().map(|(a, r)| (a.len(), r.len())).collect();
+        assert_eq!(sizes, [(1_000, 4_000), (5_000, 0), (1_000, 0)]);
+        let joined: Vec<String> = pieces.iter().flat_map(|(a, _)| a.clone()).collect();
+        let left: Vec<String> = pieces.iter().flat_map(|(_, r)| r.clone()).collect();
+        assert_eq!((joined, left), (added, removed), "every id once, in order");
+    }
+
+    #[test]
+    fn long_ids_are_split_by_bytes() {
+        let long: Vec<String> = (0..100).map(|n| format!("{n}-{}", "x".repeat(10_000))).collect();
+        let pieces = membership_pieces(long, Vec::new());
+        assert!(pieces.len() > 1, "100 ids of 10 KB do not fit one piece");
+        for (added, _) in &pieces {
+            let bytes: usize = added.iter().map(|id| id.len() + 1 + prost::length_delimiter_len(id.len())).sum();
+            assert!(bytes <= MEMBER_BYTES_PER_EVENT, "{bytes}");
+        }
+        assert_eq!(pieces.iter().map(|(a, _)| a.len()).sum::<usize>(), 100);
+    }
+
+    #[test]
+    fn a_large_change_is_published_as_events_with_their_own_versions() {
+        let team = Team { id: "g1".into(), tenant_id: "acme".into(), name: "All".into(), ..Team::default() };
+        let published = team_written(team, (None, 0), Some("group.created"), ids("a", 12_000), Vec::new()).unwrap();
+        let summary: Vec<(&str, i64, u32, u32, usize)> = published
+            .events
+            .iter()
+            .map(|e| (e.event_type.as_str(), e.version, e.part, e.parts, e.added_member_ids.len()))
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                ("group.created", 1, 1, 3, 5_000),
+                ("group.member_added", 2, 2, 3, 5_000),
+                ("group.member_added", 3, 3, 3, 2_000)
+            ]
+        );
+        assert_eq!(published.version, 3, "the record's version is the last event's");
+        for event in &published.events {
+            assert!(prost::Message::encoded_len(event) <= MAX_EVENT_BYTES);
+        }
+        let small = Team { id: "g2".into(), tenant_id: "acme".into(), name: "Few".into(), ..Team::default() };
+        let one = team_written(small, (None, 4), None, Vec::new(), ids("r", 3)).unwrap();
+        assert_eq!(one.events.len(), 1);
+        assert_eq!((one.events[0].event_type.as_str(), one.events[0].parts), ("group.member_removed", 0));
+        assert_eq!(one.version, 5);
+    }
 }

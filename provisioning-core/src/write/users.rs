@@ -91,7 +91,14 @@ impl Kind for User {
         users::insert(w.conn, &row, &account_id)?;
         users::insert_emails(w.conn, tenant, &id, &users::email_keys(&input.attributes))?;
         publish::enqueue(w.conn, &published.event)?;
-        Ok(StoredResource { id, attributes: input.attributes, version: 1, created_at: now, updated_at: now })
+        Ok(StoredResource {
+            id,
+            attributes: input.attributes,
+            version: 1,
+            created_at: now,
+            updated_at: now,
+            members_omitted: false,
+        })
     }
 
     fn replace(w: &mut Write<'_>, id: &str, if_match: Option<i64>, new: NewUser) -> Result<StoredResource, CoreError> {
@@ -247,6 +254,7 @@ fn update(
         version,
         created_at: stored.created_at,
         updated_at: now,
+        members_omitted: false,
     })
 }
 

@@ -11,6 +11,7 @@ mod pipeline;
 mod query;
 mod records;
 mod relay;
+mod republish;
 mod statements;
 mod tenants;
 mod users;

@@ -174,8 +174,12 @@ pub mod groups {
 pub mod records {
     use super::*;
 
-    pub fn republish_tenant(conn: &mut DbConnection, tenant: &TenantId) -> Result<(usize, usize), CoreError> {
-        let ctx = TenantContext::load(conn, tenant)?;
-        provisioning_core::write::publish::republish_tenant(conn, &ctx)
+    /// Re-publishes a tenant as a rules change does: a background job, run here batch by batch
+    /// to its end. Returns how many records it published.
+    pub fn republish_tenant(store: &provisioning_core::store::Store, tenant: &TenantId) -> Result<i64, CoreError> {
+        let id = store.write(|conn| provisioning_core::store::jobs::tenant_job(conn, tenant, "test"))?;
+        while provisioning_core::republish::run_batch(store)?.is_some() {}
+        let job = store.read(|conn| provisioning_core::store::jobs::find(conn, tenant.as_str(), &id))?;
+        Ok(job.map_or(-1, |job| job.published))
     }
 }

@@ -383,8 +383,12 @@ async fn entra_default_dialect_groups() {
     entra(client, Method::PATCH, &path, Some(rename)).await.expect(StatusCode::NO_CONTENT);
     let external_id = patch(json!([{"op": "Add", "path": "externalId", "value": "1f0e-object-id"}]));
     entra(client, Method::PATCH, &path, Some(external_id)).await.expect(StatusCode::NO_CONTENT);
-    let team = team_until(client, &id, "the renamed team", |t| t["name"] == "EDU All staff").await;
-    assert_eq!(team["external_id"], "1f0e-object-id");
+    // Two PATCHes, two events: wait for the second.
+    let team = team_until(client, &id, "the renamed team with its externalId", |t| {
+        t["name"] == "EDU All staff" && t["external_id"] == "1f0e-object-id"
+    })
+    .await;
+    assert_eq!(sorted(&team["members"]), set_of(&[u1, u2, u3, u4]), "the members stay");
 
     // Entra's default member removal: `value` lists the members to remove, and only those go.
     let remove = patch(json!([{"op": "Remove", "path": "members", "value": [

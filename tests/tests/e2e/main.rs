@@ -11,6 +11,7 @@ mod conformance;
 mod entra;
 mod events;
 mod isolation;
+mod large_groups;
 mod lifecycle;
 mod mapping;
 mod observability;

@@ -709,6 +709,11 @@ impl Standalone {
         self.process.log()
     }
 
+    /// The core's SQLite database file.
+    pub fn core_database(&self) -> PathBuf {
+        self.data.path().join("data").join("core.db")
+    }
+
     /// Every file the process keeps (its SQLite databases and their journals), as bytes.
     pub fn stored_bytes(&self) -> Vec<(PathBuf, Vec<u8>)> {
         fn walk(dir: &std::path::Path, out: &mut Vec<(PathBuf, Vec<u8>)>) {

@@ -1,0 +1,2 @@
+DROP TABLE republish_job_users;
+DROP TABLE republish_jobs;
