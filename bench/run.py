@@ -39,15 +39,15 @@ SERVICES = ["gateway", "provisioning-core", "directory-store", "standalone"]
 PEER_VERSION = "0.8.3"
 CACHE = os.path.expanduser("~/.cache/scim-provisioning")
 
-SCENARIOS = ["create", "get", "filter", "patch-user", "lag", "member-add-small", "member-add-large",
+SCENARIOS = ["create", "get", "filter", "patch-user", "lag", "member-add-small", "member-add-large", "member-add-huge",
              "initial-sync", "rss"]
 TARGETS = ["floor", "stack", "standalone", "peer"]
 
-FULL = dict(seed_users=5000, seconds=10, clients=16, member_small=10, member_large=50000,
+FULL = dict(seed_users=5000, seconds=10, clients=16, member_small=10, member_large=50000, member_huge=100000,
             member_requests=500, member_seconds=60, sync_users=100000, sync_groups=1000,
             sync_memberships=200000, sync_clients=16, sync_cap=3600, peer_sync_cap=900,
             peer_member_large_cap=900, lag_sample=50, rss_load_seconds=10)
-SMOKE = dict(seed_users=200, seconds=2, clients=16, member_small=10, member_large=200,
+SMOKE = dict(seed_users=200, seconds=2, clients=16, member_small=10, member_large=200, member_huge=300,
              member_requests=20, member_seconds=10, sync_users=500, sync_groups=10,
              sync_memberships=1000, sync_clients=16, sync_cap=60, peer_sync_cap=60,
              peer_member_large_cap=60, lag_sample=10, rss_load_seconds=2)
@@ -391,6 +391,13 @@ class Stack(Target):
         self.directory = f"http://127.0.0.1:{ports['dir_http']}"
         warm_up(self)
 
+    def largest_event(self):
+        """The largest event payload in the core's outbox (bytes), and how many events it holds."""
+        out = self.pg.psql(self.core_db_name, "SELECT COALESCE(MAX(LENGTH(payload)), 0), COUNT(*) FROM outbox",
+                           capture=True)
+        largest, count = out.strip().split("|")
+        return int(largest), int(count)
+
     def stop(self):
         for p in self.processes.values():
             self.runner.stop(p)
@@ -424,6 +431,16 @@ class Standalone(Target):
         self.directory = f"http://127.0.0.1:{ports['dir_http']}"
         self.tenant = "default"
         warm_up(self)
+
+    def largest_event(self):
+        """The largest event payload in the core's outbox (bytes), and how many events it holds."""
+        import sqlite3
+        db = sqlite3.connect(f"file:{os.path.join(self.data, 'core.db')}?mode=ro", uri=True, timeout=30)
+        try:
+            largest, count = db.execute("SELECT COALESCE(MAX(LENGTH(payload)), 0), COUNT(*) FROM outbox").fetchone()
+        finally:
+            db.close()
+        return int(largest), int(count)
 
     def stop(self):
         for p in self.processes.values():
@@ -608,12 +625,18 @@ def run_scenarios(target, bench, sizes, only, record, work, is_peer):
     if "member-add-small" in only:
         measure("member-add-small", "member-add", 600, group_size=sizes["member_small"],
                 requests=sizes["member_requests"], seconds=sizes["member_seconds"], seed_file=seed_file)
-    if "member-add-large" in only:
+    for name, size in (("member-add-large", "member_large"), ("member-add-huge", "member_huge")):
+        if name not in only:
+            continue
         cap = sizes["peer_member_large_cap"] if is_peer else None
         timeout = (cap or 3600) + sizes["member_seconds"] + 120
-        measure("member-add-large", "member-add", timeout, group_size=sizes["member_large"],
+        measure(name, "member-add", timeout, group_size=sizes[size],
                 requests=sizes["member_requests"], seconds=sizes["member_seconds"],
                 seed_file=seed_file if os.path.exists(seed_file) else None, max_setup_seconds=cap)
+    if hasattr(target, "largest_event"):
+        largest, count = target.largest_event()
+        record["largest_event_bytes"], record["outbox_events"] = largest, count
+        log(f"{target.name}: largest event {largest} bytes of {count} events")
 
 
 def run_initial_sync(target, bench, sizes, record, work, is_peer):
@@ -765,6 +788,11 @@ def table(results, order):
                 f"{n} {u['hwm_mib']:.0f} MiB peak / {u['rss_mib']:.0f} MiB now" for n, u in rss["rss_after_load"].items() if u))
     if rss_lines:
         lines += ["", "peak RSS (VmHWM) per service process"] + rss_lines
+    event_lines = [f"{t:<12}{results['targets'][t]['largest_event_bytes']:,} bytes "
+                   f"(of {results['targets'][t]['outbox_events']:,} events)"
+                   for t in targets if "largest_event_bytes" in results["targets"][t]]
+    if event_lines:
+        lines += ["", "largest event payload in the core's outbox after the run"] + event_lines
     return "\n".join(lines), rows
 
 
@@ -842,7 +870,8 @@ def main():
         needs_pg = bool({"floor", "stack"} - skip)
         pg = Postgres(runner, args.pg_conf) if needs_pg else None
         tansu = Tansu(runner) if "stack" not in skip else None
-        phase_a = {"create", "get", "filter", "patch-user", "lag", "member-add-small", "member-add-large"} & only
+        phase_a = {"create", "get", "filter", "patch-user", "lag", "member-add-small", "member-add-large",
+                   "member-add-huge"} & only
         for name in TARGETS:
             if name in skip:
                 continue

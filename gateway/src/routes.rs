@@ -253,7 +253,14 @@ impl ScimCall {
     /// (`ReadGroup`, one snapshot). `follow_up`: the rest of an answer already logged.
     async fn read_group(&self, id: String, follow_up: bool) -> Result<proto::Resource, GatewayError> {
         let message = GetResourceRequest { id, exclude_members: false, follow_up };
-        let mut parts = self.core().read_group(self.grpc(message)).await?.into_inner();
+        let mut parts = match self.core().read_group(self.grpc(message.clone())).await {
+            Ok(parts) => parts.into_inner(),
+            // A core of the release before ReadGroup (during a rolling upgrade): one message.
+            Err(status) if status.code() == tonic::Code::Unimplemented => {
+                return Ok(self.core().get_group(self.grpc(message)).await?.into_inner());
+            }
+            Err(status) => return Err(status.into()),
+        };
         let (mut resource, mut members) = (None, Vec::new());
         while let Some(part) = parts.message().await? {
             match part.part {
@@ -278,7 +285,11 @@ impl ScimCall {
     /// A resource as the answer shows it: a group that came without its members (too many for
     /// one message) gets them from `ReadGroup`.
     pub(crate) async fn complete(&self, resource: proto::Resource) -> Result<proto::Resource, GatewayError> {
-        if resource.members_omitted { self.read_group(resource.id, true).await } else { Ok(resource) }
+        if resource.members_omitted && !self.params.projection().excludes("members") {
+            self.read_group(resource.id, true).await
+        } else {
+            Ok(resource)
+        }
     }
 
     pub(crate) fn location_of(&self, kind: ResourceType, id: &str) -> String {

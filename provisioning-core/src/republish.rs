@@ -41,11 +41,30 @@ pub struct Progress {
     pub finished: bool,
 }
 
-/// A missing row (deleted since the job was made) is skipped, not an error.
-fn unless_gone(outcome: Result<bool, CoreError>) -> Result<bool, CoreError> {
-    match outcome {
-        Err(CoreError::Scim(error)) if error.status == 404 => Ok(false),
-        other => other,
+/// What one item of a batch came to.
+#[derive(Default)]
+struct Tally {
+    published: i64,
+    skipped: i64,
+    note: Option<String>,
+}
+
+impl Tally {
+    /// A missing row (deleted since the job was made) is nothing to do; a record too large for
+    /// an event (stored before events were bounded) is left as it was, counted and noted, and
+    /// the job goes on (nothing of it was written: the size is checked before the row).
+    fn count(&mut self, what: &str, id: &str, outcome: Result<bool, CoreError>) -> Result<(), CoreError> {
+        match outcome {
+            Ok(published) => self.published += i64::from(published),
+            Err(CoreError::Scim(error)) if error.status == 404 => {}
+            Err(CoreError::Scim(error)) if error.status == 413 => {
+                tracing::warn!(resource.id = id, error = %error.detail, "a record too large to publish was skipped");
+                self.skipped += 1;
+                self.note = Some(format!("{what} {id} skipped: {}", error.detail));
+            }
+            Err(error) => return Err(error),
+        }
+        Ok(())
     }
 }
 
@@ -56,9 +75,10 @@ pub fn run_batch(store: &Store) -> Result<Option<Progress>, CoreError> {
         let Some(job) = jobs::claim_next(conn)? else { return Ok(None) };
         claimed = Some(job.id.clone());
         let ctx = TenantContext::load(conn, &TenantId(job.tenant_id.clone()))?;
-        let (phase, cursor, handled, published) = batch(conn, &ctx, &job)?;
-        jobs::advance(conn, &job, phase, cursor.as_deref(), handled, published)?;
-        Ok(Some(Progress { job_id: job.id, handled, published, finished: phase == PHASE_DONE }))
+        let (phase, cursor, handled, tally) = batch(conn, &ctx, &job)?;
+        let counts = (handled, tally.published, tally.skipped);
+        jobs::advance(conn, &job, phase, cursor.as_deref(), counts, tally.note.as_deref())?;
+        Ok(Some(Progress { job_id: job.id, handled, published: tally.published, finished: phase == PHASE_DONE }))
     });
     if let (Err(error), Some(job_id)) = (&outcome, &claimed) {
         let text = error.to_string();
@@ -69,23 +89,23 @@ pub fn run_batch(store: &Store) -> Result<Option<Progress>, CoreError> {
     outcome
 }
 
-/// One batch of `job`: its next phase and cursor, how many items it handled and published.
+/// One batch of `job`: its next phase and cursor, how many items it handled, what came of them.
 fn batch(
     conn: &mut platform::db::DbConnection,
     ctx: &TenantContext,
     job: &JobRow,
-) -> Result<(&'static str, Option<String>, i64, i64), CoreError> {
+) -> Result<(&'static str, Option<String>, i64, Tally), CoreError> {
     let after = job.cursor.as_deref();
-    let mut published = 0;
+    let mut tally = Tally::default();
     if job.phase == PHASE_GROUPS {
         let ids = groups::ids_after(conn, &ctx.tenant, after, BATCH)?;
         for id in &ids {
-            published += i64::from(unless_gone(publish::team_derived(conn, ctx, id))?);
+            tally.count("group", id, publish::team_derived(conn, ctx, id))?;
         }
         let handled = ids.len() as i64;
         return Ok(match ids.last() {
-            Some(last) if handled == BATCH => (PHASE_GROUPS, Some(last.clone()), handled, published),
-            _ => (PHASE_USERS, None, handled, published),
+            Some(last) if handled == BATCH => (PHASE_GROUPS, Some(last.clone()), handled, tally),
+            _ => (PHASE_USERS, None, handled, tally),
         });
     }
     let ids = if job.scope == SCOPE_TENANT {
@@ -94,12 +114,12 @@ fn batch(
         jobs::listed_after(conn, &job.id, after, BATCH)?
     };
     for id in &ids {
-        published += i64::from(unless_gone(publish::user_derived(conn, ctx, id))?);
+        tally.count("user", id, publish::user_derived(conn, ctx, id))?;
     }
     let handled = ids.len() as i64;
     Ok(match ids.last() {
-        Some(last) if handled == BATCH => (PHASE_USERS, Some(last.clone()), handled, published),
-        _ => (PHASE_DONE, None, handled, published),
+        Some(last) if handled == BATCH => (PHASE_USERS, Some(last.clone()), handled, tally),
+        _ => (PHASE_DONE, None, handled, tally),
     })
 }
 

@@ -115,6 +115,7 @@ diesel::table! {
         total -> BigInt,
         done -> BigInt,
         published -> BigInt,
+        skipped -> BigInt,
         last_error -> Nullable<Text>,
         created_at -> BigInt,
         updated_at -> BigInt,

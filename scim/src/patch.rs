@@ -545,13 +545,17 @@ impl MemberChange {
     pub fn apply(self, members: &mut Vec<String>) {
         match self {
             MemberChange::Add(ids) => {
+                let mut present: std::collections::HashSet<String> = members.iter().cloned().collect();
                 for id in ids {
-                    if !members.contains(&id) {
+                    if present.insert(id.clone()) {
                         members.push(id);
                     }
                 }
             }
-            MemberChange::Remove(ids) => members.retain(|m| !ids.contains(m)),
+            MemberChange::Remove(ids) => {
+                let gone: std::collections::HashSet<&String> = ids.iter().collect();
+                members.retain(|m| !gone.contains(m));
+            }
             MemberChange::RemoveAll => members.clear(),
             MemberChange::Replace(ids) => *members = ids,
         }

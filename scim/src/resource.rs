@@ -101,13 +101,15 @@ pub fn member_ids(members: &Value) -> Result<Vec<String>, ScimError> {
         Value::Null => Vec::new(),
         _ => return Err(ScimError::invalid_value("'members' must be a list of {\"value\": id} objects")),
     };
+    // Duplicates are dropped in one pass (a set of those seen): linear in the list's length.
+    let mut seen = std::collections::HashSet::with_capacity(items.len());
     let mut ids: Vec<String> = Vec::with_capacity(items.len());
     for item in items {
         let id = crate::filter::lookup(item, "value")
             .and_then(Value::as_str)
             .filter(|id| !id.is_empty())
             .ok_or_else(|| ScimError::invalid_value("each member needs a string 'value' holding the member's id"))?;
-        if !ids.iter().any(|known| known == id) {
+        if seen.insert(id) {
             ids.push(id.to_owned());
         }
     }

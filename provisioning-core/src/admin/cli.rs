@@ -27,6 +27,8 @@ pub const USAGE: &str = "usage: admin <command>  (ADMIN_URL, default http://127.
   mapping show <slug>
   mapping set <slug> <mapping.json>
   mapping set-group-permissions <slug> <permissions.json>
+  jobs list <slug>
+  jobs show <slug> <job id>
   log <slug> [--since <RFC 3339>] [--until <RFC 3339>] [--status <404|4xx|error>] [--resource-id <id>] [--limit <n>]";
 
 /// One admin API request, as the command line asks for it.
@@ -186,6 +188,16 @@ pub fn parse(arguments: &[String]) -> anyhow::Result<Call> {
                 _ => bail!("{USAGE}"),
             }
         }
+        ["jobs", verb] => {
+            let (positional, _) = options(rest, &[])?;
+            match (*verb, positional.as_slice()) {
+                ("list", [slug]) => call(Method::GET, format!("{tenants}/{}/jobs", segment(slug)), None),
+                ("show", [slug, id]) => {
+                    call(Method::GET, format!("{tenants}/{}/jobs/{}", segment(slug), segment(id)), None)
+                }
+                _ => bail!("{USAGE}"),
+            }
+        }
         ["log", slug] => {
             let (positional, named) = options(rest, &["since", "until", "status", "resource-id", "limit"])?;
             if !positional.is_empty() {
@@ -274,12 +286,21 @@ mod tests {
         let lifecycle = parse(&words("settings set-lifecycle acme hard --link-by-email false")).unwrap();
         assert_eq!(lifecycle.body, Some(json!({"lifecycle": {"delete": "hard", "link_by_email": false}})));
         assert_eq!(parse(&words("mapping show acme")).unwrap().path, "/admin/v1/tenants/acme/mapping");
+        assert_eq!(parse(&words("jobs list acme")).unwrap().path, "/admin/v1/tenants/acme/jobs");
+        let job = parse(&words("jobs show acme 0193")).unwrap();
+        assert_eq!((job.method, job.path.as_str()), (Method::GET, "/admin/v1/tenants/acme/jobs/0193"));
     }
 
     #[test]
     fn bad_command_lines_say_why() {
-        for line in ["", "tenants", "tenants create", "tokens issue acme --forever", "settings set-rate-limit acme x 1"]
-        {
+        for line in [
+            "",
+            "tenants",
+            "tenants create",
+            "tokens issue acme --forever",
+            "settings set-rate-limit acme x 1",
+            "jobs show acme",
+        ] {
             assert!(parse(&words(line)).is_err(), "{line}");
         }
     }

@@ -451,6 +451,7 @@ fn job_json(job: &JobRow) -> Value {
         "total": job.total,
         "done": job.done,
         "published": job.published,
+        "skipped": job.skipped,
         "last_error": job.last_error,
         "created_at": time(job.created_at),
         "updated_at": time(job.updated_at),

@@ -34,7 +34,7 @@ pub(super) async fn read_group(
     request: Request<GetResourceRequest>,
 ) -> Result<Response<GroupStream>, Status> {
     let (metadata, _, GetResourceRequest { id, exclude_members: _, follow_up }) = request.into_parts();
-    let op = Op::on("GET", ResourceType::Group, &id).follow_up(follow_up);
+    let op = Op::on("GET", ResourceType::Group, &id).follow_up(follow_up).via("ReadGroup");
     let (resource, members) = service
         .run(&metadata, op, Box::new(move |store, ctx, _| store.read(|conn| groups::read_all(conn, ctx, &id))))
         .await?;

@@ -80,6 +80,8 @@ struct Op {
     success: i32,
     /// False for the rest of an answer of a request already logged (`follow_up`).
     logged: bool,
+    /// The gRPC method, when it is not the one the operation names (`ReadGroup`).
+    rpc: Option<&'static str>,
 }
 
 impl Op {
@@ -110,29 +112,33 @@ impl Op {
             }
             (_, None) => "Unknown".to_owned(),
         };
-        (operation, method)
+        (operation, self.rpc.map_or(method, str::to_owned))
     }
 
     fn create(kind: ResourceType) -> Self {
-        Self { method: "POST", kind: Some(kind), id: None, path: "", success: 201, logged: true }
+        Self { method: "POST", kind: Some(kind), id: None, path: "", success: 201, logged: true, rpc: None }
     }
 
     fn on(method: &'static str, kind: ResourceType, id: &str) -> Self {
         let success = if method == "DELETE" { 204 } else { 200 };
-        Self { method, kind: Some(kind), id: Some(id.to_owned()), path: "", success, logged: true }
+        Self { method, kind: Some(kind), id: Some(id.to_owned()), path: "", success, logged: true, rpc: None }
     }
 
     fn list(kind: ResourceType) -> Self {
-        Self { method: "GET", kind: Some(kind), id: None, path: "", success: 200, logged: true }
+        Self { method: "GET", kind: Some(kind), id: None, path: "", success: 200, logged: true, rpc: None }
     }
 
     fn path(method: &'static str, path: &'static str) -> Self {
-        Self { method, kind: None, id: None, path, success: 200, logged: true }
+        Self { method, kind: None, id: None, path, success: 200, logged: true, rpc: None }
     }
 
     /// A follow-up call is neither logged nor counted as a SCIM request again.
     fn follow_up(self, follow_up: bool) -> Self {
         Self { logged: !follow_up, ..self }
+    }
+
+    fn via(self, rpc: &'static str) -> Self {
+        Self { rpc: Some(rpc), ..self }
     }
 }
 
@@ -181,14 +187,18 @@ impl ProvisioningService {
         let (store, limits, contexts) = (self.store.clone(), self.limits.clone(), self.contexts.clone());
         // The RPC's span: spawn_blocking does not carry it over by itself.
         let span = tracing::Span::current();
+        // A follow-up belongs to a request admitted already (a write that committed): never
+        // refused by the rate limit after the fact.
+        let admitted = !op.logged;
         // One trip to the blocking pool: the token's lookup, the rate limit, the work.
         let (caller, outcome, warnings) = tokio::task::spawn_blocking(move || {
             let _entered = span.enter();
             let caller = caller(&store, &credential)?;
             span.record("tenant.id", caller.tenant.as_str());
             let mut warnings = Vec::new();
-            let outcome = limits
-                .admit(caller.tenant.as_str(), caller.settings.rate_limit)
+            let admission =
+                if admitted { Ok(()) } else { limits.admit(caller.tenant.as_str(), caller.settings.rate_limit) };
+            let outcome = admission
                 .map_err(CoreError::from)
                 .and_then(|()| contexts.context(&store, &caller))
                 .and_then(|ctx| work(&store, &ctx, &mut warnings));

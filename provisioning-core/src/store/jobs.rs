@@ -31,6 +31,7 @@ pub struct JobRow {
     pub total: i64,
     pub done: i64,
     pub published: i64,
+    pub skipped: i64,
     pub last_error: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
@@ -91,7 +92,9 @@ pub fn tenant_job(conn: &mut DbConnection, tenant: &TenantId, reason: &str) -> R
         .first(conn)
         .optional()?;
     if let Some(id) = open {
-        diesel::update(republish_jobs::table.find(&id))
+        // Only while still open: a job that finished meanwhile (its last batch committed while
+        // this waited for its row) is left done, and a new one made.
+        let restarted = diesel::update(republish_jobs::table.find(&id).filter(republish_jobs::finished_at.is_null()))
             .set((
                 republish_jobs::reason.eq(reason),
                 republish_jobs::phase.eq(PHASE_GROUPS),
@@ -101,7 +104,9 @@ pub fn tenant_job(conn: &mut DbConnection, tenant: &TenantId, reason: &str) -> R
                 republish_jobs::updated_at.eq(now_micros()),
             ))
             .execute(conn)?;
-        return Ok(id);
+        if restarted == 1 {
+            return Ok(id);
+        }
     }
     insert_job(conn, tenant, reason, SCOPE_TENANT, PHASE_GROUPS, total)
 }
@@ -190,15 +195,15 @@ pub fn listed_after(
     Ok(query.load(conn)?)
 }
 
-/// A batch done: the job's new phase and cursor, what it handled and published; a finished
-/// job forgets its listed users.
+/// A batch done: the job's new phase and cursor, what it handled and published, and what it
+/// could not (`note`, kept as `last_error`); a finished job forgets its listed users.
 pub fn advance(
     conn: &mut DbConnection,
     job: &JobRow,
     phase: &str,
     cursor: Option<&str>,
-    handled: i64,
-    published: i64,
+    (handled, published, skipped): (i64, i64, i64),
+    note: Option<&str>,
 ) -> Result<(), CoreError> {
     let now = now_micros();
     let finished = (phase == PHASE_DONE).then_some(now);
@@ -208,7 +213,8 @@ pub fn advance(
             republish_jobs::cursor.eq(cursor),
             republish_jobs::done.eq(republish_jobs::done + handled),
             republish_jobs::published.eq(republish_jobs::published + published),
-            republish_jobs::last_error.eq(None::<String>),
+            republish_jobs::skipped.eq(republish_jobs::skipped + skipped),
+            republish_jobs::last_error.eq(note),
             republish_jobs::updated_at.eq(now),
             republish_jobs::finished_at.eq(finished),
         ))

@@ -216,7 +216,12 @@ pub fn lock_existing(
     ids: &[String],
 ) -> Result<Vec<(String, String)>, CoreError> {
     let mut found = std::collections::HashMap::with_capacity(ids.len());
-    for chunk in ids.chunks(super::CHUNK) {
+    // Locked in id order, as every transaction that locks several users does (group writes,
+    // background re-publishing): two of them never wait for each other in a cycle.
+    let mut ordered: Vec<&String> = ids.iter().collect();
+    ordered.sort();
+    let ordered: Vec<String> = ordered.into_iter().cloned().collect();
+    for chunk in ordered.chunks(super::CHUNK) {
         diesel::update(
             scim_users::table.filter(scim_users::tenant_id.eq(tenant.as_str())).filter(scim_users::id.eq_any(chunk)),
         )

@@ -30,7 +30,7 @@ impl Kind for Group {
         scim::validate::check(ctx.registry(), ResourceType::Group, &input.attributes)?;
         let id = uuid::Uuid::new_v4().to_string();
         let named = membership::net(&[], vec![scim::patch::MemberChange::Add(input.member_ids)]).added;
-        let members = known_users(w, &id, &named)?;
+        let members = known_users(w, &id, &named, &[])?;
         let (ids, accounts): (Vec<String>, Vec<String>) = members.into_iter().unzip();
         let team = ctx.rules().team(tenant.as_str(), &id, &input.attributes, Vec::new());
         let grants = !team.permissions.is_empty();
@@ -184,7 +184,7 @@ fn apply(
         scim::validate::check(ctx.registry(), ResourceType::Group, &input.attributes)?;
         scim::validate::check_immutable(ctx.registry(), ResourceType::Group, &before_attributes, &input.attributes)?;
     }
-    let added = known_users(w, &row.id, &delta.added)?;
+    let added = known_users(w, &row.id, &delta.added, &delta.removed)?;
     if !attributes_changed && added.is_empty() && delta.removed.is_empty() {
         // Nothing changes (only unknown ids were added, or nothing at all).
         let members = if with_members { answer(w.conn, tenant, &row.id)? } else { Members::Excluded };
@@ -252,13 +252,27 @@ fn answer(conn: &mut DbConnection, tenant: &TenantId, id: &str) -> Result<Member
 
 /// The users among `ids`, with their account ids, locked until the transaction ends (a
 /// concurrent delete of one of them waits for this membership to commit, then removes it).
+/// `leaving` (members the change removes) are locked with them, all in id order: their records
+/// may be re-published by this change, and one lock order for all users keeps this
+/// transaction and the background re-publishing from deadlocking.
 /// Unknown ids are left out with a warning: a stale member id (a user deleted here, not yet in
 /// the IdP) must never block a group's sync.
-fn known_users(w: &mut Write<'_>, group_id: &str, ids: &[String]) -> Result<Vec<(String, String)>, CoreError> {
-    if ids.is_empty() {
+fn known_users(
+    w: &mut Write<'_>,
+    group_id: &str,
+    ids: &[String],
+    leaving: &[String],
+) -> Result<Vec<(String, String)>, CoreError> {
+    if ids.is_empty() && leaving.is_empty() {
         return Ok(Vec::new());
     }
-    let found = users::lock_existing(w.conn, &w.ctx.tenant, ids)?;
+    let mut named: Vec<String> = ids.iter().chain(leaving).cloned().collect();
+    named.sort();
+    named.dedup();
+    let locked: std::collections::HashMap<String, String> =
+        users::lock_existing(w.conn, &w.ctx.tenant, &named)?.into_iter().collect();
+    let found: Vec<(String, String)> =
+        ids.iter().filter_map(|id| locked.get(id).map(|account| (id.clone(), account.clone()))).collect();
     if found.len() < ids.len() {
         let known: std::collections::HashSet<&str> = found.iter().map(|(id, _)| id.as_str()).collect();
         let unknown: Vec<&str> = ids.iter().map(String::as_str).filter(|id| !known.contains(id)).collect();

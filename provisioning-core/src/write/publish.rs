@@ -84,6 +84,13 @@ fn fields_text(fields: &BTreeMap<String, Value>) -> Result<String, CoreError> {
 
 /// Writes an event to the outbox; one larger than [`MAX_EVENT_BYTES`] fails the write (413).
 pub fn enqueue(conn: &mut DbConnection, event: &ChangeEvent) -> Result<(), CoreError> {
+    check_size(event)?;
+    let kind = if event.resource_kind == ResourceKind::Group as i32 { ResourceType::Group } else { ResourceType::User };
+    outbox::enqueue(conn, event, kind)
+}
+
+/// Fails with 413 when an event would be larger than [`MAX_EVENT_BYTES`].
+fn check_size(event: &ChangeEvent) -> Result<(), CoreError> {
     let size = prost::Message::encoded_len(event);
     if size > MAX_EVENT_BYTES {
         return Err(CoreError::Scim(scim::ScimError::new(
@@ -96,8 +103,7 @@ pub fn enqueue(conn: &mut DbConnection, event: &ChangeEvent) -> Result<(), CoreE
             ),
         )));
     }
-    let kind = if event.resource_kind == ResourceKind::Group as i32 { ResourceType::Group } else { ResourceType::User };
-    outbox::enqueue(conn, event, kind)
+    Ok(())
 }
 
 /// The record of a user written by SCIM (a create, an update), with its event: always
@@ -223,9 +229,10 @@ pub fn user_derived(conn: &mut DbConnection, ctx: &TenantContext, user_id: &str)
         return Ok(false);
     }
     let version = row.record_version + 1;
-    users::set_record(conn, &ctx.tenant, user_id, &fields_text(&after)?, version)?;
     let mut event = events::user_event("user.updated", user_id, account, version, false);
     event.changes = mapping::changes(&before, &after);
+    check_size(&event)?;
+    users::set_record(conn, &ctx.tenant, user_id, &fields_text(&after)?, version)?;
     enqueue(conn, &event)?;
     Ok(true)
 }
@@ -267,9 +274,10 @@ pub(crate) fn team_derived(conn: &mut DbConnection, ctx: &TenantContext, group_i
         return Ok(false);
     }
     let version = row.record_version + 1;
-    groups::set_record(conn, &ctx.tenant, group_id, &fields_text(&after)?, version)?;
     let mut event = events::group_event("group.updated", team, version, false, Vec::new(), Vec::new());
     event.changes = mapping::changes(&before, &after);
+    check_size(&event)?;
+    groups::set_record(conn, &ctx.tenant, group_id, &fields_text(&after)?, version)?;
     enqueue(conn, &event)?;
     Ok(true)
 }

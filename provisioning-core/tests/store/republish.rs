@@ -156,11 +156,24 @@ fn large_team_changes_republish_in_the_background(store: &Store) {
     assert_eq!(after_delete.len(), USERS);
     assert!(after_delete.values().all(Vec::is_empty), "no team, no permissions");
 
-    // Rules changed twice in a row make one tenant job, started over.
+    // Rules changed twice in a row make one tenant job, started over from its first phase.
     let first = store.write(|conn| jobs::tenant_job(conn, &acme, "mapping changed")).expect("job");
+    assert_eq!(one_batch(store), (0, 0, false), "no group left: the groups phase ends at once");
+    assert_eq!(one_batch(store), (BATCH, 0, false), "users: nothing changed, nothing published");
+    let job = open_job(store, &acme);
+    assert_eq!((job.phase.as_str(), job.done), (jobs::PHASE_USERS, BATCH));
     let second = store.write(|conn| jobs::tenant_job(conn, &acme, "group permissions changed")).expect("job");
     assert_eq!(first, second);
     let job = open_job(store, &acme);
-    assert_eq!((job.reason.as_str(), job.total), ("group permissions changed", USERS as i64));
+    assert_eq!(
+        (job.reason.as_str(), job.phase.as_str(), job.cursor.as_deref(), job.done, job.total),
+        ("group permissions changed", jobs::PHASE_GROUPS, None, 0, USERS as i64)
+    );
     assert!(drain(store).is_empty(), "nothing changed: nothing published");
+    let done = store.read(|conn| jobs::find(conn, acme.as_str(), &first)).expect("job").expect("kept");
+    assert_eq!((done.state(), done.done, done.skipped), ("done", USERS as i64, 0));
+    // A finished job is never restarted: the next change makes a new one.
+    let third = store.write(|conn| jobs::tenant_job(conn, &acme, "mapping changed")).expect("job");
+    assert_ne!(third, first);
+    assert!(drain(store).is_empty());
 }

@@ -1,6 +1,6 @@
 //! A group of 100,000 members, end to end, on PostgreSQL + Kafka and on standalone: built by
 //! PATCH chunks as an IdP's initial sync does, then single members added and removed, renamed,
-//! its whole member set replaced by a PUT, and deleted. After each step the directory holds
+//! its whole member set replaced by a PUT, all removed, 50,000 added in one PATCH, and deleted. After each step the directory holds
 //! exactly the team it should (read through its paged members API), and no event was set aside
 //! or larger than the bound the event contract gives.
 //!
@@ -222,6 +222,28 @@ async fn hundred_thousand_members(client: &Client, admin: &Admin, db: &CoreDb) {
         client.scim(Method::GET, "/Groups?filter=displayName%20eq%20%22All%20employees%22", None).await;
     assert_eq!(status, StatusCode::OK, "{}", list["detail"]);
     assert_eq!(list["Resources"][0]["members"].as_array().map(Vec::len), Some(MEMBERS), "a query's page too");
+    // A page with a huge group holds it alone (members streamed), the next page the rest.
+    let (status, small) = client
+        .scim(Method::POST, "/Groups", Some(json!({"displayName": "Small", "members": [{"value": seeds[0]}]})))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{small}");
+    let (status, first) = client.scim(Method::GET, "/Groups?startIndex=1&count=10", None).await;
+    assert_eq!(status, StatusCode::OK, "{}", first["detail"]);
+    assert_eq!((&first["totalResults"], &first["itemsPerPage"]), (&json!(2), &json!(1)), "a page of one");
+    assert_eq!(
+        (&first["Resources"][0]["id"], first["Resources"][0]["members"].as_array().map(Vec::len)),
+        (&json!(id), Some(MEMBERS))
+    );
+    let (status, second) = client.scim(Method::GET, "/Groups?startIndex=2&count=10", None).await;
+    assert_eq!(status, StatusCode::OK, "{}", second["detail"]);
+    assert_eq!(second["Resources"][0]["id"], small["id"], "{second}");
+    assert_eq!(
+        second["Resources"][0]["members"],
+        json!([{"value": seeds[0], "type": "User",
+        "$ref": second["Resources"][0]["members"][0]["$ref"]}])
+    );
+    let (status, _) = client.scim(Method::DELETE, &format!("/Groups/{}", id_of(&small)), None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
 
     // One member joins, one leaves: one PATCH each, as Entra sends them.
     let (status, newcomer) =
@@ -249,7 +271,17 @@ async fn hundred_thousand_members(client: &Client, admin: &Admin, db: &CoreDb) {
     expected = kept.into_iter().collect();
     directory_has(client, &id, "Everyone", &expected, "whole set replaced").await;
 
-    // Deleted.
+    // Every member removed at once (past SQLite's 32,766 bound parameters), then 50,000 added
+    // back in one PATCH.
+    patch_group(client, &id, json!([{"op": "remove", "path": "members"}])).await;
+    expected.clear();
+    directory_has(client, &id, "Everyone", &expected, "all removed").await;
+    let back: Vec<String> = seeds[..50_000].to_vec();
+    patch_group(client, &id, json!([{"op": "add", "path": "members", "value": members_body(&back)}])).await;
+    expected = back.into_iter().collect();
+    directory_has(client, &id, "Everyone", &expected, "50,000 added in one PATCH").await;
+
+    // Deleted, with its 50,000 members.
     let (status, _) = client.scim(Method::DELETE, &path, None).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     client.directory_until("teams", &id, "the team deleted", |status, _| status == StatusCode::NOT_FOUND).await;
