@@ -41,12 +41,20 @@ impl GatewayConfig {
         );
         let public_base_url =
             source.get("PUBLIC_BASE_URL").filter(|u| !u.is_empty()).map(|u| u.trim_end_matches('/').to_owned());
+        let max_body_bytes: usize = source.parse_or("MAX_BODY_BYTES", 4 * 1024 * 1024)?;
+        // A body becomes one gRPC message to the core of about its size: it must fit the bound
+        // of every message between them, with room for the rest of the request.
+        anyhow::ensure!(
+            (1024..=MAX_BODY_LIMIT).contains(&max_body_bytes),
+            "MAX_BODY_BYTES={max_body_bytes} must be between 1024 and {MAX_BODY_LIMIT} (12 MiB): a request travels to \
+             provisioning-core as one gRPC message of at most 16 MiB"
+        );
         Ok(Self {
             http_addr: source.socket_addr_or("GATEWAY_HTTP_ADDR", "127.0.0.1:8080")?,
             base_path,
             core_url,
             public_base_url,
-            max_body_bytes: source.parse_or("MAX_BODY_BYTES", 4 * 1024 * 1024)?,
+            max_body_bytes,
             region: platform::config::region(source)?,
             token_prefix: platform::config::token_prefix(source)?,
             region_tenant_urls: platform::config::region_tenant_urls(source)?,
@@ -54,6 +62,9 @@ impl GatewayConfig {
         })
     }
 }
+
+/// The largest `MAX_BODY_BYTES`: below `proto::MAX_MESSAGE_BYTES`, with room to spare.
+pub const MAX_BODY_LIMIT: usize = 12 * 1024 * 1024;
 
 /// `scim/v2/` → `/scim/v2`; `/` → `` (SCIM at the root).
 fn normalize_base_path(raw: &str) -> anyhow::Result<String> {
@@ -80,5 +91,14 @@ mod tests {
         assert!(normalize_base_path("/a b").is_err());
         let bad: HashMap<&str, &str> = HashMap::from([("CORE_GRPC_URL", "core:50051")]);
         assert!(GatewayConfig::from_source(&bad).is_err());
+    }
+
+    #[test]
+    fn the_body_limit_stays_within_a_grpc_message() {
+        let at = |value: &str| GatewayConfig::from_source(&HashMap::from([("MAX_BODY_BYTES", value)]));
+        assert_eq!(at("12582912").unwrap().max_body_bytes, MAX_BODY_LIMIT);
+        let error = at("12582913").unwrap_err().to_string();
+        assert!(error.contains("MAX_BODY_BYTES=12582913") && error.contains("16 MiB"), "{error}");
+        assert!(at("100").is_err());
     }
 }
