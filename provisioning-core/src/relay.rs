@@ -164,10 +164,21 @@ impl Relay {
     async fn publish_batch(&self) -> anyhow::Result<Progress> {
         let store = self.store.clone();
         let limit = self.batch_size;
-        let events = tokio::task::spawn_blocking(move || store.read(|conn| outbox::pending(conn, limit))).await??;
+        let mut events = tokio::task::spawn_blocking(move || store.read(|conn| outbox::pending(conn, limit))).await??;
         if events.is_empty() {
             return Ok(Progress::Idle);
         }
+        // At most BATCH_BYTES of payloads in memory and in flight (256 events of up to 512 KiB
+        // would be 128 MiB); the rest, in order, is the next batch.
+        let mut bytes = 0;
+        let fitting = events
+            .iter()
+            .take_while(|event| {
+                bytes += event.payload.len();
+                bytes <= BATCH_BYTES
+            })
+            .count();
+        events.truncate(fitting.max(1));
         let Delivery { acknowledged, rejected } = self.sink.publish(&events).await;
         let marked = acknowledged.len() + rejected.len();
         for (seq, reason) in &rejected {
@@ -192,6 +203,9 @@ impl Relay {
         Ok(Progress::Published)
     }
 }
+
+/// The most payload bytes one relay batch holds (past its first event).
+const BATCH_BYTES: usize = 8 * 1024 * 1024;
 
 enum Progress {
     Idle,

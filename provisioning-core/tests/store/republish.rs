@@ -177,3 +177,82 @@ fn large_team_changes_republish_in_the_background(store: &Store) {
     assert_ne!(third, first);
     assert!(drain(store).is_empty());
 }
+
+#[test]
+fn two_workers_share_the_jobs_and_publish_each_user_once_sqlite() {
+    two_workers_share_the_jobs_and_publish_each_user_once(&TestStore::sqlite());
+}
+
+#[test]
+fn two_workers_share_the_jobs_and_publish_each_user_once_postgres() {
+    two_workers_share_the_jobs_and_publish_each_user_once(&TestStore::postgres());
+}
+
+/// Every `user.updated` event so far, however many: user id → permissions of each.
+fn all_user_updates(store: &Store) -> BTreeMap<String, Vec<Vec<String>>> {
+    let mut updates: BTreeMap<String, Vec<Vec<String>>> = BTreeMap::new();
+    loop {
+        let rows = store.read(|conn| outbox::pending(conn, 1000)).expect("reading the outbox");
+        if rows.is_empty() {
+            return updates;
+        }
+        let seqs: Vec<i64> = rows.iter().map(|row| row.seq).collect();
+        for row in rows.into_iter().filter(|row| row.event_type == "user.updated") {
+            let event = <proto::ChangeEvent as prost::Message>::decode(row.payload.as_slice()).expect("an event");
+            updates.entry(row.resource_id.clone()).or_default().push(account(&event).permissions.clone());
+        }
+        store.write(|conn| outbox::mark_published(conn, &seqs)).expect("marking published");
+    }
+}
+
+/// Two core replicas (two stores on one database, each running batches on its own thread) go
+/// through two jobs at once: each job's users once, each user's final record published once.
+fn two_workers_share_the_jobs_and_publish_each_user_once(store: &Store) {
+    let acme = tenant(store, "acme");
+    let permissions = serde_json::from_value(json!({"A": ["a"], "B": ["b"]})).expect("a permissions table");
+    store.write(|conn| set_mapping(conn, acme.as_str(), &MappingConfig::default(), &permissions)).expect("mapping");
+    let mut ids: Vec<String> = store
+        .write(|conn| {
+            (0..USERS)
+                .map(|n| users::create(conn, &acme, user_input(json!({"userName": format!("w{n:05}@example.com")}))))
+                .map(|user| user.map(|user| user.id))
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .expect("users");
+    ids.sort();
+    skip_events(store);
+    // A: the first 1,020 users; B: the last 1,020 (more than a request re-publishes, each).
+    let (a_members, b_members) = (&ids[..1020], &ids[USERS - 1020..]);
+    for (name, members) in [("A", a_members), ("B", b_members)] {
+        let members: Vec<serde_json::Value> = members.iter().map(|id| json!({"value": id})).collect();
+        let input = GroupInput::from_body(json!({"displayName": name, "members": members})).expect("a group");
+        store.write(|conn| groups::create(conn, &acme, input)).expect("a group");
+    }
+    let jobs_made = store.read(|conn| jobs::of_tenant(conn, acme.as_str(), 10)).expect("jobs");
+    assert_eq!(jobs_made.len(), 2, "{jobs_made:?}");
+
+    let database = store.database().clone();
+    std::thread::scope(|scope| {
+        for _ in 0..2 {
+            let replica = Store::new(database.clone());
+            scope.spawn(move || while republish::run_batch(&replica).expect("a batch").is_some() {});
+        }
+    });
+    // A worker that found the other's job locked may have stopped early: finish what is left.
+    while republish::run_batch(store).expect("a batch").is_some() {}
+
+    let updates = all_user_updates(store);
+    assert_eq!(updates.len(), USERS, "every member re-published");
+    for (index, id) in ids.iter().enumerate() {
+        let expected: Vec<&str> = match (index < 1020, index >= USERS - 1020) {
+            (true, true) => vec!["a", "b"],
+            (true, false) => vec!["a"],
+            _ => vec!["b"],
+        };
+        let published = &updates[id];
+        assert_eq!(published.len(), 1, "{id} published once: {published:?}");
+        assert_eq!(published[0], expected, "{id}'s permissions from both teams");
+    }
+    let finished = store.read(|conn| jobs::of_tenant(conn, acme.as_str(), 10)).expect("jobs");
+    assert!(finished.iter().all(|job| job.state() == "done" && job.done == 1020), "{finished:?}");
+}
