@@ -256,3 +256,62 @@ fn two_workers_share_the_jobs_and_publish_each_user_once(store: &Store) {
     let finished = store.read(|conn| jobs::of_tenant(conn, acme.as_str(), 10)).expect("jobs");
     assert!(finished.iter().all(|job| job.state() == "done" && job.done == 1020), "{finished:?}");
 }
+
+#[test]
+fn a_record_too_large_to_publish_is_skipped_and_noted_sqlite() {
+    a_record_too_large_to_publish_is_skipped_and_noted(&TestStore::sqlite());
+}
+
+#[test]
+fn a_record_too_large_to_publish_is_skipped_and_noted_postgres() {
+    a_record_too_large_to_publish_is_skipped_and_noted(&TestStore::postgres());
+}
+
+/// A user whose record would make an event above the bound (stored before events were
+/// bounded: here written straight into its row) is left as it was, counted and noted; the job
+/// finishes and the other users are handled.
+fn a_record_too_large_to_publish_is_skipped_and_noted(store: &Store) {
+    use diesel::prelude::*;
+    use provisioning_core::schema::scim_users;
+
+    let acme = tenant(store, "acme");
+    let created: Vec<StoredResource> = store
+        .write(|conn| {
+            (0..3)
+                .map(|n| users::create(conn, &acme, user_input(json!({"userName": format!("s{n}@example.com")}))))
+                .collect()
+        })
+        .expect("users");
+    skip_events(store);
+    let huge = &created[1].id;
+    let attributes = json!({"userName": "s1@example.com", "displayName": "x".repeat(600 * 1024)}).to_string();
+    let record_version = |store: &Store| -> i64 {
+        store
+            .read(|conn| {
+                Ok::<_, provisioning_core::error::CoreError>(
+                    scim_users::table
+                        .find((acme.as_str(), huge.as_str()))
+                        .select(scim_users::record_version)
+                        .first(conn)?,
+                )
+            })
+            .expect("the row")
+    };
+    store
+        .write(|conn| {
+            diesel::update(scim_users::table.find((acme.as_str(), huge.as_str())))
+                .set(scim_users::attributes.eq(&attributes))
+                .execute(conn)
+                .map_err(provisioning_core::error::CoreError::from)
+        })
+        .expect("a huge display name");
+    let before = record_version(store);
+
+    let id = store.write(|conn| jobs::tenant_job(conn, &acme, "mapping changed")).expect("job");
+    assert!(drain(store).is_empty(), "the others' records did not change; the huge one is not published");
+    let job = store.read(|conn| jobs::find(conn, acme.as_str(), &id)).expect("job").expect("kept");
+    assert_eq!((job.state(), job.done, job.published, job.skipped), ("done", 3, 0, 1), "{job:?}");
+    let note = job.last_error.unwrap_or_default();
+    assert!(note.contains(huge.as_str()) && note.contains("bytes"), "the note names the user and why: {note}");
+    assert_eq!(record_version(store), before, "nothing of it was written");
+}
