@@ -11,7 +11,7 @@ pub use v1::*;
 /// The largest gRPC message between gateway and core, either way (tonic's default is 4 MiB).
 /// Messages are bounded by design below it: a request by the gateway's `MAX_BODY_BYTES`
 /// (4 MiB by default; keep it below this), an answer by one resource plus at most 10,000
-/// members, or a query's page by 4 MiB of attributes past its first resource. A group's
+/// members, or a query's page by 12 MiB of attributes past its first resource. A group's
 /// members past that come as a stream of bounded messages (`ReadGroup`).
 pub const MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
 

@@ -40,8 +40,12 @@ pub(super) async fn query<K: Kind>(
     Ok(Response::new(plan.respond(found, &service.cursor_key)?))
 }
 
-/// The most bytes of attributes one page of a query carries (past its first resource).
-pub const ANSWER_BYTES: usize = 4 * 1024 * 1024;
+/// The most bytes of attributes one page of a query carries (past its first resource): what
+/// keeps the answer within `proto::MAX_MESSAGE_BYTES` (16 MiB) with its members (at most
+/// 10,000, about 500 KB). Only pages of unusually large resources reach it: a shorter page
+/// is correct SCIM, but a client that pages by `startIndex += count` (Okta) would skip the
+/// rest, so it is a last resort, as high as the message allows.
+pub const ANSWER_BYTES: usize = 12 * 1024 * 1024;
 
 /// A query, checked and planned: filter, sort and the page (by index or by cursor).
 struct QueryPlan {

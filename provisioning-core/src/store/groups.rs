@@ -313,22 +313,15 @@ pub fn search(
 ) -> Result<(i64, Vec<StoredResource>), CoreError> {
     let (total, rows) =
         query::page_of!(conn, scim_groups, GroupRow, ResourceType::Group, tenant, registry, filter, sort, page);
-    // The page's members share one budget. A group that does not fit ends the page early (RFC
-    // 7644 §3.4.2.4 lets a page hold fewer than asked; the next one starts with it), unless it
-    // comes first: then it is the page's only group, without its members, which the gateway
-    // streams. So a page's members are at most the budget, or one group's.
+    // The page's members share one budget: a group that does not fit comes without them, and
+    // the gateway streams them (`ReadGroup`). The page keeps every group it was asked for: Okta
+    // pages by `startIndex += count`, so a shorter page would make it skip groups.
     let mut budget = MEMBERS_PER_ANSWER;
     let mut resources = Vec::with_capacity(rows.len());
     for row in &rows {
         let members = if exclude_members { Members::Excluded } else { answer_members(conn, tenant, &row.id, budget)? };
-        if members == Members::Omitted && !resources.is_empty() {
-            break;
-        }
         budget -= members.count();
         resources.push(row.to_resource(&members)?);
-        if members == Members::Omitted {
-            break;
-        }
     }
     Ok((total, resources))
 }
