@@ -287,16 +287,7 @@ pub fn ids_after(
     after: Option<&str>,
     limit: i64,
 ) -> Result<Vec<String>, CoreError> {
-    let mut query = scim_groups::table
-        .filter(scim_groups::tenant_id.eq(tenant.as_str()))
-        .select(scim_groups::id)
-        .order(scim_groups::id)
-        .limit(limit)
-        .into_boxed();
-    if let Some(after) = after {
-        query = query.filter(scim_groups::id.gt(after.to_owned()));
-    }
-    Ok(query.load(conn)?)
+    Ok(super::query::ids_after!(conn, scim_groups, tenant, after, limit))
 }
 
 /// One page of the groups matching `filter` in `sort` order (then creation order, then id),

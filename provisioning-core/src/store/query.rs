@@ -62,3 +62,22 @@ macro_rules! page_of {
     }};
 }
 pub(crate) use page_of;
+
+/// Up to `limit` ids of a tenant's rows of `$table` (`scim_users`, `scim_groups`) after
+/// `after`, in id order: the keyset pages that background jobs walk.
+macro_rules! ids_after {
+    ($conn:expr, $table:ident, $tenant:expr, $after:expr, $limit:expr) => {{
+        let mut query = $table::table
+            .filter($table::tenant_id.eq($tenant.as_str()))
+            .select($table::id)
+            .order($table::id)
+            .limit($limit)
+            .into_boxed();
+        if let Some(after) = $after {
+            query = query.filter($table::id.gt(after.to_owned()));
+        }
+        let ids: Vec<String> = query.load($conn)?;
+        ids
+    }};
+}
+pub(crate) use ids_after;

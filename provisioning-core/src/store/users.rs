@@ -268,16 +268,7 @@ pub fn ids_after(
     after: Option<&str>,
     limit: i64,
 ) -> Result<Vec<String>, CoreError> {
-    let mut query = scim_users::table
-        .filter(scim_users::tenant_id.eq(tenant.as_str()))
-        .select(scim_users::id)
-        .order(scim_users::id)
-        .limit(limit)
-        .into_boxed();
-    if let Some(after) = after {
-        query = query.filter(scim_users::id.gt(after.to_owned()));
-    }
-    Ok(query.load(conn)?)
+    Ok(super::query::ids_after!(conn, scim_users, tenant, after, limit))
 }
 
 /// A soft-deleted account of this userName, taken (removed from the tombstones) to be restored:
