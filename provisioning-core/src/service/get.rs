@@ -39,10 +39,11 @@ pub(super) async fn read_group(
         .run(&metadata, op, Box::new(move |store, ctx, _| store.read(|conn| groups::read_all(conn, ctx, &id))))
         .await?;
     let mut parts = vec![GroupPart { part: Some(Part::Resource(resource.into())) }];
-    parts.extend(
-        members
-            .chunks(MEMBERS_PER_PART)
-            .map(|ids| GroupPart { part: Some(Part::Members(MemberIds { ids: ids.to_vec() })) }),
-    );
+    // The ids move into their messages, a chunk at a time (no second copy of the list).
+    let mut members = members.into_iter().peekable();
+    while members.peek().is_some() {
+        let ids: Vec<String> = members.by_ref().take(MEMBERS_PER_PART).collect();
+        parts.push(GroupPart { part: Some(Part::Members(MemberIds { ids })) });
+    }
     Ok(Response::new(Box::pin(futures::stream::iter(parts.into_iter().map(Ok)))))
 }

@@ -252,15 +252,6 @@ fn account_ids_of(
         .collect())
 }
 
-/// The account ids of users (SCIM ids), in the given order; unknown ids keep their SCIM id.
-pub fn account_ids(conn: &mut DbConnection, tenant: &TenantId, ids: &[String]) -> Result<Vec<String>, CoreError> {
-    let mut found = std::collections::HashMap::with_capacity(ids.len());
-    for chunk in ids.chunks(super::CHUNK) {
-        found.extend(account_ids_of(conn, tenant, chunk)?);
-    }
-    Ok(ids.iter().map(|id| found.get(id).cloned().unwrap_or_else(|| id.clone())).collect())
-}
-
 /// Up to `limit` user ids of a tenant after `after`, in id order.
 pub fn ids_after(
     conn: &mut DbConnection,

@@ -30,7 +30,7 @@ impl Kind for Group {
         scim::validate::check(ctx.registry(), ResourceType::Group, &input.attributes)?;
         let id = uuid::Uuid::new_v4().to_string();
         let named = membership::net(&[], vec![scim::patch::MemberChange::Add(input.member_ids)]).added;
-        let members = known_users(w, &id, &named, &[])?;
+        let (members, _) = known_users(w, &id, &named, &[])?;
         let (ids, accounts): (Vec<String>, Vec<String>) = members.into_iter().unzip();
         let team = ctx.rules().team(tenant.as_str(), &id, &input.attributes, Vec::new());
         let grants = !team.permissions.is_empty();
@@ -184,7 +184,7 @@ fn apply(
         scim::validate::check(ctx.registry(), ResourceType::Group, &input.attributes)?;
         scim::validate::check_immutable(ctx.registry(), ResourceType::Group, &before_attributes, &input.attributes)?;
     }
-    let added = known_users(w, &row.id, &delta.added, &delta.removed)?;
+    let (added, removed_accounts) = known_users(w, &row.id, &delta.added, &delta.removed)?;
     if !attributes_changed && added.is_empty() && delta.removed.is_empty() {
         // Nothing changes (only unknown ids were added, or nothing at all).
         let members = if with_members { answer(w.conn, tenant, &row.id)? } else { Members::Excluded };
@@ -193,7 +193,6 @@ fn apply(
     let (added_ids, added_accounts): (Vec<String>, Vec<String>) = added.into_iter().unzip();
     groups::insert_members(w.conn, tenant, &row.id, &added_ids)?;
     groups::delete_members(w.conn, tenant, &row.id, &delta.removed)?;
-    let removed_accounts = users::account_ids(w.conn, tenant, &delta.removed)?;
     let team_before = ctx.rules().team(tenant.as_str(), &row.id, &before_attributes, Vec::new());
     let team = ctx.rules().team(tenant.as_str(), &row.id, &input.attributes, Vec::new());
     let (permissions_moved, grants) = (team.permissions != team_before.permissions, !team.permissions.is_empty());
@@ -254,7 +253,9 @@ fn answer(conn: &mut DbConnection, tenant: &TenantId, id: &str) -> Result<Member
 /// concurrent delete of one of them waits for this membership to commit, then removes it).
 /// `leaving` (members the change removes) are locked with them, all in id order: their records
 /// may be re-published by this change, and one lock order for all users keeps this
-/// transaction and the background re-publishing from deadlocking.
+/// transaction and the background re-publishing from deadlocking. Also returns the account
+/// ids of the leaving users, in their order (read with the locks).
+#[allow(clippy::type_complexity)]
 /// Unknown ids are left out with a warning: a stale member id (a user deleted here, not yet in
 /// the IdP) must never block a group's sync.
 fn known_users(
@@ -262,9 +263,9 @@ fn known_users(
     group_id: &str,
     ids: &[String],
     leaving: &[String],
-) -> Result<Vec<(String, String)>, CoreError> {
+) -> Result<(Vec<(String, String)>, Vec<String>), CoreError> {
     if ids.is_empty() && leaving.is_empty() {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), Vec::new()));
     }
     let mut named: Vec<String> = ids.iter().chain(leaving).cloned().collect();
     named.sort();
@@ -287,5 +288,7 @@ fn known_users(
         );
         w.warn(format!("group {group_id}: members {listed}{more} are not users of this tenant and were left out"));
     }
-    Ok(found)
+    // One that is no user any more keeps its SCIM id.
+    let leaving_accounts = leaving.iter().map(|id| locked.get(id).cloned().unwrap_or_else(|| id.clone())).collect();
+    Ok((found, leaving_accounts))
 }
