@@ -294,7 +294,7 @@ async fn run(call: &ScimCall, operation: &Operation, created: &HashMap<String, S
         Some(resolved) => resolved.clone(),
         None => id.clone(),
     });
-    let if_match = operation.version.as_deref().and_then(render::etag_version);
+    let if_match = proto::precondition::if_match(proto::precondition::parse(operation.version.as_deref()));
     let kind = operation.kind;
     // RFC 7644 §3.7.3: every outcome but a failed POST names the resource it was about.
     let target = id.as_ref().map(|id| call.location_of(kind, id));

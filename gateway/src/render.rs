@@ -77,24 +77,9 @@ pub fn respond(status: StatusCode, body: &Value, etag: Option<&str>, location: O
     response.body(body.to_string())
 }
 
-/// The version named by an `If-Match` / `If-None-Match` value such as `W/"3"` (or `"3"`);
-/// `*` and unparsable values name none.
-pub fn etag_version(value: &str) -> Option<i64> {
-    let value = value.trim();
-    let value = value.strip_prefix("W/").unwrap_or(value);
-    value.trim_matches('"').parse().ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn etag_versions() {
-        assert_eq!(etag_version("W/\"3\""), Some(3));
-        assert_eq!(etag_version("\"12\""), Some(12));
-        assert_eq!(etag_version("*"), None);
-    }
 
     #[test]
     fn renders_meta_and_member_refs() {

@@ -154,8 +154,16 @@ impl ScimCall {
         read_json(payload, self.gateway.config.max_body_bytes).await
     }
 
-    fn if_match(&self) -> Option<i64> {
-        self.request.headers().get(header::IF_MATCH).and_then(|v| v.to_str().ok()).and_then(render::etag_version)
+    /// The `If-Match` precondition of a write (RFC 7232 §3.1): `*` is none (any existing
+    /// resource matches), a list names versions, a tag that is not ours names none.
+    fn if_match(&self) -> Option<proto::IfMatch> {
+        proto::precondition::if_match(self.tags(header::IF_MATCH))
+    }
+
+    /// The entity-tags of every field of this header (a field that is not text names none).
+    fn tags(&self, name: header::HeaderName) -> Option<proto::precondition::Tags> {
+        let fields = self.request.headers().get_all(name);
+        proto::precondition::parse(fields.map(|v| v.to_str().unwrap_or("\"\"")))
     }
 
     pub(crate) fn base_url(&self) -> String {
@@ -192,17 +200,18 @@ impl ScimCall {
         kind: ResourceType,
         id: String,
         body: Value,
-        if_match_version: Option<i64>,
+        if_match: Option<proto::IfMatch>,
     ) -> Result<proto::Resource, GatewayError> {
         let mut core = self.core();
         let resource = match kind {
             ResourceType::User => {
                 let user = Some(user_message(UserInput::from_body(body)?));
-                core.replace_user(self.grpc(ReplaceUserRequest { id, user, if_match_version })).await?
+                core.replace_user(self.grpc(ReplaceUserRequest { id, user, if_match_version: None, if_match })).await?
             }
             ResourceType::Group => {
                 let group = Some(group_message(GroupInput::from_body(body)?));
-                core.replace_group(self.grpc(ReplaceGroupRequest { id, group, if_match_version })).await?
+                core.replace_group(self.grpc(ReplaceGroupRequest { id, group, if_match_version: None, if_match }))
+                    .await?
             }
         };
         Ok(resource.into_inner())
@@ -213,7 +222,7 @@ impl ScimCall {
         kind: ResourceType,
         id: String,
         body: &Value,
-        if_match_version: Option<i64>,
+        if_match: Option<proto::IfMatch>,
         exclude_members: bool,
     ) -> Result<proto::Resource, GatewayError> {
         let operations = PatchRequest::from_body(body)?.operations;
@@ -225,7 +234,7 @@ impl ScimCall {
             .into());
         }
         let operations = operations.iter().map(proto::PatchOperation::from).collect();
-        let message = PatchResourceRequest { id, operations, if_match_version, exclude_members };
+        let message = PatchResourceRequest { id, operations, if_match_version: None, exclude_members, if_match };
         let mut core = self.core();
         let resource = match kind {
             ResourceType::User => core.patch_user(self.grpc(message)).await?,
@@ -238,9 +247,9 @@ impl ScimCall {
         &self,
         kind: ResourceType,
         id: String,
-        if_match_version: Option<i64>,
+        if_match: Option<proto::IfMatch>,
     ) -> Result<(), GatewayError> {
-        let message = DeleteResourceRequest { id, if_match_version };
+        let message = DeleteResourceRequest { id, if_match_version: None, if_match };
         let mut core = self.core();
         match kind {
             ResourceType::User => core.delete_user(self.grpc(message)).await?,
@@ -317,13 +326,12 @@ pub async fn get(call: ScimCall, id: web::Path<String>) -> Handled {
         ResourceType::Group if !exclude_members => call.read_group(message.id, false).await?,
         ResourceType::Group => core.get_group(call.grpc(message)).await?.into_inner(),
     };
-    let unchanged = call
-        .request
-        .headers()
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(render::etag_version)
-        .is_some_and(|v| v == resource.version);
+    // RFC 7232 §3.2: `*` or a list naming the current version.
+    let unchanged = match call.tags(header::IF_NONE_MATCH) {
+        Some(proto::precondition::Tags::Any) => true,
+        Some(proto::precondition::Tags::Versions(versions)) => versions.contains(&resource.version),
+        None => false,
+    };
     if unchanged {
         let etag = scim::list::weak_etag(resource.version);
         return Ok(HttpResponse::NotModified().insert_header((header::ETAG, etag)).finish());

@@ -90,3 +90,89 @@ pub mod trace_context {
         }
     }
 }
+
+/// Entity-tag preconditions (RFC 7232 §3.1, §3.2) over this service's weak ETags `W/"<version>"`.
+pub mod precondition {
+    use super::IfMatch;
+
+    /// What an `If-Match` or `If-None-Match` field names.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub enum Tags {
+        /// `*`: any current representation.
+        Any,
+        /// A list of entity-tags: the versions among them that are ours (possibly none).
+        Versions(Vec<i64>),
+    }
+
+    /// Parses the field values of every `If-Match` (or `If-None-Match`) header of a request: a
+    /// comma-separated list of `[W/]"<etagc>*"`, or `*`. Tags that are not ours (not a number)
+    /// name no version; a malformed list names none. Weak and strong tags compare alike here
+    /// (the weak comparison; a write with `If-Match` is refused only on a real mismatch).
+    pub fn parse<'a>(values: impl IntoIterator<Item = &'a str>) -> Option<Tags> {
+        let mut versions = Vec::new();
+        let mut seen = false;
+        for value in values {
+            seen = true;
+            let mut rest = value.trim();
+            if rest == "*" {
+                return Some(Tags::Any);
+            }
+            while !rest.is_empty() {
+                let tag = rest.strip_prefix("W/").unwrap_or(rest);
+                let Some(quoted) = tag.strip_prefix('"') else { break };
+                let Some(end) = quoted.find('"') else { break };
+                if let Ok(version) = quoted[..end].parse::<i64>() {
+                    versions.push(version);
+                }
+                rest = quoted[end + 1..].trim_start();
+                rest = rest.strip_prefix(',').unwrap_or(rest).trim_start();
+            }
+        }
+        seen.then_some(Tags::Versions(versions))
+    }
+
+    /// The `If-Match` message of a parsed field: `*` and no field are no precondition.
+    pub fn if_match(tags: Option<Tags>) -> Option<IfMatch> {
+        match tags? {
+            Tags::Any => None,
+            Tags::Versions(versions) => Some(IfMatch { versions }),
+        }
+    }
+
+    /// The versions a write may find, from a request's `if_match` (or, from an older gateway,
+    /// its single `if_match_version`); `None` allows any.
+    pub fn allowed(legacy: Option<i64>, if_match: Option<IfMatch>) -> Option<Vec<i64>> {
+        match (if_match, legacy) {
+            (Some(IfMatch { versions }), _) => Some(versions),
+            (None, Some(version)) => Some(vec![version]),
+            (None, None) => None,
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn entity_tag_lists_per_rfc_7232() {
+            assert_eq!(parse(["W/\"3\""]), Some(Tags::Versions(vec![3])));
+            assert_eq!(parse(["\"12\""]), Some(Tags::Versions(vec![12])));
+            assert_eq!(parse(["*"]), Some(Tags::Any));
+            assert_eq!(parse([" W/\"1\" , \"2\",W/\"x,y\", \"4\""]), Some(Tags::Versions(vec![1, 2, 4])));
+            assert_eq!(parse(["W/\"1\"", "W/\"7\""]), Some(Tags::Versions(vec![1, 7])), "two header fields");
+            assert_eq!(parse(["W/\"abc\""]), Some(Tags::Versions(vec![])), "not ours: names nothing");
+            assert_eq!(parse(["garbage"]), Some(Tags::Versions(vec![])));
+            assert_eq!(parse(["\"5"]), Some(Tags::Versions(vec![])), "unterminated");
+            assert_eq!(parse(std::iter::empty::<&str>()), None);
+        }
+
+        #[test]
+        fn preconditions_sent_and_read() {
+            assert_eq!(if_match(parse(["*"])), None);
+            assert_eq!(if_match(parse(["W/\"abc\""])), Some(IfMatch { versions: vec![] }));
+            assert_eq!(allowed(Some(3), None), Some(vec![3]));
+            assert_eq!(allowed(Some(3), Some(IfMatch { versions: vec![4, 5] })), Some(vec![4, 5]));
+            assert_eq!(allowed(None, None), None);
+        }
+    }
+}

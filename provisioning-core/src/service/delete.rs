@@ -10,7 +10,8 @@ pub(super) async fn delete<K: Kind>(
     service: &ProvisioningService,
     request: Request<DeleteResourceRequest>,
 ) -> Result<Response<DeleteResourceResponse>, Status> {
-    let (metadata, _, DeleteResourceRequest { id, if_match_version }) = request.into_parts();
+    let (metadata, _, DeleteResourceRequest { id, if_match_version, if_match }) = request.into_parts();
+    let if_match = proto::precondition::allowed(if_match_version, if_match);
     let op = Op::on("DELETE", K::TYPE, &id);
     service
         .write(
@@ -18,7 +19,7 @@ pub(super) async fn delete<K: Kind>(
             op,
             Box::new(move |store, ctx, warnings| {
                 store.write(|conn| {
-                    ctx.write(conn, |conn, ctx| K::delete(&mut Write { conn, ctx, warnings }, &id, if_match_version))
+                    ctx.write(conn, |conn, ctx| K::delete(&mut Write { conn, ctx, warnings }, &id, if_match.as_deref()))
                 })
             }),
         )

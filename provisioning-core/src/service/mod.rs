@@ -303,9 +303,10 @@ impl Provisioning for ProvisioningService {
 
     #[tracing::instrument(skip_all, fields(rpc.system = "grpc", rpc.method = "ReplaceUser", tenant.id))]
     async fn replace_user(&self, request: Request<ReplaceUserRequest>) -> Result<Response<Resource>, Status> {
-        let (metadata, _, ReplaceUserRequest { id, user, if_match_version }) = request.into_parts();
+        let (metadata, _, ReplaceUserRequest { id, user, if_match_version, if_match }) = request.into_parts();
         let input = conversions::user_input(user)?.into();
-        replace::replace::<User>(self, &metadata, id, input, if_match_version).await
+        let if_match = proto::precondition::allowed(if_match_version, if_match);
+        replace::replace::<User>(self, &metadata, id, input, if_match).await
     }
 
     #[tracing::instrument(skip_all, fields(rpc.system = "grpc", rpc.method = "PatchUser", tenant.id))]
@@ -350,9 +351,10 @@ impl Provisioning for ProvisioningService {
 
     #[tracing::instrument(skip_all, fields(rpc.system = "grpc", rpc.method = "ReplaceGroup", tenant.id))]
     async fn replace_group(&self, request: Request<ReplaceGroupRequest>) -> Result<Response<Resource>, Status> {
-        let (metadata, _, ReplaceGroupRequest { id, group, if_match_version }) = request.into_parts();
+        let (metadata, _, ReplaceGroupRequest { id, group, if_match_version, if_match }) = request.into_parts();
         let input = conversions::group_input(group)?;
-        replace::replace::<Group>(self, &metadata, id, input, if_match_version).await
+        let if_match = proto::precondition::allowed(if_match_version, if_match);
+        replace::replace::<Group>(self, &metadata, id, input, if_match).await
     }
 
     #[tracing::instrument(skip_all, fields(rpc.system = "grpc", rpc.method = "PatchGroup", tenant.id))]

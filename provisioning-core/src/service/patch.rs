@@ -12,8 +12,9 @@ pub(super) async fn patch<K: Kind>(
     service: &ProvisioningService,
     request: Request<PatchResourceRequest>,
 ) -> Result<Response<Resource>, Status> {
-    let (metadata, _, PatchResourceRequest { id, operations, if_match_version, exclude_members }) =
+    let (metadata, _, PatchResourceRequest { id, operations, if_match_version, exclude_members, if_match }) =
         request.into_parts();
+    let if_match = proto::precondition::allowed(if_match_version, if_match);
     let operations = conversions::patch_operations(operations)?;
     let op = Op::on("PATCH", K::TYPE, &id);
     let patched = service
@@ -24,7 +25,7 @@ pub(super) async fn patch<K: Kind>(
                 store.write(|conn| {
                     ctx.write(conn, |conn, ctx| {
                         let mut write = Write { conn, ctx, warnings };
-                        K::patch(&mut write, &id, if_match_version, operations, !exclude_members)
+                        K::patch(&mut write, &id, if_match.as_deref(), operations, !exclude_members)
                     })
                 })
             }),

@@ -12,7 +12,7 @@ pub(super) async fn replace<K: Kind>(
     metadata: &MetadataMap,
     id: String,
     input: K::Input,
-    if_match: Option<i64>,
+    if_match: Option<Vec<i64>>,
 ) -> Result<Response<Resource>, Status> {
     let op = Op::on("PUT", K::TYPE, &id);
     let replaced = service
@@ -21,7 +21,9 @@ pub(super) async fn replace<K: Kind>(
             op,
             Box::new(move |store, ctx, warnings| {
                 store.write(|conn| {
-                    ctx.write(conn, |conn, ctx| K::replace(&mut Write { conn, ctx, warnings }, &id, if_match, input))
+                    ctx.write(conn, |conn, ctx| {
+                        K::replace(&mut Write { conn, ctx, warnings }, &id, if_match.as_deref(), input)
+                    })
                 })
             }),
         )

@@ -263,17 +263,24 @@ pub fn ids_after(
 }
 
 /// A soft-deleted account of this userName, taken (removed from the tombstones) to be restored:
-/// (account id, record version, former SCIM user id, former externalId). A tombstone that a
-/// concurrent purge removed first is none.
+/// (account id, record version, former SCIM user id, former externalId). A tombstone that stored
+/// an externalId is restored only for that same externalId: a new hire given a former
+/// employee's recycled userPrincipalName gets a new account, not that person's. A tombstone that
+/// a concurrent purge removed first is none.
 pub fn take_tombstone(
     conn: &mut DbConnection,
     tenant: &TenantId,
     user_name_key: &str,
+    external_id: Option<&str>,
 ) -> Result<Option<Tombstone>, CoreError> {
+    // `= NULL` is never true: a request without externalId restores only tombstones without one.
+    let same_person = account_tombstones::external_id.is_null().or(account_tombstones::external_id.eq(external_id));
     let found = account_tombstones::table
         .filter(account_tombstones::tenant_id.eq(tenant.as_str()))
         .filter(account_tombstones::user_name_key.eq(user_name_key))
-        .order(account_tombstones::deleted_at.desc())
+        .filter(same_person)
+        // The same externalId before a tombstone that stored none; then the latest.
+        .order((account_tombstones::external_id.is_null().asc(), account_tombstones::deleted_at.desc()))
         .select((
             account_tombstones::account_id,
             account_tombstones::record_version,

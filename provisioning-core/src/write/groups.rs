@@ -68,7 +68,7 @@ impl Kind for Group {
     fn replace(
         w: &mut Write<'_>,
         id: &str,
-        if_match: Option<i64>,
+        if_match: Option<&[i64]>,
         input: GroupInput,
     ) -> Result<StoredResource, CoreError> {
         let row = groups::lock(w.conn, &w.ctx.tenant, id)?;
@@ -81,7 +81,7 @@ impl Kind for Group {
     fn patch(
         w: &mut Write<'_>,
         id: &str,
-        if_match: Option<i64>,
+        if_match: Option<&[i64]>,
         operations: Vec<scim::PatchOperation>,
         with_members: bool,
     ) -> Result<StoredResource, CoreError> {
@@ -93,7 +93,7 @@ impl Kind for Group {
         apply(w, row, input, delta, Republish::Affected, with_members)
     }
 
-    fn delete(w: &mut Write<'_>, id: &str, if_match: Option<i64>) -> Result<(), CoreError> {
+    fn delete(w: &mut Write<'_>, id: &str, if_match: Option<&[i64]>) -> Result<(), CoreError> {
         let (ctx, tenant) = (w.ctx, &w.ctx.tenant);
         let row = groups::lock(w.conn, tenant, id)?;
         check_version(row.version, if_match)?;

@@ -58,18 +58,18 @@ pub trait Kind: Send + 'static {
     fn replace(
         w: &mut Write<'_>,
         id: &str,
-        if_match: Option<i64>,
+        if_match: Option<&[i64]>,
         input: Self::Input,
     ) -> Result<StoredResource, CoreError>;
     /// A PATCH; `with_members` asks for a group's members in the answer (users have none).
     fn patch(
         w: &mut Write<'_>,
         id: &str,
-        if_match: Option<i64>,
+        if_match: Option<&[i64]>,
         operations: Vec<scim::PatchOperation>,
         with_members: bool,
     ) -> Result<StoredResource, CoreError>;
-    fn delete(w: &mut Write<'_>, id: &str, if_match: Option<i64>) -> Result<(), CoreError>;
+    fn delete(w: &mut Write<'_>, id: &str, if_match: Option<&[i64]>) -> Result<(), CoreError>;
     fn get(
         conn: &mut DbConnection,
         ctx: &TenantContext,
@@ -89,10 +89,11 @@ pub struct User;
 /// SCIM Groups.
 pub struct Group;
 
-/// Fails with 412 when the client's `If-Match` names another version than the stored one.
-pub(crate) fn check_version(stored: i64, if_match: Option<i64>) -> Result<(), CoreError> {
+/// Fails with 412 when the client's `If-Match` names none of the stored version (RFC 7232
+/// §3.1: also when it named only entity-tags that are not ours).
+pub(crate) fn check_version(stored: i64, if_match: Option<&[i64]>) -> Result<(), CoreError> {
     match if_match {
-        Some(expected) if expected != stored => Err(CoreError::version_mismatch(stored)),
+        Some(allowed) if !allowed.contains(&stored) => Err(CoreError::version_mismatch(stored)),
         _ => Ok(()),
     }
 }

@@ -283,18 +283,12 @@ pub(crate) fn team_derived(conn: &mut DbConnection, ctx: &TenantContext, group_i
 }
 
 /// A `user.purged` event: the account is gone for good; the record keeps only its ids.
-pub fn purged_event(
-    tenant: &str,
-    scim_user_id: &str,
-    account_id: &str,
-    external_id: Option<String>,
-    version: i64,
-) -> ChangeEvent {
+pub fn purged_event(tenant: &str, scim_user_id: &str, account_id: &str, version: i64) -> ChangeEvent {
+    // Ids only: no name, e-mail or externalId outlives the purge in the event stream.
     let account = Account {
         id: account_id.to_owned(),
         tenant_id: tenant.to_owned(),
         scim_user_id: scim_user_id.to_owned(),
-        external_id,
         ..Account::default()
     };
     let mut event = events::user_event("user.purged", scim_user_id, account, version, true);

@@ -48,7 +48,7 @@ impl Kind for User {
         users::ensure_unique(w.conn, tenant, &key, None)?;
         let id = uuid::Uuid::new_v4().to_string();
         let tombstone = match ctx.lifecycle.delete {
-            DeleteMode::Soft => users::take_tombstone(w.conn, tenant, &key)?,
+            DeleteMode::Soft => users::take_tombstone(w.conn, tenant, &key, input.external_id.as_deref())?,
             DeleteMode::Hard => None,
         };
         let (account_id, record_version, link) = match (tombstone, link_candidate) {
@@ -59,7 +59,6 @@ impl Kind for User {
                     tenant.as_str(),
                     &tombstone.scim_user_id,
                     &tombstone.account_id,
-                    tombstone.external_id,
                     tombstone.record_version + 1,
                 );
                 publish::enqueue(w.conn, &closed)?;
@@ -101,14 +100,19 @@ impl Kind for User {
         })
     }
 
-    fn replace(w: &mut Write<'_>, id: &str, if_match: Option<i64>, new: NewUser) -> Result<StoredResource, CoreError> {
+    fn replace(
+        w: &mut Write<'_>,
+        id: &str,
+        if_match: Option<&[i64]>,
+        new: NewUser,
+    ) -> Result<StoredResource, CoreError> {
         update(w, id, if_match, |_| Ok(new.input))
     }
 
     fn patch(
         w: &mut Write<'_>,
         id: &str,
-        if_match: Option<i64>,
+        if_match: Option<&[i64]>,
         operations: Vec<scim::PatchOperation>,
         _with_members: bool,
     ) -> Result<StoredResource, CoreError> {
@@ -119,7 +123,7 @@ impl Kind for User {
     /// `group.member_removed` event), then the user goes with a `user.deleted` event. Under a
     /// soft-delete policy its account stays as a tombstone until purged (`user.purged`, by
     /// [`purge_due`]); under a hard one `user.purged` follows at once.
-    fn delete(w: &mut Write<'_>, id: &str, if_match: Option<i64>) -> Result<(), CoreError> {
+    fn delete(w: &mut Write<'_>, id: &str, if_match: Option<&[i64]>) -> Result<(), CoreError> {
         let (ctx, tenant) = (w.ctx, &w.ctx.tenant);
         let row = users::lock(w.conn, tenant, id)?;
         check_version(row.version, if_match)?;
@@ -143,8 +147,7 @@ impl Kind for User {
             }
             DeleteMode::Hard => {
                 publish::enqueue(w.conn, &event)?;
-                let purged =
-                    publish::purged_event(tenant.as_str(), id, row.account_id(), row.external_id.clone(), version + 1);
+                let purged = publish::purged_event(tenant.as_str(), id, row.account_id(), version + 1);
                 publish::enqueue(w.conn, &purged)
             }
         }
@@ -200,7 +203,7 @@ fn row<'a>(
 fn update(
     w: &mut Write<'_>,
     id: &str,
-    if_match: Option<i64>,
+    if_match: Option<&[i64]>,
     change: impl FnOnce(Map<String, Value>) -> Result<UserInput, CoreError>,
 ) -> Result<StoredResource, CoreError> {
     let (ctx, tenant) = (w.ctx, &w.ctx.tenant);
@@ -268,7 +271,6 @@ pub fn purge_due(conn: &mut DbConnection, now: i64) -> Result<usize, CoreError> 
                 &tenant,
                 &tombstone.scim_user_id,
                 &tombstone.account_id,
-                tombstone.external_id,
                 tombstone.record_version + 1,
             );
             publish::enqueue(conn, &event)?;

@@ -79,7 +79,7 @@ pub mod users {
     ) -> Result<StoredResource, CoreError> {
         let current = provisioning_core::store::users::get(conn, tenant, id)?;
         let input = change(current.attributes)?;
-        run(conn, tenant, |w| User::replace(w, id, if_match, input.into()))
+        run(conn, tenant, |w| User::replace(w, id, if_match.as_ref().map(std::slice::from_ref), input.into()))
     }
 
     pub fn delete(
@@ -88,7 +88,7 @@ pub mod users {
         id: &str,
         if_match: Option<i64>,
     ) -> Result<(), CoreError> {
-        run(conn, tenant, |w| User::delete(w, id, if_match))
+        run(conn, tenant, |w| User::delete(w, id, if_match.as_ref().map(std::slice::from_ref)))
     }
 
     pub fn get(conn: &mut DbConnection, tenant: &TenantId, id: &str) -> Result<StoredResource, CoreError> {
@@ -128,7 +128,7 @@ pub mod groups {
         let current = get(conn, tenant, id, true)?;
         let members = provisioning_core::store::groups::members(conn, tenant, id)?;
         let input = change(current.attributes, members)?;
-        run(conn, tenant, |w| Group::replace(w, id, if_match, input))
+        run(conn, tenant, |w| Group::replace(w, id, if_match.as_ref().map(std::slice::from_ref), input))
     }
 
     /// A PATCH, answered with the group's members.
@@ -147,7 +147,7 @@ pub mod groups {
         id: &str,
         if_match: Option<i64>,
     ) -> Result<(), CoreError> {
-        run(conn, tenant, |w| Group::delete(w, id, if_match))
+        run(conn, tenant, |w| Group::delete(w, id, if_match.as_ref().map(std::slice::from_ref)))
     }
 
     pub fn get(

@@ -455,6 +455,49 @@ fn soft_delete_restores_then_purges(store: &Store) {
     assert_eq!(account(&events[0].1).id, dave.id);
 }
 
+#[test]
+fn a_recycled_user_name_restores_only_the_same_person_sqlite() {
+    a_recycled_user_name_restores_only_the_same_person(&TestStore::sqlite());
+}
+
+#[test]
+fn a_recycled_user_name_restores_only_the_same_person_postgres() {
+    a_recycled_user_name_restores_only_the_same_person(&TestStore::postgres());
+}
+
+/// Entra's recycled UPN: a leaver's userPrincipalName given to a new hire within the tombstone
+/// period. The stored externalId (Entra's mailNickname / objectId) tells the two apart.
+fn a_recycled_user_name_restores_only_the_same_person(store: &Store) {
+    let acme = tenant(store, "acme");
+    let leaver = create_user(store, &acme, json!({"userName": "jo@acme.example", "externalId": "obj-leaver"}));
+    store.write(|conn| users::delete(conn, &acme, &leaver.id, None)).expect("deleting the leaver");
+    take_events(store);
+
+    // The new hire: same UPN, another externalId → a new account; the leaver's tombstone stays.
+    let hire = create_user(store, &acme, json!({"userName": "JO@acme.example", "externalId": "obj-hire"}));
+    let events = take_events(store);
+    assert_eq!(summary(&events), [pair("user.created", &hire.id)]);
+    assert_eq!((events[0].1.link.as_ref(), account(&events[0].1).id.as_str()), (None, hire.id.as_str()));
+    // Without an externalId the stored one does not match either.
+    store.write(|conn| users::delete(conn, &acme, &hire.id, None)).expect("deleting the hire");
+    take_events(store);
+    let anonymous = create_user(store, &acme, json!({"userName": "jo@acme.example"}));
+    let events = take_events(store);
+    assert_eq!(summary(&events), [pair("user.created", &anonymous.id)]);
+    assert_eq!(account(&events[0].1).id, anonymous.id, "a new account, neither the leaver's nor the hire's");
+    store.write(|conn| users::delete(conn, &acme, &anonymous.id, None)).expect("deleting again");
+    take_events(store);
+
+    // The leaver rehired (same externalId) gets the old account back; the purge closes the old
+    // SCIM user's key with ids only.
+    let back = create_user(store, &acme, json!({"userName": "jo@acme.example", "externalId": "obj-leaver"}));
+    let events = take_events(store);
+    assert_eq!(summary(&events), [pair("user.purged", &leaver.id), pair("user.created", &back.id)]);
+    assert_eq!(account(&events[0].1).external_id, None, "a purge event carries ids only");
+    assert_eq!(events[1].1.link, Some(Link { account_id: leaver.id.clone(), reason: "restored".to_owned() }));
+    assert_eq!(account(&events[1].1).id, leaver.id);
+}
+
 // 6. Hard delete.
 
 #[test]
@@ -481,7 +524,7 @@ fn hard_delete_purges_at_once(store: &Store) {
     assert_eq!(deleted.purge_after_micros, None);
     assert!(purged.version > deleted.version);
     assert_eq!(account(purged).id, erin.id);
-    assert_eq!(purged.external_id.as_deref(), Some("ext-erin"));
+    assert_eq!((purged.external_id.as_deref(), account(purged).external_id.as_deref()), (None, None), "ids only");
     assert_eq!(store.write(|conn| users::purge_due(conn, i64::MAX)).expect("purging"), 0);
 
     let again = create_user(store, &acme, json!({"userName": "erin"}));

@@ -122,6 +122,7 @@ async fn statements_per_request(store: &Store, (create_budget, patch_budget, mem
         id: created.id.clone(),
         operations: title,
         if_match_version: None,
+        if_match: None,
         exclude_members: false,
     };
     let (patched, done) = counted(store, service.patch_user(authorized(patch))).await;
@@ -144,6 +145,7 @@ async fn statements_per_request(store: &Store, (create_budget, patch_budget, mem
             id: group.id.clone(),
             operations: add,
             if_match_version: None,
+            if_match: None,
             exclude_members: true,
         };
         let (statements, done) = counted(store, service.patch_group(authorized(patch))).await;

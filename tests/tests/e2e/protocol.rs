@@ -299,6 +299,37 @@ async fn etags_count_zero_and_limits() {
     assert_eq!(fresh.status(), StatusCode::OK);
     assert_eq!(fresh.headers()["etag"], "W/\"2\"");
 
+    // RFC 7232 §3.1: an If-Match that names no current version is 412, whatever its form; `*`
+    // and a list naming the current one go ahead.
+    let with_if_match = |value: &str, title: &str| {
+        let patch = json!({"Operations": [{"op": "replace", "path": "title", "value": title}]});
+        http.patch(url(&format!("/Users/{id}"))).bearer_auth(&token).header("If-Match", value).json(&patch).send()
+    };
+    for value in ["W/\"abc\"", "\"abc\", W/\"1\"", "not-an-etag", "W/\"2"] {
+        let refused = with_if_match(value, "refused").await.unwrap();
+        assert_eq!(refused.status(), StatusCode::PRECONDITION_FAILED, "If-Match {value}");
+    }
+    let listed = with_if_match("W/\"9\", W/\"2\"", "y").await.unwrap();
+    assert_eq!((listed.status(), &listed.headers()["etag"]), (StatusCode::OK, &"W/\"3\"".parse().unwrap()));
+    let any = with_if_match("*", "z").await.unwrap();
+    assert_eq!((any.status(), &any.headers()["etag"]), (StatusCode::OK, &"W/\"4\"".parse().unwrap()));
+    let missing = http
+        .delete(url("/Users/00000000-0000-0000-0000-000000000000"))
+        .bearer_auth(&token)
+        .header("If-Match", "*")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND, "`*` matches only an existing resource");
+    let listed_none_match = http
+        .get(url(&format!("/Users/{id}")))
+        .bearer_auth(&token)
+        .header("If-None-Match", "W/\"1\", W/\"4\"")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listed_none_match.status(), StatusCode::NOT_MODIFIED);
+
     // count=0: the total, no resources.
     let (_, counted) = client.scim(Method::GET, "/Users?count=0", None).await;
     assert_eq!(counted["totalResults"], 1);
