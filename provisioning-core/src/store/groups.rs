@@ -164,6 +164,30 @@ pub fn members_among(
     Ok(found)
 }
 
+/// Fails with 409 `uniqueness` when another group of the tenant has this displayName (compared
+/// case-insensitively) or this externalId: IdPs match groups by `displayName eq`, and a POST
+/// retried after a timeout must not create a second group. The unique indexes back it.
+pub fn ensure_unique(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    display_name_key: &str,
+    external_id: Option<&str>,
+    except: Option<&str>,
+) -> Result<(), CoreError> {
+    let holders: Vec<(String, String, Option<String>)> = scim_groups::table
+        .filter(scim_groups::tenant_id.eq(tenant.as_str()))
+        .filter(scim_groups::display_name_key.eq(display_name_key).or(scim_groups::external_id.eq(external_id)))
+        .select((scim_groups::id, scim_groups::display_name_key, scim_groups::external_id))
+        .limit(3)
+        .load(conn)?;
+    let Some((holder, key, _)) = holders.into_iter().find(|(id, _, _)| Some(id.as_str()) != except) else {
+        return Ok(());
+    };
+    let what = if key == display_name_key { "displayName" } else { "externalId" };
+    Err(scim::ScimError::uniqueness(format!("a group with this {what} exists in this tenant already (id {holder})"))
+        .into())
+}
+
 pub fn find(conn: &mut DbConnection, tenant: &TenantId, id: &str) -> Result<Option<GroupRow>, CoreError> {
     Ok(scim_groups::table.find((tenant.as_str(), id)).select(GroupRow::as_select()).first(conn).optional()?)
 }

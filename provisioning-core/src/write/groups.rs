@@ -28,6 +28,8 @@ impl Kind for Group {
     fn create(w: &mut Write<'_>, input: GroupInput) -> Result<StoredResource, CoreError> {
         let (ctx, tenant) = (w.ctx, &w.ctx.tenant);
         scim::validate::check(ctx.registry(), ResourceType::Group, &input.attributes)?;
+        let key = fold_case(&input.display_name);
+        groups::ensure_unique(w.conn, tenant, &key, input.external_id.as_deref(), None)?;
         let id = uuid::Uuid::new_v4().to_string();
         let named = membership::net(&[], vec![scim::patch::MemberChange::Add(input.member_ids)]).added;
         let (members, _) = known_users(w, &id, &named, &[])?;
@@ -37,7 +39,6 @@ impl Kind for Group {
         let published = publish::team_written(team, (None, 0), Some("group.created"), accounts, Vec::new())?;
         let now = now_micros();
         let attributes = Value::Object(input.attributes.clone()).to_string();
-        let key = fold_case(&input.display_name);
         groups::insert(
             w.conn,
             &GroupWrite {
@@ -183,6 +184,8 @@ fn apply(
     if attributes_changed {
         scim::validate::check(ctx.registry(), ResourceType::Group, &input.attributes)?;
         scim::validate::check_immutable(ctx.registry(), ResourceType::Group, &before_attributes, &input.attributes)?;
+        let key = fold_case(&input.display_name);
+        groups::ensure_unique(w.conn, tenant, &key, input.external_id.as_deref(), Some(&row.id))?;
     }
     let (added, removed_accounts) = known_users(w, &row.id, &delta.added, &delta.removed)?;
     if !attributes_changed && added.is_empty() && delta.removed.is_empty() {

@@ -138,6 +138,50 @@ fn a_stale_if_match_on_a_group_is_refused_with_412(store: &Store) {
 }
 
 #[test]
+fn a_second_group_of_the_same_name_or_external_id_is_409_sqlite() {
+    a_second_group_of_the_same_name_or_external_id_is_409(&TestStore::sqlite());
+}
+
+#[test]
+fn a_second_group_of_the_same_name_or_external_id_is_409_postgres() {
+    a_second_group_of_the_same_name_or_external_id_is_409(&TestStore::postgres());
+}
+
+/// A retried POST /Groups (the first one committed after the IdP gave up on it) creates no
+/// second group; nor does a rename onto another group's name. Other tenants are not concerned.
+fn a_second_group_of_the_same_name_or_external_id_is_409(store: &Store) {
+    let (acme, globex) = (tenant(store, "acme"), tenant(store, "globex"));
+    let body = json!({"displayName": "Sales", "externalId": "8aa1a0c0-obj"});
+    let sales = create_group(store, &acme, body.clone());
+    take_events(store);
+    let create = |tenant, body| store.write(|conn| groups::create(conn, tenant, GroupInput::from_body(body)?));
+    for retry in
+        [body.clone(), json!({"displayName": "SALES"}), json!({"displayName": "Other", "externalId": "8aa1a0c0-obj"})]
+    {
+        let error = scim_error(create(&acme, retry.clone()));
+        assert_eq!((error.status, error.scim_type), (409, Some(scim::error::ScimType::Uniqueness)), "{retry}");
+        assert!(error.detail.contains(&sales.id), "names the existing group: {}", error.detail);
+    }
+    assert!(take_events(store).is_empty(), "nothing written");
+    let other = create(&acme, json!({"displayName": "Support", "externalId": "other-obj"})).expect("another name");
+    let renamed = store.write(|conn| {
+        groups::update(conn, &acme, &other.id, None, |_, _| Ok(GroupInput::from_body(json!({"displayName": "sales"}))?))
+    });
+    assert_eq!(scim_error(renamed).status, 409);
+    create(&globex, body).expect("the same group in another tenant");
+    // A group keeps its own name and externalId through an update.
+    store
+        .write(|conn| {
+            groups::update(conn, &acme, &sales.id, None, |_, _| {
+                Ok(GroupInput::from_body(
+                    json!({"displayName": "Sales", "externalId": "8aa1a0c0-obj", "description": "x"}),
+                )?)
+            })
+        })
+        .expect("an update of the group itself");
+}
+
+#[test]
 fn stale_member_ids_are_left_out_sqlite() {
     stale_member_ids_are_left_out(&TestStore::sqlite());
 }
