@@ -6,7 +6,8 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use actix_web::dev::Service;
+use actix_web::body::MessageBody;
+use actix_web::dev::{Service, ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::{App, HttpResponse, HttpServer, get, web};
 use anyhow::Context;
 use proto::provisioning_client::ProvisioningClient;
@@ -47,23 +48,103 @@ async fn readyz(gateway: web::Data<Gateway>) -> HttpResponse {
     }
 }
 
+/// What the handlers share: the settings and a client of provisioning-core (`core_url`) that
+/// connects on first use.
+pub fn connect_lazily(config: GatewayConfig) -> anyhow::Result<web::Data<Gateway>> {
+    let channel = tonic::transport::Endpoint::from_shared(config.core_url.clone())
+        .context("CORE_GRPC_URL is not a valid URI")?
+        .connect_timeout(Duration::from_secs(5))
+        // Each call carries the deadline CORE_TIMEOUT_MS; this only catches a core that never
+        // answers at all.
+        .timeout(config.core_timeout + Duration::from_secs(5))
+        .connect_lazy();
+    // Messages are bounded by design (see proto::MAX_MESSAGE_BYTES), above tonic's 4 MiB default.
+    let core = ProvisioningClient::new(channel.clone())
+        .max_decoding_message_size(proto::MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(proto::MAX_MESSAGE_BYTES);
+    Ok(web::Data::new(Gateway { config, core, channel }))
+}
+
+/// The SCIM `App`: the routes under the base path, `/livez`, `/readyz`, and the middleware
+/// around them. `Application::build` serves it; `gateway/fuzz` calls it in-process.
+pub fn scim_app(
+    gateway: web::Data<Gateway>,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    let base_path = gateway.config.base_path.clone();
+    let routing_base = base_path.clone();
+    let reporting_base = routing_base.clone();
+    let tracing_base = routing_base.clone();
+    App::new()
+        // Inside the rewrite (registered first): sees canonical paths.
+        .wrap_fn(move |request, service| {
+            let started = std::time::Instant::now();
+            let base = reporting_base.clone();
+            let answered = service.call(request);
+            async move {
+                let response = answered.await?;
+                crate::report::rejection(response.request(), &base, response.response(), started);
+                Ok(response)
+            }
+        })
+        .wrap_fn(move |mut request, service| {
+            crate::normalize::rewrite(&routing_base, &mut request);
+            service.call(request)
+        })
+        // Outermost: the request's server span, continuing the caller's trace.
+        .wrap_fn(move |request, service| {
+            let span = crate::observe::request_span(&request, &tracing_base);
+            let started = std::time::Instant::now();
+            let answered = service.call(request);
+            let finished = span.clone();
+            async move {
+                let response = answered.await;
+                crate::observe::finish(&finished, response.as_ref().ok(), started);
+                response
+            }
+            .instrument(span)
+        })
+        .app_data(gateway)
+        .service(livez)
+        .service(readyz)
+        .service(
+            web::scope(&base_path)
+                .service(web::resource("/.search").route(web::post().to(routes::search_all)))
+                .service(
+                    web::resource("/Bulk")
+                        .route(web::post().to(crate::bulk::bulk))
+                        .default_service(web::to(routes::method_not_allowed)),
+                )
+                .configure(crate::discovery::routes)
+                .service(web::resource(["/Me", "/Me/{rest:.*}"]).to(routes::me))
+                .service(
+                    web::scope("/Users")
+                        .app_data(web::Data::new(ResourceType::User))
+                        .configure(routes::resource_routes),
+                )
+                .service(
+                    web::scope("/Groups")
+                        .app_data(web::Data::new(ResourceType::Group))
+                        .configure(routes::resource_routes),
+                ),
+        )
+        .default_service(web::to(routes::not_found))
+}
+
 impl Application {
     pub fn build(config: GatewayConfig) -> anyhow::Result<Self> {
-        let channel = tonic::transport::Endpoint::from_shared(config.core_url.clone())
-            .context("CORE_GRPC_URL is not a valid URI")?
-            .connect_timeout(Duration::from_secs(5))
-            .timeout(Duration::from_secs(30))
-            .connect_lazy();
-        let listener = std::net::TcpListener::bind(config.http_addr)
-            .with_context(|| format!("binding the SCIM listener on {}", config.http_addr))?;
+        let (http_addr, management_addr) = (config.http_addr, config.management_addr);
+        let gateway = connect_lazily(config)?;
+        let listener = std::net::TcpListener::bind(http_addr)
+            .with_context(|| format!("binding the SCIM listener on {http_addr}"))?;
         let address = listener.local_addr()?;
-        let base_path = config.base_path.clone();
-        let management_addr = config.management_addr;
-        // Messages are bounded by design (see proto::MAX_MESSAGE_BYTES), above tonic's 4 MiB default.
-        let core = ProvisioningClient::new(channel.clone())
-            .max_decoding_message_size(proto::MAX_MESSAGE_BYTES)
-            .max_encoding_message_size(proto::MAX_MESSAGE_BYTES);
-        let gateway = web::Data::new(Gateway { config, core, channel });
         let management = match management_addr {
             Some(addr) => {
                 let listener = std::net::TcpListener::bind(addr)
@@ -82,69 +163,11 @@ impl Application {
             }
             None => None,
         };
-        let server = HttpServer::new(move || {
-            let routing_base = base_path.clone();
-            let reporting_base = routing_base.clone();
-            let tracing_base = routing_base.clone();
-            App::new()
-                // Inside the rewrite (registered first): sees canonical paths.
-                .wrap_fn(move |request, service| {
-                    let started = std::time::Instant::now();
-                    let base = reporting_base.clone();
-                    let answered = service.call(request);
-                    async move {
-                        let response = answered.await?;
-                        crate::report::rejection(response.request(), &base, response.response(), started);
-                        Ok(response)
-                    }
-                })
-                .wrap_fn(move |mut request, service| {
-                    crate::normalize::rewrite(&routing_base, &mut request);
-                    service.call(request)
-                })
-                // Outermost: the request's server span, continuing the caller's trace.
-                .wrap_fn(move |request, service| {
-                    let span = crate::observe::request_span(&request, &tracing_base);
-                    let started = std::time::Instant::now();
-                    let answered = service.call(request);
-                    let finished = span.clone();
-                    async move {
-                        let response = answered.await;
-                        crate::observe::finish(&finished, response.as_ref().ok(), started);
-                        response
-                    }
-                    .instrument(span)
-                })
-                .app_data(gateway.clone())
-                .service(livez)
-                .service(readyz)
-                .service(
-                    web::scope(&base_path)
-                        .service(web::resource("/.search").route(web::post().to(routes::search_all)))
-                        .service(
-                            web::resource("/Bulk")
-                                .route(web::post().to(crate::bulk::bulk))
-                                .default_service(web::to(routes::method_not_allowed)),
-                        )
-                        .configure(crate::discovery::routes)
-                        .service(web::resource(["/Me", "/Me/{rest:.*}"]).to(routes::me))
-                        .service(
-                            web::scope("/Users")
-                                .app_data(web::Data::new(ResourceType::User))
-                                .configure(routes::resource_routes),
-                        )
-                        .service(
-                            web::scope("/Groups")
-                                .app_data(web::Data::new(ResourceType::Group))
-                                .configure(routes::resource_routes),
-                        ),
-                )
-                .default_service(web::to(routes::not_found))
-        })
-        .disable_signals()
-        .shutdown_timeout(10)
-        .listen(listener)?
-        .run();
+        let server = HttpServer::new(move || scim_app(gateway.clone()))
+            .disable_signals()
+            .shutdown_timeout(10)
+            .listen(listener)?
+            .run();
         Ok(Self { server, address, management })
     }
 

@@ -20,6 +20,8 @@ use crate::config::GatewayConfig;
 pub struct Credential {
     authorization: AsciiMetadataValue,
     traceparent: AsciiMetadataValue,
+    /// The gRPC deadline of every call made for the request (`CORE_TIMEOUT_MS`).
+    timeout: std::time::Duration,
 }
 
 impl std::fmt::Debug for Credential {
@@ -32,6 +34,7 @@ impl Credential {
     /// Wraps a gRPC message with the credential and trace context in its metadata.
     pub fn request<T>(&self, message: T) -> tonic::Request<T> {
         let mut request = tonic::Request::new(message);
+        request.set_timeout(self.timeout);
         request.metadata_mut().insert(proto::credential::METADATA_KEY, self.authorization.clone());
         request.metadata_mut().insert(proto::trace_context::METADATA_KEY, self.traceparent.clone());
         request
@@ -46,7 +49,7 @@ impl Credential {
         let mut authorization = AsciiMetadataValue::try_from(format!("Bearer {token}")).map_err(|_| missing())?;
         // Kept out of HPACK tables and debug output.
         authorization.set_sensitive(true);
-        Ok(Self { authorization, traceparent: traceparent(request) })
+        Ok(Self { authorization, traceparent: traceparent(request), timeout: config.core_timeout })
     }
 }
 

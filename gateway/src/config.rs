@@ -1,6 +1,7 @@
 //! The gateway's settings, read from the environment and validated before anything starts.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use platform::config::Source;
 
@@ -26,6 +27,13 @@ pub struct GatewayConfig {
     /// `MANAGEMENT_HTTP_ADDR`, default 127.0.0.1:9090: `/metrics`, `/livez`, `/readyz`, never
     /// exposed publicly. `None` (standalone) serves none: the admin listener has them.
     pub management_addr: Option<SocketAddr>,
+    /// `CORE_TIMEOUT_MS`, default 25000: how long a request may take in provisioning-core. It
+    /// travels as the gRPC deadline, and the core rolls back a write it could not commit a
+    /// margin before it, so a 503 after a timeout never hides a change that happened.
+    pub core_timeout: Duration,
+    /// `BODY_READ_TIMEOUT_MS`, default 15000: the longest a client may take to send its body
+    /// (408 after it); headers have actix's 5 s.
+    pub body_read_timeout: Duration,
 }
 
 impl GatewayConfig {
@@ -59,8 +67,16 @@ impl GatewayConfig {
             token_prefix: platform::config::token_prefix(source)?,
             region_tenant_urls: platform::config::region_tenant_urls(source)?,
             management_addr: Some(source.socket_addr_or("MANAGEMENT_HTTP_ADDR", "127.0.0.1:9090")?),
+            core_timeout: Duration::from_millis(positive(source, "CORE_TIMEOUT_MS", 25_000)?),
+            body_read_timeout: Duration::from_millis(positive(source, "BODY_READ_TIMEOUT_MS", 15_000)?),
         })
     }
+}
+
+fn positive(source: &impl Source, name: &str, default: u64) -> anyhow::Result<u64> {
+    let value: u64 = source.parse_or(name, default)?;
+    anyhow::ensure!(value > 0, "{name} must be more than 0");
+    Ok(value)
 }
 
 /// The largest `MAX_BODY_BYTES`: below `proto::MAX_MESSAGE_BYTES`, with room to spare.

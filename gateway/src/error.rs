@@ -45,12 +45,17 @@ fn scim_error_from_status(status: &tonic::Status) -> ScimError {
             tracing::error!(status = %status, "provisioning-core unavailable");
             ScimError::new(503, None, "the service is temporarily unavailable; retry later")
         }
-        Code::DeadlineExceeded => {
-            tracing::error!(status = %status, "provisioning-core timed out");
-            ScimError::new(503, None, "the service is temporarily unavailable; retry later")
+        // The request's deadline passed (the core cancels at it: `Cancelled`, "Timeout
+        // expired"). A write the core had not committed by then was rolled back.
+        Code::DeadlineExceeded | Code::Cancelled => {
+            tracing::error!(status = %status, "provisioning-core did not answer before the deadline");
+            ScimError::new(
+                503,
+                None,
+                "the request took too long and was stopped; a change it had not committed was rolled back: retry",
+            )
         }
         Code::Ok
-        | Code::Cancelled
         | Code::Unknown
         | Code::PermissionDenied
         | Code::Aborted

@@ -60,6 +60,10 @@ impl Params {
     }
 }
 
+/// Bodies up to this size are read before the token is checked (by the core, with the request
+/// itself): parsing them costs less than a round trip. Larger ones wait for the token.
+pub const CHECKED_FIRST_BYTES: u64 = 64 * 1024;
+
 /// Reads a JSON body of at most `limit` bytes, whatever its JSON media type (or none).
 async fn read_json(mut payload: web::Payload, limit: usize) -> Result<Value, ScimError> {
     let mut body = web::BytesMut::new();
@@ -150,8 +154,39 @@ impl ScimCall {
         self.credential.request(message)
     }
 
-    pub(crate) async fn body(&self, payload: web::Payload) -> Result<Value, ScimError> {
-        read_json(payload, self.gateway.config.max_body_bytes).await
+    /// The request's JSON body. Work in proportion to a body waits for its token: a body
+    /// declared larger than [`CHECKED_FIRST_BYTES`] (or of no declared length) is read only
+    /// after the core has accepted the token, so an unauthenticated sender of megabytes gets
+    /// its 401 before any of them is read. One declared over the limit is refused unread, and
+    /// a body that arrives slower than `BODY_READ_TIMEOUT_MS` gets 408.
+    pub(crate) async fn body(&self, payload: web::Payload) -> Result<Value, GatewayError> {
+        let limit = self.gateway.config.max_body_bytes;
+        let declared = self
+            .request
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        if declared.is_some_and(|length| length > limit as u64) {
+            return Err(ScimError::new(413, None, format!("the request body exceeds {limit} bytes")).into());
+        }
+        if declared.is_none_or(|length| length > CHECKED_FIRST_BYTES) {
+            match self.core().check_token(self.grpc(proto::CheckTokenRequest {})).await {
+                // A core of the release before CheckToken (a rolling upgrade) checks it after.
+                Err(status) if status.code() != tonic::Code::Unimplemented => return Err(status.into()),
+                _ => {}
+            }
+        }
+        let read = self.gateway.config.body_read_timeout;
+        match tokio::time::timeout(read, read_json(payload, limit)).await {
+            Ok(body) => Ok(body?),
+            Err(_) => Err(ScimError::new(
+                408,
+                None,
+                format!("the request body did not arrive within {} ms", read.as_millis()),
+            )
+            .into()),
+        }
     }
 
     /// The `If-Match` precondition of a write (RFC 7232 §3.1): `*` is none (any existing
@@ -225,14 +260,8 @@ impl ScimCall {
         if_match: Option<proto::IfMatch>,
         exclude_members: bool,
     ) -> Result<proto::Resource, GatewayError> {
+        // Bounded there: operations after expansion, member values in all.
         let operations = PatchRequest::from_body(body)?.operations;
-        if operations.len() > MAX_PATCH_OPERATIONS {
-            return Err(ScimError::invalid_value(format!(
-                "a PATCH holds at most {MAX_PATCH_OPERATIONS} operations, this one {}",
-                operations.len()
-            ))
-            .into());
-        }
         let operations = operations.iter().map(proto::PatchOperation::from).collect();
         let message = PatchResourceRequest { id, operations, if_match_version: None, exclude_members, if_match };
         let mut core = self.core();
@@ -305,9 +334,6 @@ impl ScimCall {
         format!("{}/{}/{id}", self.base_url(), kind.endpoint())
     }
 }
-
-/// The most operations one PATCH may hold.
-pub const MAX_PATCH_OPERATIONS: usize = 1000;
 
 pub async fn create(call: ScimCall, payload: web::Payload) -> Handled {
     let body = call.body(payload).await?;

@@ -105,7 +105,15 @@ pub fn fold_function(backend: Backend) -> &'static str {
 pub struct Manager {
     url: DatabaseUrl,
     statements: Arc<AtomicU64>,
+    /// PostgreSQL's `statement_timeout` on every pooled connection (0: none).
+    statement_timeout_ms: u64,
 }
+
+/// How long one SQL statement may run on PostgreSQL before the server cancels it, unless
+/// configured otherwise (`DB_STATEMENT_TIMEOUT_MS`): no request, however hostile its filter,
+/// holds a pooled connection that every tenant's token check needs for longer. Migrations run
+/// without it.
+pub const DEFAULT_STATEMENT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Counts the statements a connection runs (see [`Database::statements`]).
 fn counting(statements: &Arc<AtomicU64>) -> impl Instrumentation {
@@ -131,8 +139,11 @@ impl ManageConnection for Manager {
                 // `scim_users` from empty faster than autovacuum analyzes them, and a cached
                 // plan then kept scanning the whole table for a one-member PATCH (`auto_explain`:
                 // a seq scan of group_members at 22,511 rows, 74.8 ms p50 at 100,000 members).
-                conn.batch_execute("SET plan_cache_mode = force_custom_plan")
-                    .map_err(|e| r2d2::Error::ConnectionError(ConnectionError::BadConnection(e.to_string())))?;
+                conn.batch_execute(&format!(
+                    "SET plan_cache_mode = force_custom_plan; SET statement_timeout = {}",
+                    self.statement_timeout_ms
+                ))
+                .map_err(|e| r2d2::Error::ConnectionError(ConnectionError::BadConnection(e.to_string())))?;
                 conn.set_instrumentation(counting(&self.statements));
                 Ok(DbConnection::Postgresql(conn))
             }
@@ -173,10 +184,16 @@ pub struct Database {
     write_lock: Option<Arc<Mutex<()>>>,
     url: DatabaseUrl,
     statements: Arc<AtomicU64>,
+    statement_timeout_ms: u64,
 }
 
 impl Database {
     pub fn connect(url: &DatabaseUrl, max_connections: u32) -> anyhow::Result<Self> {
+        Self::connect_with(url, max_connections, DEFAULT_STATEMENT_TIMEOUT)
+    }
+
+    /// [`Database::connect`] with another statement timeout (`Duration::ZERO`: none).
+    pub fn connect_with(url: &DatabaseUrl, max_connections: u32, statement_timeout: Duration) -> anyhow::Result<Self> {
         if url.backend == Backend::Sqlite
             && let Some(parent) = std::path::Path::new(url.expose()).parent()
             && !parent.as_os_str().is_empty()
@@ -185,14 +202,15 @@ impl Database {
                 .with_context(|| format!("creating the data directory {}", parent.display()))?;
         }
         let statements = Arc::new(AtomicU64::new(0));
+        let statement_timeout_ms = u64::try_from(statement_timeout.as_millis()).unwrap_or(u64::MAX);
         let pool = r2d2::Pool::builder()
             .max_size(max_connections.max(1))
             .min_idle(Some(1))
             .connection_timeout(Duration::from_secs(10))
-            .build(Manager { url: url.clone(), statements: statements.clone() })
+            .build(Manager { url: url.clone(), statements: statements.clone(), statement_timeout_ms })
             .context("connecting to the database")?;
         let write_lock = (url.backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(())));
-        Ok(Self { pool, backend: url.backend, write_lock, url: url.clone(), statements })
+        Ok(Self { pool, backend: url.backend, write_lock, url: url.clone(), statements, statement_timeout_ms })
     }
 
     /// How many SQL statements the pool's connections have run (transaction control
@@ -302,7 +320,15 @@ impl Database {
     pub fn migrate(&self, postgres: EmbeddedMigrations, sqlite: EmbeddedMigrations) -> anyhow::Result<usize> {
         let mut conn = self.get().context("getting a connection to migrate")?;
         let applied = match &mut *conn {
-            DbConnection::Postgresql(conn) => conn.run_pending_migrations(postgres).map(|v| v.len()),
+            DbConnection::Postgresql(conn) => {
+                // An index build on a large table may take longer than any request should:
+                // no statement timeout while migrating; the pool's back after.
+                conn.batch_execute("SET statement_timeout = 0").context("lifting the statement timeout")?;
+                let applied = conn.run_pending_migrations(postgres).map(|v| v.len());
+                conn.batch_execute(&format!("SET statement_timeout = {}", self.statement_timeout_ms))
+                    .context("restoring the statement timeout")?;
+                applied
+            }
             DbConnection::Sqlite(conn) => conn.run_pending_migrations(sqlite).map(|v| v.len()),
         }
         .map_err(|e| anyhow::anyhow!("running migrations: {e}"))?;

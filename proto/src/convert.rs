@@ -160,11 +160,12 @@ mod tests {
 
     #[test]
     fn long_chains_stay_flat_on_the_wire() {
-        let text = (0..150).map(|i| format!("id eq \"{i}\"")).collect::<Vec<_>>().join(" or ");
+        let terms = scim::filter::MAX_FILTER_TERMS;
+        let text = (0..terms).map(|i| format!("id eq \"{i}\"")).collect::<Vec<_>>().join(" or ");
         let filter = ScimFilter::parse(&text).unwrap();
         let wire = Filter::from(&filter);
         let Some(Kind::Or(list)) = &wire.kind else { panic!("an or list") };
-        assert_eq!(list.filters.len(), 150);
+        assert_eq!(list.filters.len(), terms);
         let bytes = prost::Message::encode_to_vec(&wire);
         let decoded: Filter = prost::Message::decode(bytes.as_slice()).unwrap();
         assert_eq!(ScimFilter::try_from(decoded).unwrap(), filter);

@@ -103,7 +103,11 @@ impl Core {
             relay_wake: wake.clone(),
             every: std::time::Duration::from_millis(200),
         };
-        let service = ProvisioningService::new(store, wake, cursor_key, log, limits, linker);
+        let slots = crate::rate_limit::TenantSlots::new(
+            config.safeguards.tenant_concurrency,
+            config.safeguards.tenant_queue_timeout,
+        );
+        let service = ProvisioningService::new(store, wake, cursor_key, log, limits, slots, linker);
         Ok(Self { listener, address, admin, service, relay, log_writer, purge, republisher })
     }
 

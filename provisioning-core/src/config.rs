@@ -36,6 +36,39 @@ pub struct CoreConfig {
     pub directory_url: Option<String>,
     /// `PURGE_INTERVAL_SECONDS`, default 3600: how often due tombstones are purged.
     pub purge_interval_seconds: u64,
+    /// What keeps one tenant or one request from hurting the others, and what is kept.
+    pub safeguards: Safeguards,
+}
+
+/// Bounds on one tenant's and one request's share of the database, and retention.
+#[derive(Debug, Clone, Copy)]
+pub struct Safeguards {
+    /// `DB_STATEMENT_TIMEOUT_MS`, default 10000 (PostgreSQL; 0: none): a statement running
+    /// longer is cancelled and its request answered 503.
+    pub statement_timeout: std::time::Duration,
+    /// `TENANT_MAX_CONCURRENT_REQUESTS`, default half of `DATABASE_MAX_CONNECTIONS` (at least
+    /// 1): requests of one tenant doing database work at once on a replica; more wait (up to
+    /// `TENANT_QUEUE_TIMEOUT_MS`, default 5000, then 429), so one tenant cannot take every
+    /// pooled connection that the others' token checks need.
+    pub tenant_concurrency: usize,
+    pub tenant_queue_timeout: std::time::Duration,
+    /// `OUTBOX_RETENTION_DAYS`, default 7 (the topic's retention): published events (they carry
+    /// names and e-mails) are deleted from the outbox after this many days.
+    pub outbox_retention_days: u32,
+}
+
+impl Safeguards {
+    pub fn from_source(source: &impl Source, max_connections: u32) -> anyhow::Result<Self> {
+        let default_concurrency = usize::try_from(max_connections / 2).unwrap_or(1).max(1);
+        let concurrency: usize = source.parse_or("TENANT_MAX_CONCURRENT_REQUESTS", default_concurrency)?;
+        anyhow::ensure!(concurrency > 0, "TENANT_MAX_CONCURRENT_REQUESTS must be at least 1");
+        Ok(Self {
+            statement_timeout: std::time::Duration::from_millis(source.parse_or("DB_STATEMENT_TIMEOUT_MS", 10_000)?),
+            tenant_concurrency: concurrency,
+            tenant_queue_timeout: std::time::Duration::from_millis(source.parse_or("TENANT_QUEUE_TIMEOUT_MS", 5_000)?),
+            outbox_retention_days: source.parse_or("OUTBOX_RETENTION_DAYS", 7)?,
+        })
+    }
 }
 
 /// The operators' HTTP API, on its own listener (never the SCIM port).
@@ -133,9 +166,10 @@ impl CoreConfig {
         if let Some(token) = bootstrap.as_ref().and_then(|b| b.token.as_ref()) {
             check_bootstrap_token(token.expose_secret(), &token_prefix, &region)?;
         }
+        let max_connections = source.parse_or("DATABASE_MAX_CONNECTIONS", 10)?;
         Ok(Self {
             database_url: DatabaseUrl::parse(&source.require("DATABASE_URL")?)?,
-            max_connections: source.parse_or("DATABASE_MAX_CONNECTIONS", 10)?,
+            max_connections,
             grpc_addr: source.socket_addr_or("CORE_GRPC_ADDR", "127.0.0.1:50051")?,
             kafka: KafkaConfig::from_source(source)?,
             region,
@@ -147,6 +181,7 @@ impl CoreConfig {
             admin: AdminConfig::from_source(source)?,
             directory_url: source.get("DIRECTORY_GRPC_URL").map(|u| u.trim().to_owned()).filter(|u| !u.is_empty()),
             purge_interval_seconds: source.parse_or("PURGE_INTERVAL_SECONDS", 3600)?,
+            safeguards: Safeguards::from_source(source, max_connections)?,
         })
     }
 }

@@ -33,9 +33,17 @@ pub struct TenantContext {
     /// The config revision the rules were compiled from.
     pub revision: i64,
     compiled: Arc<Compiled>,
+    /// When the request's caller stops waiting (less a margin): a write not committed by then
+    /// is rolled back (see [`TenantContext::write`]).
+    pub deadline: Option<std::time::Instant>,
 }
 
 impl TenantContext {
+    /// The context with the request's commit deadline.
+    pub fn until(self, deadline: Option<std::time::Instant>) -> Self {
+        Self { deadline, ..self }
+    }
+
     pub fn rules(&self) -> &Rules {
         &self.compiled.rules
     }
@@ -50,7 +58,13 @@ impl TenantContext {
         let revision = tenants::config_revision(conn, tenant.as_str())?;
         let (rules, lifecycle) = tenants::rules(conn, tenant.as_str())?;
         let registry = crate::store::schemas::registry(conn, tenant)?;
-        Ok(Self { tenant: tenant.clone(), lifecycle, revision, compiled: Arc::new(Compiled { rules, registry }) })
+        Ok(Self {
+            tenant: tenant.clone(),
+            lifecycle,
+            revision,
+            compiled: Arc::new(Compiled { rules, registry }),
+            deadline: None,
+        })
     }
 
     /// Runs a write with the rules in force: the tenant's config revision is read in the
@@ -64,11 +78,19 @@ impl TenantContext {
         work: impl FnOnce(&mut DbConnection, &TenantContext) -> Result<T, CoreError>,
     ) -> Result<T, CoreError> {
         let current = tenants::lock_config_revision(conn, self.tenant.as_str())?;
-        if current == self.revision {
-            return work(conn, self);
+        let done = if current == self.revision {
+            work(conn, self)?
+        } else {
+            let fresh = Self { deadline: self.deadline, ..Self::load(conn, &self.tenant)? };
+            work(conn, &fresh)?
+        };
+        // The last moment before the commit: an IdP that gave up on this request (and will
+        // retry it) must not find it applied. Past its deadline the write is rolled back.
+        if self.deadline.is_some_and(|deadline| std::time::Instant::now() > deadline) {
+            tracing::warn!(tenant.id = self.tenant.as_str(), "a write passed its request's deadline; rolled back");
+            return Err(CoreError::deadline_passed());
         }
-        let fresh = Self::load(conn, &self.tenant)?;
-        work(conn, &fresh)
+        Ok(done)
     }
 }
 
@@ -108,7 +130,13 @@ impl ContextCache {
                 compiled
             }
         };
-        Ok(TenantContext { tenant: caller.tenant.clone(), lifecycle, revision: caller.config_revision, compiled })
+        Ok(TenantContext {
+            tenant: caller.tenant.clone(),
+            lifecycle,
+            revision: caller.config_revision,
+            compiled,
+            deadline: None,
+        })
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Entries> {

@@ -30,6 +30,8 @@ pub fn user_input(message: Option<proto::UserInput>) -> Result<UserInput, CoreEr
 pub fn group_input(message: Option<proto::GroupInput>) -> Result<GroupInput, CoreError> {
     let proto::GroupInput { display_name, external_id, member_ids, attributes_json } =
         message.ok_or_else(|| ScimError::invalid_syntax("the request has no group"))?;
+    // The gateway's bounds, applied again here: the gRPC port is an entry of its own.
+    scim::resource::check_member_count(member_ids.len())?;
     let input = GroupInput::from_attributes(attributes(&attributes_json)?, member_ids)?;
     if input.display_name != display_name || input.external_id != external_id {
         return Err(ScimError::invalid_value("the typed fields disagree with attributes_json").into());
@@ -38,9 +40,26 @@ pub fn group_input(message: Option<proto::GroupInput>) -> Result<GroupInput, Cor
 }
 
 pub fn patch_operations(operations: Vec<proto::PatchOperation>) -> Result<Vec<scim::PatchOperation>, CoreError> {
-    Ok(operations.into_iter().map(scim::PatchOperation::try_from).collect::<Result<_, _>>()?)
+    if operations.len() > scim::patch::MAX_OPERATIONS {
+        let max = scim::patch::MAX_OPERATIONS;
+        let detail = format!("a PATCH holds at most {max} operations, this one {}", operations.len());
+        return Err(ScimError::invalid_value(detail).into());
+    }
+    let operations: Vec<scim::PatchOperation> =
+        operations.into_iter().map(scim::PatchOperation::try_from).collect::<Result<_, _>>()?;
+    scim::patch::check_bounds(&operations)?;
+    Ok(operations)
 }
 
 pub fn filter(filter: Option<proto::Filter>) -> Result<Option<scim::Filter>, CoreError> {
-    Ok(filter.map(scim::Filter::try_from).transpose()?)
+    let filter = filter.map(scim::Filter::try_from).transpose()?;
+    if let Some(terms) = filter.as_ref().map(scim::Filter::terms)
+        && terms > scim::filter::MAX_FILTER_TERMS
+    {
+        let max = scim::filter::MAX_FILTER_TERMS;
+        return Err(
+            ScimError::invalid_filter(format!("a filter may hold at most {max} conditions, this one {terms}")).into()
+        );
+    }
+    Ok(filter)
 }

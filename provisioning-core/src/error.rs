@@ -18,12 +18,41 @@ pub enum CoreError {
     #[error("the database is unavailable: {0}")]
     Unavailable(#[from] diesel::r2d2::PoolError),
     #[error("database error: {0}")]
-    Database(#[from] diesel::result::Error),
+    Database(diesel::result::Error),
     #[error("{0}")]
     Internal(String),
 }
 
+impl From<diesel::result::Error> for CoreError {
+    /// A statement that PostgreSQL cancelled at its `statement_timeout` is the request's own
+    /// cost, answered 503 in SCIM's form (its transaction rolled back: nothing was written).
+    fn from(error: diesel::result::Error) -> Self {
+        match &error {
+            diesel::result::Error::DatabaseError(_, info) if info.message().contains("statement timeout") => {
+                tracing::warn!(error = %info.message(), "a statement ran past the statement timeout");
+                CoreError::Scim(ScimError::new(
+                    503,
+                    None,
+                    "the request needed more database time than one request may take and was cancelled; nothing \
+                     was changed (a query: simplify its filter)",
+                ))
+            }
+            _ => CoreError::Database(error),
+        }
+    }
+}
+
 impl CoreError {
+    /// A write whose request's deadline passed before it committed: rolled back, so that an
+    /// IdP that stopped waiting never has a change it was not told of (it retries).
+    pub fn deadline_passed() -> Self {
+        CoreError::Scim(ScimError::new(
+            503,
+            None,
+            "the write could not finish before the request's deadline and was rolled back; nothing was changed: retry",
+        ))
+    }
+
     pub fn not_found(kind: scim::ResourceType, id: &str) -> Self {
         CoreError::Scim(ScimError::not_found(format!("{} {id} not found", kind.name())))
     }

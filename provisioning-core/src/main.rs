@@ -24,7 +24,8 @@ async fn main() -> anyhow::Result<()> {
     }
     let command = Command::from_args()?;
     let config = CoreConfig::from_source(&Env).context("invalid configuration")?;
-    let database = Database::connect(&config.database_url, config.max_connections)?;
+    let database =
+        Database::connect_with(&config.database_url, config.max_connections, config.safeguards.statement_timeout)?;
     if command == Command::Migrate {
         return cli::migrate(&database, MIGRATIONS_POSTGRES, MIGRATIONS_SQLITE);
     }

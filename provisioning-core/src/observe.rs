@@ -34,6 +34,14 @@ pub static GRPC_HANDLED: LazyLock<IntCounterVec> = LazyLock::new(|| {
     )
 });
 
+pub static TENANT_BUSY: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    platform::metrics::counter_vec(
+        "scim_tenant_concurrency_rejections_total",
+        "SCIM requests refused with 429 because their tenant had its most requests in progress at once",
+        &["tenant"],
+    )
+});
+
 pub static RATE_LIMITED: LazyLock<IntCounterVec> = LazyLock::new(|| {
     platform::metrics::counter_vec(
         "scim_rate_limit_rejections_total",

@@ -49,6 +49,34 @@ pub struct StoredEntry {
 /// The outcome of a request as the log states it. Only details that never echo what the client
 /// sent are kept (not found, conflicts, versions); a 400's detail can quote a filter, a path or
 /// a value, which may hold an email or a name, so a 400 keeps its `scimType` alone.
+/// The most warnings one log entry keeps, and the most characters of each: a request of
+/// thousands of unknown members or unmapped attributes costs the log a few KiB, not megabytes.
+pub const MAX_WARNINGS: usize = 20;
+pub const MAX_WARNING_CHARS: usize = 500;
+
+/// One warning as the log keeps it: cut at [`MAX_WARNING_CHARS`] characters.
+pub fn bounded_warning(mut message: String) -> String {
+    if let Some((cut, _)) = message.char_indices().nth(MAX_WARNING_CHARS) {
+        message.truncate(cut);
+        message.push_str(" …");
+    }
+    message
+}
+
+/// A request's warnings as the log entry's JSON: at most [`MAX_WARNINGS`], each bounded, with a
+/// last one counting those left out.
+pub fn bounded_warnings(warnings: Vec<String>) -> Option<String> {
+    if warnings.is_empty() {
+        return None;
+    }
+    let total = warnings.len();
+    let mut kept: Vec<String> = warnings.into_iter().take(MAX_WARNINGS).map(bounded_warning).collect();
+    if total > MAX_WARNINGS {
+        kept.push(format!("and {} more warnings", total - MAX_WARNINGS));
+    }
+    Some(serde_json::Value::from(kept).to_string())
+}
+
 pub fn outcome(result: Result<(), &CoreError>) -> (i32, Option<String>, Option<String>) {
     match result {
         Ok(()) => (200, None, None),
@@ -82,6 +110,14 @@ pub struct LogWriter {
 const CAPACITY: usize = 10_000;
 const BATCH: usize = 500;
 
+/// The most text (details and warnings) one batch writes: a batch is one transaction.
+const BATCH_BYTES: usize = 2 * 1024 * 1024;
+
+/// The bytes of text an entry adds to its batch.
+fn text_bytes(entry: &Entry) -> usize {
+    entry.detail.as_ref().map_or(0, String::len) + entry.warnings.as_ref().map_or(0, String::len) + entry.path.len()
+}
+
 impl ProvisioningLog {
     pub fn new(store: Store, retention: Duration, enabled: bool) -> (Self, LogWriter) {
         let (sender, receiver) = mpsc::channel(CAPACITY);
@@ -107,10 +143,14 @@ impl LogWriter {
                 _ = prune.tick() => self.prune().await,
                 first = self.receiver.recv() => match first {
                     Some(first) => {
+                        let mut bytes = text_bytes(&first);
                         let mut batch = vec![first];
-                        while batch.len() < BATCH {
+                        while batch.len() < BATCH && bytes < BATCH_BYTES {
                             match self.receiver.try_recv() {
-                                Ok(entry) => batch.push(entry),
+                                Ok(entry) => {
+                                    bytes += text_bytes(&entry);
+                                    batch.push(entry);
+                                }
                                 Err(_) => break,
                             }
                         }
@@ -123,6 +163,9 @@ impl LogWriter {
         let mut rest = Vec::new();
         while let Ok(entry) = self.receiver.try_recv() {
             rest.push(entry);
+            if rest.len() == BATCH {
+                self.write(std::mem::take(&mut rest)).await;
+            }
         }
         if !rest.is_empty() {
             self.write(rest).await;
@@ -320,5 +363,23 @@ mod tests {
             (409, Some("uniqueness".to_owned()), Some("userName is already taken in this tenant".to_owned()))
         );
         assert_eq!(outcome(Ok(())), (200, None, None));
+    }
+}
+
+#[cfg(test)]
+mod bound_tests {
+    use super::*;
+
+    #[test]
+    fn warnings_are_bounded_per_entry() {
+        assert_eq!(bounded_warnings(Vec::new()), None);
+        let long = "é".repeat(10 * MAX_WARNING_CHARS);
+        let many: Vec<String> = (0..5_000).map(|_| long.clone()).collect();
+        let json = bounded_warnings(many).expect("warnings");
+        let kept: Vec<String> = serde_json::from_str(&json).expect("a JSON list");
+        assert_eq!(kept.len(), MAX_WARNINGS + 1);
+        assert_eq!(kept.last().map(String::as_str), Some("and 4980 more warnings"));
+        assert!(kept[0].chars().count() <= MAX_WARNING_CHARS + 2, "{}", kept[0].chars().count());
+        assert!(json.len() < 32 * 1024, "{} bytes", json.len());
     }
 }

@@ -100,3 +100,65 @@ mod tests {
         assert!(limits.admit("small", Some(RateLimitSetting { requests_per_second: 1, burst: 3 })).is_ok());
     }
 }
+
+/// Per tenant, how many of its requests may do database work at once on this replica. The
+/// pool is shared: without this, one tenant's slow queries could hold every connection, and the
+/// other tenants' token checks would wait behind them. A request waits its turn (not holding a
+/// connection) up to the queue timeout, then gets 429.
+#[derive(Clone)]
+pub struct TenantSlots {
+    per_tenant: usize,
+    wait: std::time::Duration,
+    slots: Arc<Mutex<HashMap<String, Arc<tokio::sync::Semaphore>>>>,
+}
+
+impl TenantSlots {
+    pub fn new(per_tenant: usize, wait: std::time::Duration) -> Self {
+        Self { per_tenant: per_tenant.max(1), wait, slots: Arc::default() }
+    }
+
+    /// A slot of `tenant`'s, held until the permit is dropped.
+    pub async fn acquire(&self, tenant: &str) -> Result<tokio::sync::OwnedSemaphorePermit, ScimError> {
+        let semaphore = {
+            let mut slots = self.slots.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if slots.len() >= MAX_BUCKETS && !slots.contains_key(tenant) {
+                // Forget the idle ones (all their permits back).
+                slots.retain(|_, semaphore| semaphore.available_permits() < self.per_tenant);
+            }
+            slots
+                .entry(tenant.to_owned())
+                .or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(self.per_tenant)))
+                .clone()
+        };
+        match tokio::time::timeout(self.wait, semaphore.acquire_owned()).await {
+            Ok(Ok(permit)) => Ok(permit),
+            _ => {
+                crate::observe::TENANT_BUSY.with_label_values(&[tenant]).inc();
+                Err(ScimError::new(
+                    429,
+                    None,
+                    format!(
+                        "this tenant has {} requests in progress already, the most it may have at once; retry shortly",
+                        self.per_tenant
+                    ),
+                ))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod slot_tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_busy_tenant_waits_then_gets_429_while_another_is_served() {
+        let slots = TenantSlots::new(2, std::time::Duration::from_millis(50));
+        let held = (slots.acquire("noisy").await.unwrap(), slots.acquire("noisy").await.unwrap());
+        let refused = slots.acquire("noisy").await.unwrap_err();
+        assert_eq!(refused.status, 429);
+        assert!(slots.acquire("quiet").await.is_ok(), "another tenant has its own slots");
+        drop(held.0);
+        assert!(slots.acquire("noisy").await.is_ok(), "a slot given back is taken again");
+    }
+}

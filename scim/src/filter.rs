@@ -93,6 +93,11 @@ pub const MAX_FILTER_LENGTH: usize = 4096;
 /// one level.
 pub const MAX_FILTER_DEPTH: usize = 32;
 
+/// The most conditions (comparisons and `pr`) one filter may hold. IdPs send one (`userName eq
+/// "…"`, `displayName eq "…"`); a filter of hundreds of conditions on JSON attributes is work for
+/// the database out of proportion to any request, and is refused before it reaches it.
+pub const MAX_FILTER_TERMS: usize = 50;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CompareOp {
     Eq,
@@ -169,9 +174,24 @@ impl Filter {
         let tokens = tokenize(text)?;
         let mut parser = Parser { tokens, pos: 0, depth: 0 };
         let filter = parser.or_expr()?;
-        match parser.peek() {
-            None => Ok(filter),
-            Some(token) => Err(ScimError::invalid_filter(format!("unexpected {} in filter", token.describe()))),
+        if let Some(token) = parser.peek() {
+            return Err(ScimError::invalid_filter(format!("unexpected {} in filter", token.describe())));
+        }
+        if filter.terms() > MAX_FILTER_TERMS {
+            return Err(ScimError::invalid_filter(format!(
+                "a filter may hold at most {MAX_FILTER_TERMS} conditions, this one {}",
+                filter.terms()
+            )));
+        }
+        Ok(filter)
+    }
+
+    /// How many conditions (comparisons and presence tests) the filter holds.
+    pub fn terms(&self) -> usize {
+        match self {
+            Filter::Compare { .. } | Filter::Present(_) => 1,
+            Filter::And(a, b) | Filter::Or(a, b) => a.terms() + b.terms(),
+            Filter::Not(f) | Filter::ValuePath { filter: f, .. } => f.terms(),
         }
     }
 
@@ -961,9 +981,19 @@ mod tests {
         let mixed = "(not (x[".repeat(10) + "a pr" + &"]))".repeat(10);
         assert!(Filter::parse(&format!("(({mixed}))")).is_ok());
         assert_invalid(&format!("((({mixed})))"));
-        // Sequences do not nest: a long chain of `and` is fine.
-        let chain = vec!["a pr"; 400].join(" and ");
+        // Sequences do not nest: a chain of `and` is bounded by its conditions, not its depth.
+        let chain = vec!["a pr"; MAX_FILTER_TERMS].join(" and ");
         assert!(Filter::parse(&chain).is_ok());
+    }
+
+    #[test]
+    fn conditions_are_bounded() {
+        let terms = |n: usize| vec!["name.givenName eq \"x\""; n].join(" or ");
+        assert_eq!(Filter::parse(&terms(MAX_FILTER_TERMS)).map(|f| f.terms()).ok(), Some(MAX_FILTER_TERMS));
+        let detail = assert_invalid(&terms(MAX_FILTER_TERMS + 1));
+        assert!(detail.contains(&MAX_FILTER_TERMS.to_string()), "{detail}");
+        let nested = format!("emails[{}]", vec!["value pr"; MAX_FILTER_TERMS + 1].join(" and "));
+        assert_invalid(&nested);
     }
 
     #[test]
@@ -978,7 +1008,10 @@ mod tests {
                 let text: String = open.repeat(MAX_FILTER_LENGTH).chars().take(MAX_FILTER_LENGTH).collect();
                 assert!(Filter::parse(&text).is_err());
             }
+            // A long chain is parsed in full (then refused for its conditions) without overflow.
             let chain = vec!["a pr"; MAX_FILTER_LENGTH / 8].join(" or ");
+            assert!(Filter::parse(&chain).unwrap_err().detail.contains("conditions"));
+            let chain = vec!["a pr"; MAX_FILTER_TERMS].join(" or ");
             let filter = Filter::parse(&chain).unwrap();
             assert_eq!(Filter::parse(&filter.to_string()).unwrap(), filter);
         });

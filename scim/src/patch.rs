@@ -42,12 +42,19 @@ pub struct PatchRequest {
     pub operations: Vec<PatchOperation>,
 }
 
+/// The most operations one PATCH may hold, counted after each path-less operation expands into
+/// one per key of its value.
+pub const MAX_OPERATIONS: usize = 1000;
+
 impl PatchRequest {
     /// A PatchOp message body. Member names are matched case-insensitively.
     pub fn from_body(body: &Value) -> Result<Self, ScimError> {
         let operations = lookup(body, "Operations")
             .and_then(Value::as_array)
             .ok_or_else(|| ScimError::invalid_syntax("a PATCH body needs an 'Operations' array"))?;
+        if operations.len() > MAX_OPERATIONS {
+            return Err(too_many_operations(operations.len()));
+        }
         let operations = operations
             .iter()
             .map(|operation| {
@@ -74,8 +81,45 @@ impl PatchRequest {
                 Ok(PatchOperation { op, path, value })
             })
             .collect::<Result<Vec<_>, ScimError>>()?;
+        check_bounds(&operations)?;
         Ok(Self { operations })
     }
+}
+
+fn too_many_operations(count: usize) -> ScimError {
+    ScimError::invalid_value(format!("a PATCH holds at most {MAX_OPERATIONS} operations, this one {count}"))
+}
+
+/// Refuses a PATCH over the bounds of one request, before any of it is applied: more than
+/// [`MAX_OPERATIONS`] operations once path-less ones are expanded (one per key), or more than
+/// [`crate::resource::MAX_MEMBERS_PER_REQUEST`] member values in all. Counted without copying.
+pub fn check_bounds(operations: &[PatchOperation]) -> Result<(), ScimError> {
+    let is_members = |name: &str| name.trim().get(..7).is_some_and(|head| head.eq_ignore_ascii_case("members"));
+    let values = |value: Option<&Value>| match value {
+        Some(Value::Array(items)) => items.len(),
+        Some(_) => 1,
+        None => 0,
+    };
+    let (mut expanded, mut members) = (0usize, 0usize);
+    for operation in operations {
+        match (&operation.path, &operation.value) {
+            (None, Some(Value::Object(object))) => {
+                expanded += object.len();
+                members +=
+                    object.iter().filter(|(key, _)| is_members(key)).map(|(_, v)| values(Some(v))).sum::<usize>();
+            }
+            (path, value) => {
+                expanded += 1;
+                if path.as_deref().is_some_and(is_members) {
+                    members += values(value.as_ref());
+                }
+            }
+        }
+    }
+    if expanded > MAX_OPERATIONS {
+        return Err(too_many_operations(expanded));
+    }
+    crate::resource::check_member_count(members)
 }
 
 impl PatchOperation {
@@ -468,9 +512,11 @@ pub fn patch_user(
     mut attributes: Map<String, Value>,
     operations: Vec<PatchOperation>,
 ) -> Result<crate::UserInput, ScimError> {
+    check_bounds(&operations)?;
     for operation in operations {
         for operation in operation.expand()? {
-            let before = attributes.clone();
+            // Only the primary values are kept from before (not a copy of the resource).
+            let before = primary_values(&attributes);
             apply(ResourceType::User, &mut attributes, &operation)?;
             keep_one_primary(&before, &mut attributes);
         }
@@ -478,25 +524,36 @@ pub fn patch_user(
     crate::UserInput::from_attributes(attributes)
 }
 
+fn is_primary(item: &Value) -> bool {
+    lookup(item, "primary").and_then(crate::filter::as_bool) == Some(true)
+}
+
+/// The values marked primary of each multi-valued attribute.
+fn primary_values(attributes: &Map<String, Value>) -> Vec<(String, Vec<Value>)> {
+    attributes
+        .iter()
+        .filter_map(|(name, value)| {
+            let primary: Vec<Value> = value.as_array()?.iter().filter(|item| is_primary(item)).cloned().collect();
+            (!primary.is_empty()).then(|| (name.clone(), primary))
+        })
+        .collect()
+}
+
 /// At most one value of a multi-valued attribute is primary (RFC 7643 §2.4): when an operation
 /// makes a value primary, the others stop being primary.
-fn keep_one_primary(before: &Map<String, Value>, attributes: &mut Map<String, Value>) {
-    let is_primary = |item: &Value| lookup(item, "primary").and_then(crate::filter::as_bool) == Some(true);
+fn keep_one_primary(before: &[(String, Vec<Value>)], attributes: &mut Map<String, Value>) {
     for (name, value) in attributes.iter_mut() {
         let Value::Array(items) = value else { continue };
         if items.iter().filter(|item| is_primary(item)).count() <= 1 {
             continue;
         }
-        let was_primary: Vec<&Value> = before
-            .get(name)
-            .and_then(Value::as_array)
-            .map(|old| old.iter().filter(|i| is_primary(i)).collect())
-            .unwrap_or_default();
+        let was_primary: Vec<&Value> =
+            before.iter().find(|(old, _)| old == name).map(|(_, values)| values.iter().collect()).unwrap_or_default();
         // The newly primary value wins (the last one if several); the others are cleared.
         let winner = items
             .iter()
             .rposition(|item| is_primary(item) && !was_primary.contains(&item))
-            .or_else(|| items.iter().rposition(is_primary));
+            .or_else(|| items.iter().rposition(|item| is_primary(item)));
         for (index, item) in items.iter_mut().enumerate() {
             if Some(index) != winner
                 && is_primary(item)
@@ -529,6 +586,7 @@ pub fn patch_group_parts(
     mut attributes: Map<String, Value>,
     operations: Vec<PatchOperation>,
 ) -> Result<(Map<String, Value>, Vec<MemberChange>), ScimError> {
+    check_bounds(&operations)?;
     let mut changes = Vec::new();
     for operation in operations {
         for operation in operation.expand()? {
@@ -737,6 +795,30 @@ mod tests {
         assert_eq!(member_change(&add).unwrap(), Some(MemberChange::Add(vec!["u3".into()])));
         let other = PatchOperation { op: PatchOp::Replace, path: Some("displayName".into()), value: Some(json!("x")) };
         assert_eq!(member_change(&other).unwrap(), None);
+    }
+
+    #[test]
+    fn operations_are_counted_after_expansion_and_members_in_all() {
+        let keys: Map<String, Value> = (0..=MAX_OPERATIONS).map(|n| (format!("k{n}"), json!("v"))).collect();
+        let body = json!({"Operations": [{"op": "replace", "value": keys}]});
+        let error = PatchRequest::from_body(&body).unwrap_err();
+        assert_eq!((error.status, error.scim_type), (400, Some(crate::ScimType::InvalidValue)), "{}", error.detail);
+        assert!(error.detail.contains("1001"), "{}", error.detail);
+        // The core applies the same bound to what it receives (not through from_body).
+        let expanded = vec![PatchOperation { op: PatchOp::Replace, path: None, value: Some(Value::Object(keys)) }];
+        assert!(patch_user(Map::new(), expanded).is_err());
+
+        let members = |n: usize| Value::Array((0..n).map(|i| json!({"value": format!("u{i}")})).collect());
+        let limit = crate::resource::MAX_MEMBERS_PER_REQUEST;
+        let half = limit / 2;
+        let split = json!({"Operations": [
+            {"op": "add", "path": "members", "value": members(half)},
+            {"op": "add", "value": {"members": members(half + 1)}}
+        ]});
+        assert_eq!(PatchRequest::from_body(&split).unwrap_err().status, 413);
+        let fits = json!({"Operations": [{"op": "add", "path": "members", "value": members(limit)}]});
+        assert!(PatchRequest::from_body(&fits).is_ok());
+        assert_eq!(crate::resource::member_ids(&members(limit + 1)).unwrap_err().status, 413);
     }
 
     #[test]

@@ -17,9 +17,10 @@ use std::sync::Arc;
 
 use proto::provisioning_server::Provisioning;
 use proto::{
-    CreateGroupRequest, CreateUserRequest, DeleteResourceRequest, DeleteResourceResponse, GetResourceRequest,
-    GetSchemasRequest, GetSchemasResponse, PatchResourceRequest, QueryRequest, QueryResponse, RecordRejectionRequest,
-    RecordRejectionResponse, ReplaceGroupRequest, ReplaceUserRequest, Resource,
+    CheckTokenRequest, CheckTokenResponse, CreateGroupRequest, CreateUserRequest, DeleteResourceRequest,
+    DeleteResourceResponse, GetResourceRequest, GetSchemasRequest, GetSchemasResponse, PatchResourceRequest,
+    QueryRequest, QueryResponse, RecordRejectionRequest, RecordRejectionResponse, ReplaceGroupRequest,
+    ReplaceUserRequest, Resource,
 };
 use tokio::sync::Notify;
 use tonic::metadata::MetadataMap;
@@ -29,7 +30,7 @@ use crate::context::{ContextCache, TenantContext};
 use crate::conversions;
 use crate::error::CoreError;
 use crate::provisioning_log::{self, ProvisioningLog};
-use crate::rate_limit::TenantLimits;
+use crate::rate_limit::{TenantLimits, TenantSlots};
 use crate::store::cursor::CursorKey;
 use crate::store::tenants::{self, Caller};
 use crate::store::{Store, StoredResource};
@@ -43,6 +44,7 @@ pub struct ProvisioningService {
     cursor_key: CursorKey,
     log: ProvisioningLog,
     limits: TenantLimits,
+    slots: TenantSlots,
     contexts: ContextCache,
     /// Links new users to accounts the product made by hand (when a directory is configured).
     linker: Option<crate::linking::Linker>,
@@ -62,6 +64,34 @@ fn credential(metadata: &MetadataMap) -> Result<String, CoreError> {
 fn caller(store: &Store, credential: &str) -> Result<Caller, CoreError> {
     // One statement: no transaction around it.
     store.query(|conn| tenants::authenticate(conn, credential, platform::db::now_micros()))
+}
+
+/// The last moment a write of this request may commit: the caller's gRPC deadline
+/// (`grpc-timeout`) less a margin for the answer to reach it (a fifth of it, at most 2 s), so
+/// that a write is either answered or rolled back, never committed after the caller gave up.
+fn commit_deadline(metadata: &MetadataMap, started: std::time::Instant) -> Option<std::time::Instant> {
+    let timeout = grpc_timeout(metadata.get("grpc-timeout")?.to_str().ok()?)?;
+    let margin = (timeout / 5).min(std::time::Duration::from_secs(2));
+    Some(started + timeout - margin)
+}
+
+/// A `grpc-timeout` value: at most 8 digits and a unit (gRPC over HTTP/2, "Timeout").
+fn grpc_timeout(value: &str) -> Option<std::time::Duration> {
+    use std::time::Duration;
+    let (digits, unit) = value.split_at(value.len().checked_sub(1)?);
+    if digits.is_empty() || digits.len() > 8 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let n: u64 = digits.parse().ok()?;
+    Some(match unit {
+        "H" => Duration::from_secs(n * 3600),
+        "M" => Duration::from_secs(n * 60),
+        "S" => Duration::from_secs(n),
+        "m" => Duration::from_millis(n),
+        "u" => Duration::from_micros(n),
+        "n" => Duration::from_nanos(n),
+        _ => return None,
+    })
 }
 
 /// The trace id of the request's W3C trace context, when it carries one.
@@ -169,9 +199,10 @@ impl ProvisioningService {
         cursor_key: CursorKey,
         log: ProvisioningLog,
         limits: TenantLimits,
+        slots: TenantSlots,
         linker: Option<crate::linking::Linker>,
     ) -> Self {
-        Self { store, relay_wake, cursor_key, log, limits, contexts: ContextCache::default(), linker }
+        Self { store, relay_wake, cursor_key, log, limits, slots, contexts: ContextCache::default(), linker }
     }
 
     /// Authenticates, loads the tenant's context, then runs `work` for it on the blocking pool,
@@ -183,29 +214,45 @@ impl ProvisioningService {
         work: Work<T>,
     ) -> Result<T, Status> {
         let started = std::time::Instant::now();
+        let deadline = commit_deadline(metadata, started);
         let credential = credential(metadata)?;
-        let (store, limits, contexts) = (self.store.clone(), self.limits.clone(), self.contexts.clone());
         // The RPC's span: spawn_blocking does not carry it over by itself.
         let span = tracing::Span::current();
+        // The token's lookup: one statement; an unknown token is answered before anything else.
+        let store = self.store.clone();
+        let caller = tokio::task::spawn_blocking(move || caller(&store, &credential))
+            .await
+            .map_err(|e| CoreError::Internal(format!("store task failed: {e}")))??;
+        span.record("tenant.id", caller.tenant.as_str());
         // A follow-up belongs to a request admitted already (a write that committed): never
         // refused by the rate limit after the fact.
         let admitted = !op.logged;
-        // One trip to the blocking pool: the token's lookup, the rate limit, the work.
-        let (caller, outcome, warnings) = tokio::task::spawn_blocking(move || {
-            let _entered = span.enter();
-            let caller = caller(&store, &credential)?;
-            span.record("tenant.id", caller.tenant.as_str());
-            let mut warnings = Vec::new();
-            let admission =
-                if admitted { Ok(()) } else { limits.admit(caller.tenant.as_str(), caller.settings.rate_limit) };
-            let outcome = admission
-                .map_err(CoreError::from)
-                .and_then(|()| contexts.context(&store, &caller))
-                .and_then(|ctx| work(&store, &ctx, &mut warnings));
-            Ok::<_, CoreError>((caller, outcome, warnings))
-        })
-        .await
-        .map_err(|e| CoreError::Internal(format!("store task failed: {e}")))??;
+        let (store, contexts) = (self.store.clone(), self.contexts.clone());
+        let work_caller = caller.clone();
+        let run = async {
+            if !admitted {
+                self.limits.admit(caller.tenant.as_str(), caller.settings.rate_limit)?;
+            }
+            // The tenant's share of the database: held while its work runs, even past the
+            // caller's deadline (the blocking work is not cancelled with the RPC).
+            let slot = self.slots.acquire(caller.tenant.as_str()).await?;
+            tokio::task::spawn_blocking(move || {
+                let _slot = slot;
+                let _entered = span.enter();
+                let mut warnings = Vec::new();
+                let outcome = contexts
+                    .context(&store, &work_caller)
+                    .map(|ctx| ctx.until(deadline))
+                    .and_then(|ctx| work(&store, &ctx, &mut warnings));
+                (outcome, warnings)
+            })
+            .await
+            .map_err(|e| CoreError::Internal(format!("store task failed: {e}")))
+        };
+        let (outcome, warnings) = match run.await {
+            Ok(done) => done,
+            Err(refused) => (Err(refused), Vec::new()),
+        };
         let (status, scim_type, detail) = provisioning_log::outcome(outcome.as_ref().map(|_| ()));
         let logged_status = if status == 200 { op.success } else { status };
         self.observe(&caller, &op, started, status, logged_status);
@@ -228,7 +275,7 @@ impl ProvisioningService {
             status: logged_status,
             scim_type,
             detail,
-            warnings: (!warnings.is_empty()).then(|| serde_json::Value::from(warnings).to_string()),
+            warnings: provisioning_log::bounded_warnings(warnings),
             latency_micros: i64::try_from(started.elapsed().as_micros()).unwrap_or(i64::MAX),
             trace_id: trace_id(metadata),
             token_id: Some(caller.token_id),
@@ -380,11 +427,41 @@ impl Provisioning for ProvisioningService {
         schemas::get_schemas(self, request).await
     }
 
+    #[tracing::instrument(skip_all, fields(rpc.system = "grpc", rpc.method = "CheckToken", tenant.id))]
+    async fn check_token(&self, request: Request<CheckTokenRequest>) -> Result<Response<CheckTokenResponse>, Status> {
+        let caller = self.authenticate(request.metadata()).await?;
+        tracing::Span::current().record("tenant.id", caller.tenant.as_str());
+        Ok(Response::new(CheckTokenResponse {}))
+    }
+
     #[tracing::instrument(skip_all, fields(rpc.system = "grpc", rpc.method = "RecordRejection", tenant.id))]
     async fn record_rejection(
         &self,
         request: Request<RecordRejectionRequest>,
     ) -> Result<Response<RecordRejectionResponse>, Status> {
         rejection::record_rejection(self, request).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn grpc_timeouts_and_the_commit_deadline() {
+        assert_eq!(grpc_timeout("25S"), Some(Duration::from_secs(25)));
+        assert_eq!(grpc_timeout("1500m"), Some(Duration::from_millis(1500)));
+        assert_eq!(grpc_timeout("2M"), Some(Duration::from_secs(120)));
+        for bad in ["", "S", "123456789S", "10x", "-1S", "1.5S"] {
+            assert_eq!(grpc_timeout(bad), None, "{bad:?}");
+        }
+        let started = Instant::now();
+        let mut metadata = MetadataMap::new();
+        assert_eq!(commit_deadline(&metadata, started), None, "no deadline: none");
+        metadata.insert("grpc-timeout", "25S".parse().unwrap());
+        assert_eq!(commit_deadline(&metadata, started), Some(started + Duration::from_secs(23)), "2 s margin");
+        metadata.insert("grpc-timeout", "1000m".parse().unwrap());
+        assert_eq!(commit_deadline(&metadata, started), Some(started + Duration::from_millis(800)), "a fifth");
     }
 }

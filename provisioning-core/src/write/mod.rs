@@ -35,8 +35,9 @@ pub struct Write<'a> {
 }
 
 impl Write<'_> {
+    /// Notes a warning, cut to a bounded length (the log entry keeps the first few).
     pub fn warn(&mut self, message: String) {
-        self.warnings.push(message);
+        self.warnings.push(crate::provisioning_log::bounded_warning(message));
     }
 }
 

@@ -52,7 +52,8 @@ pub(crate) fn service(store: &Store) -> ProvisioningService {
     });
     let (log, _writer) = ProvisioningLog::new(store.clone(), std::time::Duration::from_secs(3600), false);
     let key = CursorKey::load_or_create(store).expect("a cursor key");
-    ProvisioningService::new(store.clone(), Default::default(), key, log, limits, None)
+    let slots = provisioning_core::rate_limit::TenantSlots::new(4, std::time::Duration::from_secs(5));
+    ProvisioningService::new(store.clone(), Default::default(), key, log, limits, slots, None)
 }
 
 /// A request with the tenant's token, which the scenarios issue as [`TOKEN`].
