@@ -39,6 +39,8 @@ struct Purge {
     store: Store,
     wake: Arc<Notify>,
     every: std::time::Duration,
+    /// Published events older than this leave the outbox (`OUTBOX_RETENTION_DAYS`).
+    outbox_retention: std::time::Duration,
 }
 
 impl Purge {
@@ -63,8 +65,34 @@ impl Purge {
                         Ok(Err(error)) => tracing::error!(error = %error, "purging tombstones failed"),
                         Err(error) => tracing::error!(error = %error, "purge task failed"),
                     }
+                    self.prune_outbox().await;
                 }
             }
+        }
+    }
+}
+
+impl Purge {
+    /// Deletes published events past the retention, in bounded transactions.
+    async fn prune_outbox(&self) {
+        let cutoff = platform::db::now_micros() - i64::try_from(self.outbox_retention.as_micros()).unwrap_or(i64::MAX);
+        let store = self.store.clone();
+        let pruned = tokio::task::spawn_blocking(move || {
+            let mut total = 0;
+            loop {
+                let pruned = store.write(|conn| crate::store::outbox::prune_published(conn, cutoff, 5_000))?;
+                total += pruned;
+                if pruned < 5_000 {
+                    return Ok::<_, crate::error::CoreError>(total);
+                }
+            }
+        })
+        .await;
+        match pruned {
+            Ok(Ok(0)) => {}
+            Ok(Ok(count)) => tracing::info!(count, "deleted published events past the outbox retention"),
+            Ok(Err(error)) => tracing::error!(error = %error, "pruning the outbox failed"),
+            Err(error) => tracing::error!(error = %error, "outbox pruning task failed"),
         }
     }
 }
@@ -91,12 +119,15 @@ impl Core {
         let retention = std::time::Duration::from_secs(u64::from(config.log_retention_days) * 24 * 3600);
         let (log, log_writer) = ProvisioningLog::new(store.clone(), retention, config.log_enabled);
         let limits = crate::rate_limit::TenantLimits::new(config.rate_limit);
-        let admin = AdminServer::build(config, store.clone(), limits.clone())?;
+        let admin = AdminServer::build(config, store.clone(), limits.clone(), wake.clone())?;
         let linker = config.directory_url.as_deref().map(crate::linking::Linker::new).transpose()?;
         let purge = Purge {
             store: store.clone(),
             wake: wake.clone(),
             every: std::time::Duration::from_secs(config.purge_interval_seconds.max(1)),
+            outbox_retention: std::time::Duration::from_secs(
+                u64::from(config.safeguards.outbox_retention_days) * 86_400,
+            ),
         };
         let republisher = crate::republish::Republisher {
             store: store.clone(),

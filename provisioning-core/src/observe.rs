@@ -34,6 +34,14 @@ pub static GRPC_HANDLED: LazyLock<IntCounterVec> = LazyLock::new(|| {
     )
 });
 
+pub static RECONCILE_DIFFERENCES: LazyLock<IntGaugeVec> = LazyLock::new(|| {
+    platform::metrics::gauge_vec(
+        "scim_reconcile_differences",
+        "Differences between the core's records and the directory's found by the last reconciliation, by tenant",
+        &["tenant"],
+    )
+});
+
 pub static TENANT_BUSY: LazyLock<IntCounterVec> = LazyLock::new(|| {
     platform::metrics::counter_vec(
         "scim_tenant_concurrency_rejections_total",

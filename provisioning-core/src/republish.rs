@@ -21,7 +21,7 @@ use tokio::sync::Notify;
 
 use crate::context::TenantContext;
 use crate::error::CoreError;
-use crate::store::jobs::{self, JobRow, PHASE_DONE, PHASE_GROUPS, PHASE_USERS, SCOPE_TENANT};
+use crate::store::jobs::{self, JobRow, PHASE_DONE, PHASE_GROUPS, PHASE_USERS, SCOPE_CURRENT, SCOPE_TENANT};
 use crate::store::tenants::TenantId;
 use crate::store::{Store, groups, users};
 use crate::write::publish;
@@ -97,10 +97,13 @@ fn batch(
 ) -> Result<(&'static str, Option<String>, i64, Tally), CoreError> {
     let after = job.cursor.as_deref();
     let mut tally = Tally::default();
+    let current = job.scope == SCOPE_CURRENT;
     if job.phase == PHASE_GROUPS {
         let ids = groups::ids_after(conn, &ctx.tenant, after, BATCH)?;
         for id in &ids {
-            tally.count("group", id, publish::team_derived(conn, ctx, id))?;
+            let published =
+                if current { publish::team_current(conn, ctx, id) } else { publish::team_derived(conn, ctx, id) };
+            tally.count("group", id, published)?;
         }
         let handled = ids.len() as i64;
         return Ok(match ids.last() {
@@ -108,13 +111,15 @@ fn batch(
             _ => (PHASE_USERS, None, handled, tally),
         });
     }
-    let ids = if job.scope == SCOPE_TENANT {
+    let ids = if job.scope == SCOPE_TENANT || current {
         users::ids_after(conn, &ctx.tenant, after, BATCH)?
     } else {
         jobs::listed_after(conn, &job.id, after, BATCH)?
     };
     for id in &ids {
-        tally.count("user", id, publish::user_derived(conn, ctx, id))?;
+        let published =
+            if current { publish::user_current(conn, ctx, id) } else { publish::user_derived(conn, ctx, id) };
+        tally.count("user", id, published)?;
     }
     let handled = ids.len() as i64;
     Ok(match ids.last() {

@@ -29,6 +29,11 @@ pub const USAGE: &str = "usage: admin <command>  (ADMIN_URL, default http://127.
   mapping set-group-permissions <slug> <permissions.json>
   jobs list <slug>
   jobs show <slug> <job id>
+  republish <slug>
+  reconcile <slug>
+  set-aside list [--tenant <slug>] [--limit <n>]
+  set-aside retry [<seq>] [--tenant <slug>]
+  set-aside discard <seq>
   log <slug> [--since <RFC 3339>] [--until <RFC 3339>] [--status <404|4xx|error>] [--resource-id <id>] [--limit <n>]";
 
 /// One admin API request, as the command line asks for it.
@@ -198,6 +203,30 @@ pub fn parse(arguments: &[String]) -> anyhow::Result<Call> {
                 _ => bail!("{USAGE}"),
             }
         }
+        ["republish" | "reconcile", slug] => {
+            let (positional, _) = options(rest, &[])?;
+            if !positional.is_empty() {
+                bail!("{USAGE}");
+            }
+            call(Method::POST, format!("{tenants}/{}/{}", segment(slug), words[0]), None)
+        }
+        ["set-aside", verb] => {
+            let set_aside = "/admin/v1/outbox/set-aside";
+            let (positional, named) = options(rest, &["tenant", "limit"])?;
+            let query: Vec<String> = named.iter().map(|(name, value)| format!("{name}={}", segment(value))).collect();
+            let query = if query.is_empty() { String::new() } else { format!("?{}", query.join("&")) };
+            match (*verb, positional.as_slice()) {
+                ("list", []) => call(Method::GET, format!("{set_aside}{query}"), None),
+                ("retry", []) => call(Method::POST, format!("{set_aside}/retry{query}"), None),
+                ("retry", [seq]) if named.is_empty() => {
+                    call(Method::POST, format!("{set_aside}/{}/retry", segment(seq)), None)
+                }
+                ("discard", [seq]) if named.is_empty() => {
+                    call(Method::DELETE, format!("{set_aside}/{}", segment(seq)), None)
+                }
+                _ => bail!("{USAGE}"),
+            }
+        }
         ["log", slug] => {
             let (positional, named) = options(rest, &["since", "until", "status", "resource-id", "limit"])?;
             if !positional.is_empty() {
@@ -289,6 +318,23 @@ mod tests {
         assert_eq!(parse(&words("jobs list acme")).unwrap().path, "/admin/v1/tenants/acme/jobs");
         let job = parse(&words("jobs show acme 0193")).unwrap();
         assert_eq!((job.method, job.path.as_str()), (Method::GET, "/admin/v1/tenants/acme/jobs/0193"));
+        let call = |line: &str| {
+            let call = parse(&words(line)).unwrap();
+            (call.method, call.path)
+        };
+        assert_eq!(call("reconcile acme"), (Method::POST, "/admin/v1/tenants/acme/reconcile".to_owned()));
+        assert_eq!(call("republish acme"), (Method::POST, "/admin/v1/tenants/acme/republish".to_owned()));
+        assert_eq!(
+            call("set-aside list --tenant acme"),
+            (Method::GET, "/admin/v1/outbox/set-aside?tenant=acme".to_owned())
+        );
+        assert_eq!(call("set-aside retry 42"), (Method::POST, "/admin/v1/outbox/set-aside/42/retry".to_owned()));
+        assert_eq!(
+            call("set-aside retry --tenant acme"),
+            (Method::POST, "/admin/v1/outbox/set-aside/retry?tenant=acme".to_owned())
+        );
+        assert_eq!(call("set-aside discard 42"), (Method::DELETE, "/admin/v1/outbox/set-aside/42".to_owned()));
+        assert!(parse(&words("set-aside discard")).is_err());
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! constant time; a SCIM token is never one. Errors are `{"status": N, "detail": "…"}`.
 
 pub mod cli;
+mod repair;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -38,6 +39,10 @@ struct Admin {
     region_tenant_urls: Vec<(String, String)>,
     token_prefix: String,
     limits: TenantLimits,
+    /// The directory's read API, for reconciliation (`DIRECTORY_GRPC_URL`).
+    directory: Option<proto::directory_client::DirectoryClient<tonic::transport::Channel>>,
+    /// Wakes the outbox relay (after set-aside events are retried).
+    relay_wake: std::sync::Arc<tokio::sync::Notify>,
 }
 
 impl Admin {
@@ -635,6 +640,9 @@ async fn readyz(admin: web::Data<Admin>) -> HttpResponse {
     let body = json!({
         "database": if matches!(database, Ok(Ok(()))) { "ok" } else { "unavailable" },
         "outbox_backlog": backlog.map(|b| b.pending),
+        // Events the broker refused for good: reported (and alerted on through the metric),
+        // but they do not make the core unready; `admin set-aside` lists and retries them.
+        "outbox_set_aside": backlog.map(|b| b.set_aside),
     });
     if matches!(database, Ok(Ok(()))) {
         HttpResponse::Ok().json(body)
@@ -649,6 +657,13 @@ fn resource(path: &str) -> actix_web::Resource {
 }
 
 fn routes(config: &mut web::ServiceConfig) {
+    config.service(
+        web::scope("/admin/v1/outbox/set-aside")
+            .service(resource("").route(web::get().to(repair::list_set_aside)))
+            .service(resource("/retry").route(web::post().to(repair::retry_all)))
+            .service(resource("/{seq}").route(web::delete().to(repair::discard_one)))
+            .service(resource("/{seq}/retry").route(web::post().to(repair::retry_one))),
+    );
     config.service(
         web::scope("/admin/v1/tenants")
             .service(resource("").route(web::get().to(list_tenants)).route(web::post().to(create_tenant)))
@@ -668,6 +683,8 @@ fn routes(config: &mut web::ServiceConfig) {
             )
             .service(resource("/{slug}/provisioning-log").route(web::get().to(provisioning_log)))
             .service(resource("/{slug}/jobs").route(web::get().to(list_jobs)))
+            .service(resource("/{slug}/republish").route(web::post().to(repair::republish)))
+            .service(resource("/{slug}/reconcile").route(web::post().to(repair::reconcile)))
             .service(resource("/{slug}/jobs/{id}").route(web::get().to(get_job)))
             .service(resource("/{slug}/mapping").route(web::get().to(get_mapping)).route(web::put().to(put_mapping)))
             .service(
@@ -685,7 +702,22 @@ pub struct AdminServer {
 }
 
 impl AdminServer {
-    pub fn build(config: &CoreConfig, store: Store, limits: TenantLimits) -> anyhow::Result<Self> {
+    pub fn build(
+        config: &CoreConfig,
+        store: Store,
+        limits: TenantLimits,
+        relay_wake: std::sync::Arc<tokio::sync::Notify>,
+    ) -> anyhow::Result<Self> {
+        let directory = match config.directory_url.as_deref() {
+            Some(url) => Some(proto::directory_client::DirectoryClient::new(
+                tonic::transport::Endpoint::from_shared(url.to_owned())
+                    .with_context(|| format!("DIRECTORY_GRPC_URL={url:?} is not a valid URI"))?
+                    .connect_timeout(std::time::Duration::from_secs(3))
+                    .timeout(std::time::Duration::from_secs(30))
+                    .connect_lazy(),
+            )),
+            None => None,
+        };
         let admin = web::Data::new(Admin {
             store,
             credential: config.admin.token.as_ref().map(|t| Sha256::digest(t.expose_secret().as_bytes()).into()),
@@ -693,6 +725,8 @@ impl AdminServer {
             region_tenant_urls: config.admin.region_tenant_urls.clone(),
             token_prefix: config.token_prefix.clone(),
             limits,
+            directory,
+            relay_wake,
         });
         if admin.credential.is_none() {
             tracing::warn!("ADMIN_TOKEN is not set: the admin API refuses every request");

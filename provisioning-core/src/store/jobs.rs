@@ -14,6 +14,9 @@ use crate::schema::{group_members, republish_job_users, republish_jobs, scim_gro
 pub const SCOPE_TENANT: &str = "tenant";
 /// The users listed in `republish_job_users`.
 pub const SCOPE_LISTED: &str = "listed";
+/// Every group and user of a tenant, published whether or not its record changed (an
+/// operator's `republish`: repairs a consumer that missed or could not apply events).
+pub const SCOPE_CURRENT: &str = "current";
 
 pub const PHASE_GROUPS: &str = "groups";
 pub const PHASE_USERS: &str = "users";
@@ -109,6 +112,23 @@ pub fn tenant_job(conn: &mut DbConnection, tenant: &TenantId, reason: &str) -> R
         }
     }
     insert_job(conn, tenant, reason, SCOPE_TENANT, PHASE_GROUPS, total)
+}
+
+/// A job publishing every current record of a tenant (`admin republish`); an open one is
+/// returned rather than a second made.
+pub fn current_job(conn: &mut DbConnection, tenant: &TenantId, reason: &str) -> Result<String, CoreError> {
+    let open: Option<String> = republish_jobs::table
+        .filter(republish_jobs::tenant_id.eq(tenant.as_str()))
+        .filter(republish_jobs::scope.eq(SCOPE_CURRENT))
+        .filter(republish_jobs::finished_at.is_null())
+        .select(republish_jobs::id)
+        .first(conn)
+        .optional()?;
+    if let Some(id) = open {
+        return Ok(id);
+    }
+    let total = count_of(conn, tenant)?;
+    insert_job(conn, tenant, reason, SCOPE_CURRENT, PHASE_GROUPS, total)
 }
 
 /// A job re-publishing the listed users.

@@ -130,3 +130,85 @@ pub fn backlog(conn: &mut DbConnection) -> Result<Backlog, CoreError> {
     let set_aside: i64 = waiting.filter(outbox::failed_at.is_not_null()).count().get_result(conn)?;
     Ok(Backlog { pending, oldest_created_at, set_aside })
 }
+
+/// Deletes events published before `cutoff` (at most `limit`, oldest first): the outbox keeps
+/// full records (names, e-mails) only as long as the retention says. Set-aside events stay
+/// until an operator retries or discards them.
+pub fn prune_published(conn: &mut DbConnection, cutoff: i64, limit: i64) -> Result<usize, CoreError> {
+    let due: Vec<i64> = outbox::table
+        .filter(outbox::published_at.lt(cutoff))
+        .order(outbox::seq.asc())
+        .limit(limit)
+        .select(outbox::seq)
+        .load(conn)?;
+    if due.is_empty() {
+        return Ok(0);
+    }
+    Ok(diesel::delete(outbox::table.filter(outbox::seq.eq_any(&due))).execute(conn)?)
+}
+
+/// An event the sink refused for good, as operators see it.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = outbox)]
+pub struct SetAside {
+    pub seq: i64,
+    pub event_id: String,
+    pub event_type: String,
+    pub tenant_id: String,
+    pub resource_type: String,
+    pub resource_id: String,
+    pub created_at: i64,
+    pub failed_at: Option<i64>,
+    pub failure: Option<String>,
+}
+
+/// The set-aside events (of one tenant, or all), oldest first, and how many there are.
+pub fn set_aside(conn: &mut DbConnection, tenant: Option<&str>, limit: i64) -> Result<(i64, Vec<SetAside>), CoreError> {
+    let mut listed = outbox::table
+        .filter(outbox::published_at.is_null())
+        .filter(outbox::failed_at.is_not_null())
+        .order(outbox::seq.asc())
+        .limit(limit)
+        .select(SetAside::as_select())
+        .into_boxed();
+    let mut counted = outbox::table
+        .filter(outbox::published_at.is_null())
+        .filter(outbox::failed_at.is_not_null())
+        .count()
+        .into_boxed();
+    if let Some(tenant) = tenant {
+        listed = listed.filter(outbox::tenant_id.eq(tenant));
+        counted = counted.filter(outbox::tenant_id.eq(tenant));
+    }
+    Ok((counted.get_result(conn)?, listed.load(conn)?))
+}
+
+/// Puts set-aside events back in line for the relay (one by `seq`, or every one of a tenant, or
+/// all): the relay publishes them in seq order, and consumers skip what a later version made
+/// stale. Returns how many.
+pub fn retry_set_aside(conn: &mut DbConnection, seq: Option<i64>, tenant: Option<&str>) -> Result<usize, CoreError> {
+    let mut target = diesel::update(outbox::table)
+        .filter(outbox::published_at.is_null())
+        .filter(outbox::failed_at.is_not_null())
+        .into_boxed();
+    if let Some(seq) = seq {
+        target = target.filter(outbox::seq.eq(seq));
+    }
+    if let Some(tenant) = tenant {
+        target = target.filter(outbox::tenant_id.eq(tenant));
+    }
+    Ok(target.set((outbox::failed_at.eq(None::<i64>), outbox::failure.eq(None::<String>))).execute(conn)?)
+}
+
+/// Deletes a set-aside event for good (the operator repairs the resource by a republish).
+pub fn discard_set_aside(conn: &mut DbConnection, seq: i64, tenant: Option<&str>) -> Result<usize, CoreError> {
+    let mut target = diesel::delete(outbox::table)
+        .filter(outbox::seq.eq(seq))
+        .filter(outbox::published_at.is_null())
+        .filter(outbox::failed_at.is_not_null())
+        .into_boxed();
+    if let Some(tenant) = tenant {
+        target = target.filter(outbox::tenant_id.eq(tenant));
+    }
+    Ok(target.execute(conn)?)
+}

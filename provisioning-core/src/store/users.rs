@@ -210,6 +210,15 @@ pub fn groups_of(conn: &mut DbConnection, tenant: &TenantId, id: &str) -> Result
 /// those that exist with their account ids, in the order given; in chunks (SQLite binds at
 /// most 32,766 parameters per statement). Locked, a concurrent delete of one of them waits for
 /// the membership being written to commit, and then removes it, instead of missing it.
+/// The account ids of these users (those that exist), read in chunks.
+pub fn accounts_of(conn: &mut DbConnection, tenant: &TenantId, ids: &[String]) -> Result<Vec<String>, CoreError> {
+    let mut accounts = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(super::CHUNK) {
+        accounts.extend(account_ids_of(conn, tenant, chunk)?.into_iter().map(|(_, account)| account));
+    }
+    Ok(accounts)
+}
+
 pub fn lock_existing(
     conn: &mut DbConnection,
     tenant: &TenantId,

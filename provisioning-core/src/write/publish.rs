@@ -237,6 +237,40 @@ pub fn user_derived(conn: &mut DbConnection, ctx: &TenantContext, user_id: &str)
     Ok(true)
 }
 
+/// Publishes a user's current record whatever the consumers have: a `user.updated` of the
+/// next version (an operator's repair; consumers replace the account with it).
+pub(crate) fn user_current(conn: &mut DbConnection, ctx: &TenantContext, user_id: &str) -> Result<bool, CoreError> {
+    let row = users::lock(conn, &ctx.tenant, user_id)?;
+    let attributes = parse_attributes(&row.attributes)?;
+    let permissions = team_permissions(conn, ctx, &ctx.tenant, user_id)?;
+    let (account, _) = ctx.rules().account(&facts(&ctx.tenant, &row, &attributes, &permissions));
+    let after = mapping::account_fields(&account);
+    let version = row.record_version + 1;
+    let event = events::user_event("user.updated", user_id, account, version, false);
+    check_size(&event)?;
+    users::set_record(conn, &ctx.tenant, user_id, &fields_text(&after)?, version)?;
+    enqueue(conn, &event)?;
+    Ok(true)
+}
+
+/// Publishes a group's current record and all its members (as additions, in bounded pieces):
+/// a consumer that missed events gets the team and every member back. Members it holds that
+/// the group no longer has are not removed by this (the reconciliation lists them).
+pub(crate) fn team_current(conn: &mut DbConnection, ctx: &TenantContext, group_id: &str) -> Result<bool, CoreError> {
+    let row: GroupRow = groups::lock(conn, &ctx.tenant, group_id)?;
+    let team = ctx.rules().team(ctx.tenant.as_str(), group_id, &parse_attributes(&row.attributes)?, Vec::new());
+    let after = mapping::team_fields(&team);
+    let members = groups::members(conn, &ctx.tenant, group_id)?;
+    let accounts = users::accounts_of(conn, &ctx.tenant, &members)?;
+    let published =
+        team_written(team, (row.record.as_deref(), row.record_version), Some("group.updated"), accounts, Vec::new())?;
+    groups::set_record(conn, &ctx.tenant, group_id, &fields_text(&after)?, published.version)?;
+    for event in &published.events {
+        enqueue(conn, event)?;
+    }
+    Ok(true)
+}
+
 /// The most users a request re-publishes itself after a group change; more go to a
 /// background job ([`crate::republish`]), so that no request grows with a group.
 pub const REPUBLISHED_IN_REQUEST: usize = 1000;
