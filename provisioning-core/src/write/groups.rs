@@ -19,7 +19,7 @@ use crate::store::users::{self, UserRow};
 use crate::store::{StoredResource, fold_case, now_micros, parse_attributes};
 
 /// The most unknown member ids one warning lists.
-const LISTED_UNKNOWN: usize = 20;
+const LISTED_UNKNOWN: usize = 10;
 
 impl Kind for Group {
     const TYPE: ResourceType = ResourceType::Group;
