@@ -22,29 +22,35 @@ struct Health {
 
 async fn metrics(directory: actix_web::web::Data<Directory>) -> actix_web::HttpResponse {
     let directory = directory.get_ref().clone();
-    let text =
-        tokio::task::spawn_blocking(move || crate::observe::scrape(directory.database())).await.unwrap_or_default();
+    let text = tokio::task::spawn_blocking(move || crate::observe::scrape(&directory)).await.unwrap_or_default();
     actix_web::HttpResponse::Ok().content_type(platform::metrics::CONTENT_TYPE).body(text)
 }
 
 /// Ready when the database answers. The broker is reported, not required: reads are served
-/// from the database, and the consumer catches up by itself when the broker returns.
+/// from the database, and the consumer catches up by itself when the broker returns. So are the
+/// dead letters stored: events set aside want an operator's look, but the directory serves.
 async fn readyz(
     directory: actix_web::web::Data<Directory>,
     health: actix_web::web::Data<Health>,
 ) -> actix_web::HttpResponse {
     let directory = directory.get_ref().clone();
-    let database = tokio::task::spawn_blocking(move || {
-        directory.read(|conn| {
-            diesel::connection::SimpleConnection::batch_execute(conn, "SELECT 1")?;
-            Ok::<_, crate::error::DirectoryError>(())
-        })
+    let checked = tokio::task::spawn_blocking(move || {
+        if !crate::dead_letter::database_answers(&directory) {
+            return (false, None);
+        }
+        // Counted apart: a failing count is reported, and does not make the directory unready.
+        let stored = directory.read(crate::dead_letter::count).ok();
+        if let Some(stored) = stored {
+            crate::observe::record_dead_letters_stored(stored);
+        }
+        (true, stored)
     })
     .await;
-    let ok = matches!(database, Ok(Ok(())));
+    let (ok, dead_letters) = checked.unwrap_or((false, None));
     let body = serde_json::json!({
         "database": if ok { "ok" } else { "unavailable" },
         "broker": if health.uses_broker { health.broker.describe() } else { "not used" },
+        "dead_letters": dead_letters,
     });
     if ok { actix_web::HttpResponse::Ok().json(body) } else { actix_web::HttpResponse::ServiceUnavailable().json(body) }
 }

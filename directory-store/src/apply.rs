@@ -3,6 +3,8 @@
 //! event is applied to the row of its account, which SCIM may have linked to an account the
 //! product made by hand, or restored from a soft delete; `user.purged` leaves a tombstone without
 //! personal data. When the event comes from Kafka, its offset is stored in the same transaction.
+//! An event that cannot be applied (see `dead_letter`) is set aside with its offset stored, so
+//! its partition goes on.
 
 use std::collections::BTreeMap;
 
@@ -10,8 +12,9 @@ use diesel::prelude::*;
 use platform::db::{DbConnection, now_micros};
 use prost::Message;
 use proto::change_event::Record;
-use proto::{Account, ChangeEvent, Team};
+use proto::{Account, ChangeEvent, ResourceKind, Team};
 
+use crate::dead_letter::{self, Position};
 use crate::error::DirectoryError;
 use crate::records::{Origin, email_key};
 use crate::schema::{accounts, consumed_offsets, memberships, teams};
@@ -27,11 +30,16 @@ pub enum Applied {
     Stale,
     /// The offset was consumed before (a redelivery after a restart or rebalance).
     AlreadyConsumed,
-    /// The payload is not a change event: logged and skipped, it would never decode.
+    /// The payload is not a change event: set aside as a dead letter at once, it would never
+    /// decode.
     Undecodable,
+    /// Applying it failed [`dead_letter::POISON_FAILURES`] times in a row with the database
+    /// answering: set aside as a dead letter.
+    DeadLettered,
 }
 
-/// Applies one Kafka message and records its offset, in the caller's transaction.
+/// Applies one Kafka message and records its offset, in the caller's transaction. A payload that
+/// is not a change event is recorded as a dead letter instead.
 pub fn apply_message(
     conn: &mut DbConnection,
     topic: &str,
@@ -39,21 +47,57 @@ pub fn apply_message(
     offset: i64,
     payload: &[u8],
 ) -> Result<Applied, DirectoryError> {
-    let next: Option<i64> = consumed_offsets::table
-        .find((topic, partition))
-        .select(consumed_offsets::next_offset)
-        .first(conn)
-        .optional()?;
-    if next.is_some_and(|next| offset < next) {
+    if consumed(conn, topic, partition, offset)? {
         return Ok(Applied::AlreadyConsumed);
     }
     let applied = match ChangeEvent::decode(payload) {
         Ok(event) => apply_event(conn, &event)?,
         Err(error) => {
-            tracing::error!(error = %error, topic, partition, offset, "skipping a message that is not a change event");
+            let reason = dead_letter::undecodable_reason(&error);
+            dead_letter::record(conn, &Position::new(topic, partition, offset), payload, &reason)?;
+            tracing::error!(
+                topic,
+                partition,
+                offset,
+                reason,
+                "a message that is not a change event was set aside as a dead letter"
+            );
             Applied::Undecodable
         }
     };
+    store_offset(conn, topic, partition, offset)?;
+    Ok(applied)
+}
+
+/// Records a poison message as a dead letter instead of applying it, and its offset, in the
+/// caller's transaction.
+pub fn set_aside_message(
+    conn: &mut DbConnection,
+    topic: &str,
+    partition: i32,
+    offset: i64,
+    payload: &[u8],
+    reason: &str,
+) -> Result<Applied, DirectoryError> {
+    if consumed(conn, topic, partition, offset)? {
+        return Ok(Applied::AlreadyConsumed);
+    }
+    dead_letter::record(conn, &Position::new(topic, partition, offset), payload, reason)?;
+    store_offset(conn, topic, partition, offset)?;
+    Ok(Applied::DeadLettered)
+}
+
+/// Whether `offset` is before the partition's stored next offset.
+fn consumed(conn: &mut DbConnection, topic: &str, partition: i32, offset: i64) -> Result<bool, DirectoryError> {
+    let next: Option<i64> = consumed_offsets::table
+        .find((topic, partition))
+        .select(consumed_offsets::next_offset)
+        .first(conn)
+        .optional()?;
+    Ok(next.is_some_and(|next| offset < next))
+}
+
+fn store_offset(conn: &mut DbConnection, topic: &str, partition: i32, offset: i64) -> Result<(), DirectoryError> {
     let stored = diesel::update(consumed_offsets::table.find((topic, partition)))
         .set(consumed_offsets::next_offset.eq(offset + 1))
         .execute(conn)?;
@@ -66,7 +110,7 @@ pub fn apply_message(
             ))
             .execute(conn)?;
     }
-    Ok(applied)
+    Ok(())
 }
 
 /// The next offset to consume per partition of `topic`, as stored.
@@ -77,15 +121,23 @@ pub fn stored_offsets(conn: &mut DbConnection, topic: &str) -> Result<Vec<(i32, 
         .load(conn)?)
 }
 
-/// Applies one change event, in the caller's transaction.
+/// Applies one change event, in the caller's transaction. An event without a record, or whose
+/// record is not of its resource's kind, is refused (`Invalid`): it can never apply.
 pub fn apply_event(conn: &mut DbConnection, event: &ChangeEvent) -> Result<Applied, DirectoryError> {
-    match &event.record {
-        Some(Record::Account(account)) => apply_account(conn, event, account),
-        Some(Record::Team(team)) => apply_team(conn, event, team),
-        None => {
-            tracing::error!(event_id = %event.event_id, "change event without a record; skipped");
-            Ok(Applied::Undecodable)
+    // Events written before resource_kind was set carry 0 (unspecified): their record decides.
+    let kind = ResourceKind::try_from(event.resource_kind).unwrap_or(ResourceKind::Unspecified);
+    match (&event.record, kind) {
+        (Some(Record::Account(account)), ResourceKind::User | ResourceKind::Unspecified) => {
+            apply_account(conn, event, account)
         }
+        (Some(Record::Team(team)), ResourceKind::Group | ResourceKind::Unspecified) => apply_team(conn, event, team),
+        (Some(Record::Account(_)), ResourceKind::Group) => {
+            Err(DirectoryError::Invalid("a group event carries an account record".to_owned()))
+        }
+        (Some(Record::Team(_)), ResourceKind::User) => {
+            Err(DirectoryError::Invalid("a user event carries a team record".to_owned()))
+        }
+        (None, _) => Err(DirectoryError::Invalid("the change event carries no record".to_owned())),
     }
 }
 
@@ -229,6 +281,9 @@ fn apply_account(conn: &mut DbConnection, event: &ChangeEvent, account: &Account
             memberships::table.filter(memberships::tenant_id.eq(key.0)).filter(memberships::account_id.eq(key.1)),
         )
         .execute(conn)?;
+    }
+    if purged {
+        dead_letter::forget_payloads(conn, key.0, scim_user_id)?;
     }
     Ok(Applied::Applied)
 }

@@ -3,8 +3,15 @@
 //! resumes: on every partition assignment the consumer starts at the stored offset, or at the
 //! beginning of the partition when none is stored (a new or rebuilt directory replays the
 //! topic). Offsets are also committed to Kafka after each transaction, for lag monitoring only.
+//!
+//! A message that fails to apply is retried, with backoff, and holds back its partition; a
+//! poison one (see `dead_letter`) is set aside as a dead letter with its offset stored, in one
+//! transaction, and the partition goes on. That part needs no broker: [`Applier`].
 
+use std::collections::VecDeque;
 use std::future::Future;
+use std::ops::Range;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -13,24 +20,191 @@ use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{ClientConfig, ClientContext, Message, Offset, TopicPartitionList};
 
 use crate::Directory;
-use crate::apply;
+use crate::apply::{self, Applied};
 use crate::config::ConsumerConfig;
+use crate::dead_letter::{self, FailureStreak, Position, Verdict};
+use crate::error::DirectoryError;
 
 /// The most messages applied in one transaction.
 const BATCH: usize = 500;
 
 /// A message to apply, copied out of the consumer's buffer for the blocking pool.
-struct Item {
-    topic: String,
-    partition: i32,
-    offset: i64,
-    payload: Vec<u8>,
-    span: tracing::Span,
+pub struct Item {
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+    pub payload: Vec<u8>,
+    pub span: tracing::Span,
+}
+
+impl Item {
+    fn position(&self) -> Position {
+        Position::new(&self.topic, self.partition, self.offset)
+    }
+}
+
+/// The pause before a failed message is applied again: `first`, doubling up to `max`.
+#[derive(Debug, Clone, Copy)]
+pub struct Backoff {
+    pub first: Duration,
+    pub max: Duration,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Self { first: Duration::from_millis(100), max: Duration::from_secs(5) }
+    }
+}
+
+/// Whether the database answers now (the poison rule's probe; a test's stand-in).
+pub type Probe = Arc<dyn Fn(&Directory) -> bool + Send + Sync>;
+
+/// Applies the messages received, in order, with the retry and dead-letter rules.
+pub struct Applier {
+    directory: Directory,
+    backoff: Backoff,
+    probe: Probe,
+    streak: FailureStreak,
+}
+
+impl Applier {
+    pub fn new(directory: Directory, backoff: Backoff) -> Self {
+        Self::with_probe(directory, backoff, Arc::new(dead_letter::database_answers))
+    }
+
+    pub fn with_probe(directory: Directory, backoff: Backoff, probe: Probe) -> Self {
+        Self { directory, backoff, probe, streak: FailureStreak::default() }
+    }
+
+    /// Applies `items` in order: `true` once each is applied, skipped or set aside, `false` when
+    /// `shutdown` came first (what is not applied comes again after a restart). They go in one
+    /// transaction with their offsets: one commit for many events, which is what lets the
+    /// directory keep up with an initial sync (a commit per event waited for a WAL flush each
+    /// time). A failing batch is split into one transaction per message, so that the messages
+    /// before a failing one commit and the logs name the one that fails.
+    pub async fn apply_all(&mut self, items: Vec<Item>, shutdown: &mut (impl Future<Output = ()> + Unpin)) -> bool {
+        let items = Arc::new(items);
+        let mut todo = VecDeque::new();
+        todo.push_back(0..items.len());
+        let mut pause = self.backoff.first;
+        while let Some(range) = todo.pop_front() {
+            let error = match self.apply(items.clone(), range.clone()).await {
+                Ok(()) => {
+                    // After a failure only that message is tried again first: it applied.
+                    self.streak.clear();
+                    pause = self.backoff.first;
+                    continue;
+                }
+                Err(error) => error,
+            };
+            if range.len() > 1 {
+                tracing::warn!(error = %error, events = range.len(), "applying a batch failed; one at a time");
+                for index in range.rev() {
+                    todo.push_front(index..index + 1);
+                }
+                continue;
+            }
+            let item = &items[range.start];
+            let reason = error.to_string();
+            if self.judge(item.position(), error).await == Verdict::SetAside {
+                match self.set_aside(items.clone(), range.start, reason.clone()).await {
+                    Ok(()) => {
+                        self.streak.clear();
+                        pause = self.backoff.first;
+                        continue;
+                    }
+                    Err(error) => tracing::error!(
+                        error = %error, partition = item.partition, offset = item.offset,
+                        "setting a poison event aside failed; retrying"
+                    ),
+                }
+            } else {
+                tracing::error!(
+                    error = %reason, partition = item.partition, offset = item.offset,
+                    failures = self.streak.failures(), "applying an event failed; retrying"
+                );
+            }
+            todo.push_front(range);
+            tokio::select! {
+                () = &mut *shutdown => return false,
+                () = tokio::time::sleep(pause) => {},
+            }
+            pause = (pause * 2).min(self.backoff.max);
+        }
+        true
+    }
+
+    /// Counts the failure of the message at `position` (asking the database, in the blocking
+    /// pool, whether it answers) and decides.
+    async fn judge(&mut self, position: Position, error: DirectoryError) -> Verdict {
+        let mut streak = std::mem::take(&mut self.streak);
+        let directory = self.directory.clone();
+        let probe = self.probe.clone();
+        let judged = tokio::task::spawn_blocking(move || {
+            let verdict = streak.failed(&position, &error, || probe(&directory));
+            (streak, verdict)
+        })
+        .await;
+        match judged {
+            Ok((streak, verdict)) => {
+                self.streak = streak;
+                verdict
+            }
+            // The streak is lost with the task: counting starts again.
+            Err(_) => Verdict::Retry,
+        }
+    }
+
+    /// Applies `items[range]` in one transaction with their offsets.
+    async fn apply(&self, items: Arc<Vec<Item>>, range: Range<usize>) -> Result<(), DirectoryError> {
+        let directory = self.directory.clone();
+        let outcomes = tokio::task::spawn_blocking(move || {
+            let batch = &items[range];
+            // The transaction is traced under its first message's span (a span has one parent);
+            // each message's own span covers its apply inside it.
+            let _first = batch.first().map(|item| item.span.enter());
+            directory.write(|conn| {
+                let mut outcomes = Vec::with_capacity(batch.len());
+                for item in batch {
+                    let _entered = item.span.enter();
+                    let applied = apply::apply_message(conn, &item.topic, item.partition, item.offset, &item.payload)?;
+                    tracing::debug!(item.partition, item.offset, outcome = ?applied, "event consumed");
+                    outcomes.push(applied);
+                }
+                Ok::<_, DirectoryError>(outcomes)
+            })
+        })
+        .await
+        .map_err(|panicked| DirectoryError::Internal(format!("applying events panicked: {panicked}")))??;
+        for applied in outcomes {
+            crate::observe::record_applied(applied);
+        }
+        Ok(())
+    }
+
+    /// Records `items[index]` as a dead letter, with its offset, in one transaction.
+    async fn set_aside(&self, items: Arc<Vec<Item>>, index: usize, reason: String) -> Result<(), DirectoryError> {
+        let directory = self.directory.clone();
+        tokio::task::spawn_blocking(move || {
+            let item = &items[index];
+            let _entered = item.span.enter();
+            let applied = directory.write(|conn| {
+                apply::set_aside_message(conn, &item.topic, item.partition, item.offset, &item.payload, &reason)
+            })?;
+            if applied == Applied::DeadLettered {
+                dead_letter::log_set_aside(&item.position(), &reason);
+            }
+            crate::observe::record_applied(applied);
+            Ok(())
+        })
+        .await
+        .map_err(|panicked| DirectoryError::Internal(format!("setting an event aside panicked: {panicked}")))?
+    }
 }
 
 pub struct EventConsumer {
     consumer: StreamConsumer<StartFromDatabase>,
-    directory: Directory,
+    applier: Applier,
 }
 
 /// Assigns partitions at the offsets stored in the directory database.
@@ -131,14 +305,12 @@ impl EventConsumer {
         let consumer: StreamConsumer<StartFromDatabase> =
             client.create_with_context(context).context("creating the Kafka consumer")?;
         consumer.subscribe(&[config.topic.as_str()]).context("subscribing to the change topic")?;
-        Ok(Self { consumer, directory })
+        Ok(Self { consumer, applier: Applier::new(directory, Backoff::default()) })
     }
 
-    /// Consumes until `shutdown` resolves. The messages already waiting (up to [`BATCH`]) are
-    /// applied in one transaction with their offsets: one commit for many events, which is what
-    /// lets the directory keep up with an initial sync (a commit per event waited for a WAL
-    /// flush each time).
-    pub async fn run(self, shutdown: impl Future<Output = ()>) {
+    /// Consumes until `shutdown` resolves, the messages already waiting (up to [`BATCH`]) at a
+    /// time.
+    pub async fn run(mut self, shutdown: impl Future<Output = ()>) {
         tokio::pin!(shutdown);
         loop {
             let first = tokio::select! {
@@ -173,36 +345,8 @@ impl EventConsumer {
                     span: crate::observe::process_span(message),
                 })
                 .collect();
-            let items = std::sync::Arc::new(items);
-            // A database failure must not skip a message: what fails is retried until it applies.
-            // A failing batch is split into one transaction per message, so that the messages
-            // before a poison one commit and the logs name the one that keeps failing.
-            let mut todo = std::collections::VecDeque::new();
-            todo.push_back(0..items.len());
-            let mut backoff = Duration::from_millis(100);
-            while let Some(range) = todo.pop_front() {
-                match self.apply(items.clone(), range.clone()).await {
-                    Ok(()) => backoff = Duration::from_millis(100),
-                    Err(error) if range.len() > 1 => {
-                        tracing::warn!(error = %error, events = range.len(), "applying a batch failed; one at a time");
-                        for index in range.rev() {
-                            todo.push_front(index..index + 1);
-                        }
-                    }
-                    Err(error) => {
-                        let item = &items[range.start];
-                        tracing::error!(
-                            error = %error, partition = item.partition, offset = item.offset,
-                            "applying an event failed; retrying"
-                        );
-                        todo.push_front(range);
-                        tokio::select! {
-                            () = &mut shutdown => return,
-                            () = tokio::time::sleep(backoff) => {},
-                        }
-                        backoff = (backoff * 2).min(Duration::from_secs(5));
-                    }
-                }
+            if !self.applier.apply_all(items, &mut shutdown).await {
+                return;
             }
             for message in &batch {
                 if let Err(error) = self.consumer.commit_message(message, CommitMode::Async) {
@@ -212,31 +356,5 @@ impl EventConsumer {
             }
         }
         tracing::info!("event consumer stopped");
-    }
-
-    /// Applies `items[range]` in one transaction with their offsets.
-    async fn apply(&self, items: std::sync::Arc<Vec<Item>>, range: std::ops::Range<usize>) -> anyhow::Result<()> {
-        let directory = self.directory.clone();
-        let outcomes = tokio::task::spawn_blocking(move || {
-            let batch = &items[range];
-            // The transaction is traced under its first message's span (a span has one parent);
-            // each message's own span covers its apply inside it.
-            let _first = batch.first().map(|item| item.span.enter());
-            directory.write(|conn| {
-                let mut outcomes = Vec::with_capacity(batch.len());
-                for item in batch {
-                    let _entered = item.span.enter();
-                    let applied = apply::apply_message(conn, &item.topic, item.partition, item.offset, &item.payload)?;
-                    tracing::debug!(item.partition, item.offset, outcome = ?applied, "event consumed");
-                    outcomes.push(applied);
-                }
-                Ok::<_, crate::error::DirectoryError>(outcomes)
-            })
-        })
-        .await??;
-        for applied in outcomes {
-            crate::observe::record_applied(applied);
-        }
-        Ok(())
     }
 }

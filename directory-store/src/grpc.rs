@@ -1,18 +1,30 @@
 //! The `Directory` gRPC service: accounts and teams by id (a team without its members, which are
-//! paged with `ListTeamMembers` so that no answer outgrows the message limit), and the live
+//! paged with `ListTeamMembers` so that no answer outgrows the message limit), the live
 //! accounts with an email (what provisioning-core asks before creating an account, to link to a
-//! manual one).
+//! manual one), the states of a tenant's accounts and teams for reconciliation, and the dead
+//! letters.
 
 use proto::directory_server::Directory as DirectoryRpc;
 use proto::{
-    Account, FindAccountsRequest, FindAccountsResponse, GetAccountRequest, GetTeamRequest, ListTeamMembersRequest,
-    ListTeamMembersResponse, Team,
+    Account, FindAccountsRequest, FindAccountsResponse, GetAccountRequest, GetTeamRequest, ListAccountStatesResponse,
+    ListDeadLettersRequest, ListDeadLettersResponse, ListStatesRequest, ListTeamMembersRequest,
+    ListTeamMembersResponse, ListTeamStatesResponse, Team,
 };
 use tonic::{Request, Response, Status};
 
 use crate::Directory;
 use crate::error::DirectoryError;
-use crate::{paging, read};
+use crate::{dead_letter, paging, read};
+
+/// A valid `ListStatesRequest`: the tenant, the id to continue after and the page size.
+fn states_request(request: ListStatesRequest) -> Result<(String, Option<String>, i64), DirectoryError> {
+    let ListStatesRequest { tenant_id, after_id, limit } = request;
+    if tenant_id.is_empty() {
+        return Err(DirectoryError::Invalid("tenant_id is required".to_owned()));
+    }
+    let limit = paging::page_size(paging::grpc_limit(limit))?;
+    Ok((tenant_id, (!after_id.is_empty()).then_some(after_id), limit))
+}
 
 pub struct DirectoryService {
     directory: Directory,
@@ -63,7 +75,7 @@ impl DirectoryRpc for DirectoryService {
         if team_id.is_empty() {
             return Err(DirectoryError::Invalid("team_id is required".to_owned()).into());
         }
-        let limit = paging::page_size((limit != 0).then_some(i64::from(limit)))?;
+        let limit = paging::page_size(paging::grpc_limit(limit))?;
         let after = paging::decode_cursor(&cursor)?;
         let (member_ids, next) = self
             .blocking(move |d| d.read(|conn| read::team_members(conn, &tenant_id, &team_id, after.as_deref(), limit)))
@@ -86,5 +98,48 @@ impl DirectoryRpc for DirectoryService {
         }
         let accounts = self.blocking(move |d| d.read(|conn| read::accounts_by_email(conn, &tenant_id, &email))).await?;
         Ok(Response::new(FindAccountsResponse { accounts: accounts.into_iter().map(Account::from).collect() }))
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc.system = "grpc", rpc.method = "ListAccountStates"))]
+    async fn list_account_states(
+        &self,
+        request: Request<ListStatesRequest>,
+    ) -> Result<Response<ListAccountStatesResponse>, Status> {
+        let (tenant_id, after, limit) = states_request(request.into_inner())?;
+        let accounts = self
+            .blocking(move |d| d.read(|conn| read::account_states(conn, &tenant_id, after.as_deref(), limit)))
+            .await?;
+        Ok(Response::new(ListAccountStatesResponse { accounts: accounts.into_iter().map(Into::into).collect() }))
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc.system = "grpc", rpc.method = "ListTeamStates"))]
+    async fn list_team_states(
+        &self,
+        request: Request<ListStatesRequest>,
+    ) -> Result<Response<ListTeamStatesResponse>, Status> {
+        let (tenant_id, after, limit) = states_request(request.into_inner())?;
+        let teams =
+            self.blocking(move |d| d.read(|conn| read::team_states(conn, &tenant_id, after.as_deref(), limit))).await?;
+        Ok(Response::new(ListTeamStatesResponse { teams: teams.into_iter().map(Into::into).collect() }))
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc.system = "grpc", rpc.method = "ListDeadLetters"))]
+    async fn list_dead_letters(
+        &self,
+        request: Request<ListDeadLettersRequest>,
+    ) -> Result<Response<ListDeadLettersResponse>, Status> {
+        let ListDeadLettersRequest { tenant_id, limit } = request.into_inner();
+        let limit = paging::page_size_within(
+            paging::grpc_limit(limit),
+            paging::DEFAULT_DEAD_LETTERS,
+            paging::MAX_DEAD_LETTERS,
+        )?;
+        let tenant = (!tenant_id.is_empty()).then_some(tenant_id);
+        let (dead_letters, total) =
+            self.blocking(move |d| d.read(|conn| dead_letter::list(conn, tenant.as_deref(), limit))).await?;
+        Ok(Response::new(ListDeadLettersResponse {
+            dead_letters: dead_letters.into_iter().map(Into::into).collect(),
+            total: u64::try_from(total).unwrap_or(0),
+        }))
     }
 }

@@ -1,15 +1,17 @@
 //! The directory's HTTP JSON API for the product: accounts (read, looked up by email, created by
-//! hand) and teams (with their members paged), with liveness and readiness. Errors are
+//! hand) and teams (with their members paged), with liveness and readiness; for operators and
+//! reconciliation, the states of a tenant's accounts and teams and the dead letters. Errors are
 //! `{"status": N, "detail": "…"}`.
 
 use actix_web::{HttpRequest, HttpResponse, get, web};
 use serde::{Deserialize, Serialize};
 
 use crate::Directory;
+use crate::dead_letter::DeadLetterRecord;
 use crate::error::DirectoryError;
 use crate::manual::{self, NewAccount, NewAccountRequest};
-use crate::records::AccountRecord;
-use crate::{paging, read};
+use crate::records::{AccountRecord, AccountState, TeamState};
+use crate::{dead_letter, paging, read};
 
 /// The largest request body accepted.
 const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -137,6 +139,95 @@ async fn get_team_members(
     Ok(HttpResponse::Ok().json(MembersBody { members, next_cursor: next.as_deref().map(paging::encode_cursor) }))
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StatesQuery {
+    after: Option<String>,
+    limit: Option<String>,
+}
+
+impl StatesQuery {
+    /// The id to continue after (`None`, or empty: from the first) and the page size.
+    fn parse(request: &HttpRequest) -> Result<(Option<String>, i64), DirectoryError> {
+        let StatesQuery { after, limit } = web::Query::<StatesQuery>::from_query(request.query_string())
+            .map_err(|e| DirectoryError::Invalid(format!("invalid query: {e}")))?
+            .into_inner();
+        Ok((after.filter(|after| !after.is_empty()), paging::parse_page_size(limit.as_deref())?))
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct AccountStatesBody {
+    accounts: Vec<AccountState>,
+}
+
+/// `GET /v1/tenants/{tenant}/account-states?after=…&limit=…`: a page of every account of the
+/// tenant (deleted and purged ones too) by id ascending; fewer than `limit` on the last page.
+#[get("/v1/tenants/{tenant}/account-states")]
+async fn get_account_states(
+    directory: web::Data<Directory>,
+    tenant: web::Path<String>,
+    request: HttpRequest,
+) -> Result<HttpResponse, DirectoryError> {
+    let tenant = tenant.into_inner();
+    let (after, limit) = StatesQuery::parse(&request)?;
+    let accounts =
+        blocking(&directory, move |d| d.read(|conn| read::account_states(conn, &tenant, after.as_deref(), limit)))
+            .await?;
+    Ok(HttpResponse::Ok().json(AccountStatesBody { accounts }))
+}
+
+#[derive(Debug, Serialize)]
+struct TeamStatesBody {
+    teams: Vec<TeamState>,
+}
+
+/// `GET /v1/tenants/{tenant}/team-states?after=…&limit=…`: a page of every team of the tenant
+/// (deleted ones too) by id ascending, each with its count of live members.
+#[get("/v1/tenants/{tenant}/team-states")]
+async fn get_team_states(
+    directory: web::Data<Directory>,
+    tenant: web::Path<String>,
+    request: HttpRequest,
+) -> Result<HttpResponse, DirectoryError> {
+    let tenant = tenant.into_inner();
+    let (after, limit) = StatesQuery::parse(&request)?;
+    let teams =
+        blocking(&directory, move |d| d.read(|conn| read::team_states(conn, &tenant, after.as_deref(), limit))).await?;
+    Ok(HttpResponse::Ok().json(TeamStatesBody { teams }))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DeadLettersQuery {
+    tenant: Option<String>,
+    limit: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct DeadLettersBody {
+    dead_letters: Vec<DeadLetterRecord>,
+    total: i64,
+}
+
+/// `GET /v1/dead-letters?tenant=…&limit=…`: the newest dead letters (of every tenant without
+/// `tenant`; at most `limit`, 100 by default and at most 1000), and how many there are in all.
+#[get("/v1/dead-letters")]
+async fn get_dead_letters(
+    directory: web::Data<Directory>,
+    request: HttpRequest,
+) -> Result<HttpResponse, DirectoryError> {
+    let DeadLettersQuery { tenant, limit } = web::Query::<DeadLettersQuery>::from_query(request.query_string())
+        .map_err(|e| DirectoryError::Invalid(format!("invalid query: {e}")))?
+        .into_inner();
+    let limit =
+        paging::parse_page_size_within(limit.as_deref(), paging::DEFAULT_DEAD_LETTERS, paging::MAX_DEAD_LETTERS)?;
+    let tenant = tenant.filter(|tenant| !tenant.is_empty());
+    let (dead_letters, total) =
+        blocking(&directory, move |d| d.read(|conn| dead_letter::list(conn, tenant.as_deref(), limit))).await?;
+    Ok(HttpResponse::Ok().json(DeadLettersBody { dead_letters, total }))
+}
+
 #[get("/livez")]
 async fn livez() -> HttpResponse {
     HttpResponse::Ok().body("ok")
@@ -154,5 +245,8 @@ pub fn routes(config: &mut web::ServiceConfig) {
         .service(get_account)
         .service(get_team)
         .service(get_team_members)
+        .service(get_account_states)
+        .service(get_team_states)
+        .service(get_dead_letters)
         .service(livez);
 }

@@ -1,23 +1,40 @@
 //! What operators see of directory-store: a consumer span per message (OpenTelemetry messaging
 //! conventions, continuing the trace the relay put in the message's `traceparent` header), and
-//! metrics on the HTTP listener's `/metrics`: events applied by result, consumer lag per
-//! partition (from librdkafka's statistics), database pool usage.
+//! metrics on the HTTP listener's `/metrics`: events applied by result, dead letters recorded and
+//! stored, consumer lag per partition (from librdkafka's statistics), database pool usage.
 
 use std::sync::Arc;
 use std::sync::LazyLock;
 use std::sync::atomic::{AtomicU8, Ordering};
 
-use prometheus::{IntCounterVec, IntGaugeVec};
+use prometheus::{IntCounterVec, IntGauge, IntGaugeVec};
 use rdkafka::Message;
 use rdkafka::message::Headers;
 
+use crate::Directory;
 use crate::apply::Applied;
 
 static APPLIED: LazyLock<IntCounterVec> = LazyLock::new(|| {
     platform::metrics::counter_vec(
         "directory_events_total",
-        "Change events consumed by the directory, by result (applied, stale, already_consumed, undecodable)",
+        "Change events consumed by the directory, by result (applied, stale, already_consumed, undecodable, \
+         dead_lettered)",
         &["result"],
+    )
+});
+
+static DEAD_LETTERS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    platform::metrics::counter_vec(
+        "directory_dead_letters_total",
+        "Events set aside as dead letters by this process, by cause (undecodable, apply_failed)",
+        &["cause"],
+    )
+});
+
+static DEAD_LETTERS_STORED: LazyLock<IntGauge> = LazyLock::new(|| {
+    platform::metrics::gauge(
+        "directory_dead_letters_stored",
+        "Dead letters in the directory database, of every tenant (as of the last /metrics or /readyz)",
     )
 });
 
@@ -37,22 +54,44 @@ static POOL: LazyLock<IntGaugeVec> = LazyLock::new(|| {
     )
 });
 
+/// An event consumed, after its transaction committed (a dead letter among them is counted as
+/// one too).
 pub fn record_applied(applied: Applied) {
     let result = match applied {
         Applied::Applied => "applied",
         Applied::Stale => "stale",
         Applied::AlreadyConsumed => "already_consumed",
         Applied::Undecodable => "undecodable",
+        Applied::DeadLettered => "dead_lettered",
     };
     APPLIED.with_label_values(&[result]).inc();
+    let dead_letter = match applied {
+        Applied::Undecodable => Some("undecodable"),
+        Applied::DeadLettered => Some("apply_failed"),
+        Applied::Applied | Applied::Stale | Applied::AlreadyConsumed => None,
+    };
+    if let Some(cause) = dead_letter {
+        DEAD_LETTERS.with_label_values(&[cause]).inc();
+        DEAD_LETTERS_STORED.inc();
+    }
+}
+
+/// The dead letters stored, as just counted.
+pub fn record_dead_letters_stored(stored: i64) {
+    DEAD_LETTERS_STORED.set(stored);
 }
 
 pub fn record_lag(topic: &str, partition: i32, lag: i64) {
     LAG.with_label_values(&[topic, &partition.to_string()]).set(lag);
 }
 
-/// The metrics, with the pool's usage as of now.
-pub fn scrape(database: &platform::db::Database) -> String {
+/// The metrics, with the pool's usage and the dead letters stored as of now.
+pub fn scrape(directory: &Directory) -> String {
+    match directory.read(crate::dead_letter::count) {
+        Ok(stored) => record_dead_letters_stored(stored),
+        Err(error) => tracing::warn!(error = %error, "counting the dead letters for /metrics failed"),
+    }
+    let database = directory.database();
     let (open, idle) = database.pool_state();
     POOL.with_label_values(&["in_use"]).set(i64::from(open.saturating_sub(idle)));
     POOL.with_label_values(&["idle"]).set(i64::from(idle));

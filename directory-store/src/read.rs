@@ -1,5 +1,7 @@
 //! Reads for the product: an account with its teams, the accounts with an email, a team with its
 //! members, whole or a page at a time. Deleted ones (tombstones, purged or not) are not found.
+//! And for reconciliation, the states of every account and team of a tenant, deleted ones too,
+//! a page at a time by id.
 
 use std::collections::BTreeMap;
 
@@ -8,7 +10,7 @@ use platform::db::{DbBackend, DbConnection};
 use proto::Team;
 
 use crate::error::DirectoryError;
-use crate::records::{AccountRecord, Origin, email_key};
+use crate::records::{AccountRecord, AccountState, Origin, TeamState, email_key};
 use crate::schema::{accounts, memberships, teams};
 
 /// At most this many accounts answer a lookup by email (emails are not unique in SCIM).
@@ -212,4 +214,88 @@ fn live_member_ids(
         query = query.limit(limit);
     }
     Ok(query.load(conn)?)
+}
+
+/// A page of the tenant's account states, deleted and purged ones too: at most `limit`, by id
+/// ascending, after `after` (from the first when `None`). One query.
+pub fn account_states(
+    conn: &mut DbConnection,
+    tenant: &str,
+    after: Option<&str>,
+    limit: i64,
+) -> Result<Vec<AccountState>, DirectoryError> {
+    let mut query = accounts::table
+        .filter(accounts::tenant_id.eq(tenant))
+        .select(AccountStateRow::as_select())
+        .order(accounts::id.asc())
+        .limit(limit)
+        .into_boxed::<DbBackend>();
+    if let Some(after) = after {
+        query = query.filter(accounts::id.gt(after));
+    }
+    let rows: Vec<AccountStateRow> = query.load(conn)?;
+    rows.into_iter()
+        .map(|row| {
+            let AccountStateRow { id, scim_user_id, version, deleted, purged, active, origin } = row;
+            Ok(AccountState { id, scim_user_id, version, deleted, purged, active, origin: Origin::parse(&origin)? })
+        })
+        .collect()
+}
+
+/// An `accounts` row as [`account_states`] reads it.
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = accounts)]
+struct AccountStateRow {
+    id: String,
+    scim_user_id: Option<String>,
+    version: i64,
+    deleted: bool,
+    purged: bool,
+    active: bool,
+    origin: String,
+}
+
+/// A page of the tenant's team states, deleted ones too: at most `limit`, by id ascending, after
+/// `after`. Two queries whatever the page holds: the teams, then their live members counted at
+/// once over the page's id range (a deleted team has no membership rows left).
+pub fn team_states(
+    conn: &mut DbConnection,
+    tenant: &str,
+    after: Option<&str>,
+    limit: i64,
+) -> Result<Vec<TeamState>, DirectoryError> {
+    let mut query = teams::table
+        .filter(teams::tenant_id.eq(tenant))
+        .select((teams::id, teams::version, teams::deleted))
+        .order(teams::id.asc())
+        .limit(limit)
+        .into_boxed::<DbBackend>();
+    if let Some(after) = after {
+        query = query.filter(teams::id.gt(after));
+    }
+    let page: Vec<(String, i64, bool)> = query.load(conn)?;
+    let (Some((first, _, _)), Some((last, _, _))) = (page.first(), page.last()) else {
+        return Ok(Vec::new());
+    };
+    let counts: BTreeMap<String, i64> = memberships::table
+        .left_join(
+            accounts::table
+                .on(accounts::tenant_id.eq(memberships::tenant_id).and(accounts::id.eq(memberships::account_id))),
+        )
+        .filter(memberships::tenant_id.eq(tenant))
+        .filter(memberships::team_id.ge(first))
+        .filter(memberships::team_id.le(last))
+        .filter(accounts::deleted.eq(false).or(accounts::deleted.is_null()))
+        .group_by(memberships::team_id)
+        .select((memberships::team_id, diesel::dsl::count_star()))
+        .load::<(String, i64)>(conn)?
+        .into_iter()
+        .collect();
+    Ok(page
+        .into_iter()
+        .map(|(id, version, deleted)| {
+            let members = counts.get(&id).copied().unwrap_or(0);
+            TeamState { member_count: u64::try_from(members).unwrap_or(0), id, version, deleted }
+        })
+        .collect())
 }

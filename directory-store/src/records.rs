@@ -1,6 +1,7 @@
 //! What the directory serves about an account: the record of `records.proto` plus what only the
-//! directory knows (whether the product made the account by hand), and the one conversion to
-//! the wire. The record is destructured, so a new field fails to compile until handled here.
+//! directory knows (whether the product made the account by hand), the states of accounts and
+//! teams that reconciliation compares, and the one conversion of each to the wire. Records are
+//! destructured, so a new field fails to compile until handled here.
 
 use std::collections::BTreeMap;
 
@@ -102,4 +103,50 @@ impl From<AccountRecord> for proto::Account {
 /// How emails are compared: trimmed and lowercased (Unicode), as stored in `accounts.email_key`.
 pub fn email_key(email: &str) -> String {
     email.trim().to_lowercase()
+}
+
+/// What reconciliation compares of an account: its ids, its version and whether it is live.
+/// Deleted and purged accounts have one too.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AccountState {
+    pub id: String,
+    /// `None` for a manual account no SCIM user provisions.
+    pub scim_user_id: Option<String>,
+    pub version: i64,
+    pub deleted: bool,
+    pub purged: bool,
+    pub active: bool,
+    pub origin: Origin,
+}
+
+impl From<AccountState> for proto::AccountState {
+    fn from(state: AccountState) -> Self {
+        let AccountState { id, scim_user_id, version, deleted, purged, active, origin } = state;
+        proto::AccountState {
+            id,
+            scim_user_id: scim_user_id.unwrap_or_default(),
+            version,
+            deleted,
+            purged,
+            active,
+            origin: origin.as_str().to_owned(),
+        }
+    }
+}
+
+/// What reconciliation compares of a team, deleted ones too.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TeamState {
+    pub id: String,
+    pub version: i64,
+    pub deleted: bool,
+    /// Members whose account is live, as `ListTeamMembers` lists them.
+    pub member_count: u64,
+}
+
+impl From<TeamState> for proto::TeamState {
+    fn from(state: TeamState) -> Self {
+        let TeamState { id, version, deleted, member_count } = state;
+        proto::TeamState { id, version, deleted, member_count }
+    }
 }

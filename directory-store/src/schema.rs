@@ -55,4 +55,20 @@ diesel::table! {
     }
 }
 
-diesel::allow_tables_to_appear_in_same_query!(accounts, teams, memberships, consumed_offsets);
+diesel::table! {
+    dead_letters (id) {
+        id -> BigInt,
+        topic -> Text,
+        kafka_partition -> Integer,
+        kafka_offset -> BigInt,
+        tenant_id -> Text,
+        event_type -> Text,
+        resource_id -> Text,
+        version -> BigInt,
+        reason -> Text,
+        payload -> Binary,
+        recorded_at -> BigInt,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(accounts, teams, memberships, consumed_offsets, dead_letters);

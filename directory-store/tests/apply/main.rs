@@ -5,12 +5,14 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod api;
+mod dead_letters;
 mod deletion;
 mod fields;
 mod linking;
 mod members;
 mod migration;
 mod offsets;
+mod states;
 mod versions;
 
 use std::ops::Deref;

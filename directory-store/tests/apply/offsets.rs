@@ -66,30 +66,35 @@ fn a_consumed_offset_is_not_applied_again(directory: &Directory) {
 }
 
 #[test]
-fn an_undecodable_message_is_skipped_and_its_offset_stored_sqlite() {
-    an_undecodable_message_is_skipped_and_its_offset_stored(&TestDirectory::sqlite());
+fn an_undecodable_message_is_set_aside_and_its_offset_stored_sqlite() {
+    an_undecodable_message_is_set_aside_and_its_offset_stored(&TestDirectory::sqlite());
 }
 
 #[test]
-fn an_undecodable_message_is_skipped_and_its_offset_stored_postgres() {
-    an_undecodable_message_is_skipped_and_its_offset_stored(&TestDirectory::postgres());
+fn an_undecodable_message_is_set_aside_and_its_offset_stored_postgres() {
+    an_undecodable_message_is_set_aside_and_its_offset_stored(&TestDirectory::postgres());
 }
 
-fn an_undecodable_message_is_skipped_and_its_offset_stored(directory: &Directory) {
+fn an_undecodable_message_is_set_aside_and_its_offset_stored(directory: &Directory) {
     // Field 1, length-delimited, announces 5 bytes and holds 1.
     let truncated = [0x0a, 0x05, b'a'];
     assert!(ChangeEvent::decode(&truncated[..]).is_err());
     assert_eq!(consume(directory, 0, 0, &truncated), Applied::Undecodable);
     assert_eq!(offsets(directory), [(0, 1)]);
     assert_eq!(consume(directory, 0, 0, &truncated), Applied::AlreadyConsumed);
+    let (letters, total) = crate::dead_letters::stored(directory, None);
+    assert_eq!(total, 1, "{letters:?}");
+    assert!(letters[0].reason.starts_with("the payload is not a change event: "), "{letters:?}");
 
-    // An event without a record cannot be applied either.
+    // An event without a record cannot be applied either: its transaction fails and stores
+    // nothing (the consumer retries it, then sets it aside).
     let no_record = ChangeEvent { record: None, ..account_event("u1", 1, "alice") };
-    assert_eq!(consume(directory, 0, 1, &no_record.encode_to_vec()), Applied::Undecodable);
-    assert_eq!(offsets(directory), [(0, 2)]);
+    let refused = directory.write(|conn| apply_message(conn, TOPIC, 0, 1, &no_record.encode_to_vec()));
+    assert!(matches!(&refused, Err(DirectoryError::Invalid(detail)) if detail.contains("no record")), "{refused:?}");
+    assert_eq!(offsets(directory), [(0, 1)]);
     assert_not_found(account(directory, "u1"));
 
     // The messages after them apply.
-    assert_eq!(consume(directory, 0, 2, &account_event("u1", 1, "alice").encode_to_vec()), Applied::Applied);
-    assert_eq!((user_name(directory, "u1"), offsets(directory)), ("alice".to_owned(), vec![(0, 3)]));
+    assert_eq!(consume(directory, 0, 1, &account_event("u1", 1, "alice").encode_to_vec()), Applied::Applied);
+    assert_eq!((user_name(directory, "u1"), offsets(directory)), ("alice".to_owned(), vec![(0, 2)]));
 }
