@@ -553,7 +553,7 @@ fn keep_one_primary(before: &[(String, Vec<Value>)], attributes: &mut Map<String
         let winner = items
             .iter()
             .rposition(|item| is_primary(item) && !was_primary.contains(&item))
-            .or_else(|| items.iter().rposition(|item| is_primary(item)));
+            .or_else(|| items.iter().rposition(is_primary));
         for (index, item) in items.iter_mut().enumerate() {
             if Some(index) != winner
                 && is_primary(item)
