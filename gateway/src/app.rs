@@ -116,7 +116,11 @@ pub fn scim_app(
         .service(readyz)
         .service(
             web::scope(&base_path)
-                .service(web::resource("/.search").route(web::post().to(routes::search_all)))
+                .service(
+                    web::resource("/.search")
+                        .route(web::post().to(routes::search_all))
+                        .default_service(web::to(routes::method_not_allowed)),
+                )
                 .service(
                     web::resource("/Bulk")
                         .route(web::post().to(crate::bulk::bulk))

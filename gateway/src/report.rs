@@ -23,7 +23,9 @@ pub fn rejection(request: &HttpRequest, base_path: &str, response: &HttpResponse
     if status == 401 {
         return;
     }
-    let Some(path) = request.path().strip_prefix(base_path) else { return };
+    let Some(path) = request.path().strip_prefix(base_path).filter(|p| p.is_empty() || p.starts_with('/')) else {
+        return;
+    };
     let Some(gateway) = request.app_data::<web::Data<Gateway>>().cloned() else { return };
     let Ok(credential) = Credential::from_request(request, &gateway.config) else { return };
     let message = RecordRejectionRequest {

@@ -470,6 +470,11 @@ impl Cluster {
         self.directory_database = database;
     }
 
+    /// The directory store's database (to break it on purpose, as a lost event would).
+    pub fn directory_database_url(&self) -> &str {
+        &self.directory_database.url
+    }
+
     /// What a process has logged so far ("gateway", "provisioning-core", "directory-store").
     pub fn log(&self, name: &str) -> String {
         self.processes.iter().find(|p| p.name == name).map(Process::log).unwrap_or_default()
