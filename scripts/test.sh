@@ -30,9 +30,11 @@ as_postgres() {
 cleanup() {
   status=$?
   if [ -n "$tansu_pid" ]; then kill "$tansu_pid" 2>/dev/null || true; wait "$tansu_pid" 2>/dev/null || true; fi
-  if [ -n "$pg_ctl_bin" ] && [ -f "$pg_data/postmaster.pid" ]; then
-    as_postgres "$pg_ctl_bin" -D "$pg_data" -m immediate stop >/dev/null 2>&1 || true
-  fi
+  for data in "$pg_data" "$work/pg-faults"; do
+    if [ -n "$pg_ctl_bin" ] && [ -f "$data/postmaster.pid" ]; then
+      as_postgres "$pg_ctl_bin" -D "$data" -m immediate stop >/dev/null 2>&1 || true
+    fi
+  done
   if [ $status -ne 0 ]; then
     for f in "$pg_data"/server.log "$work"/tansu.log; do
       [ -f "$f" ] && { log "--- tail of $f"; tail -n 30 "$f" >&2; }
@@ -78,12 +80,37 @@ as_postgres "$pg_ctl_bin" -D "$pg_data" -l "$pg_data/server.log" -w -o \
 export TEST_DATABASE_URL="postgres://postgres@127.0.0.1:$pg_port/postgres"
 log "PostgreSQL on 127.0.0.1:$pg_port"
 
+# A second server for the fault-injection suite (tests/tests/e2e/faults.rs), which restarts it
+# in the middle of a sync: durable settings, and a script the test calls to crash-restart it.
+faults_pg_data="$work/pg-faults"
+mkdir -p "$faults_pg_data"
+if [ "$(id -u)" = "0" ]; then chown postgres "$faults_pg_data"; fi
+faults_pg_port="$(free_port)"
+as_postgres "$pg_bin/initdb" -D "$faults_pg_data" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >>"$work/initdb.log" 2>&1
+faults_pg_options="-p $faults_pg_port -k $faults_pg_data -c listen_addresses=127.0.0.1 -c max_connections=100"
+as_postgres "$pg_ctl_bin" -D "$faults_pg_data" -l "$faults_pg_data/server.log" -w -o "$faults_pg_options" start >/dev/null
+cat >"$work/faults-postgres-restart" <<EOF
+#!/usr/bin/env bash
+# Stops the fault suite's PostgreSQL as a crash would (immediate: no checkpoint, connections cut)
+# and starts it again; recovery replays the WAL.
+set -euo pipefail
+$(declare -f as_postgres)
+as_postgres "$pg_ctl_bin" -D "$faults_pg_data" -m immediate -w stop >/dev/null
+sleep "\${1:-1}"
+as_postgres "$pg_ctl_bin" -D "$faults_pg_data" -l "$faults_pg_data/server.log" -w -o "$faults_pg_options" start >/dev/null
+EOF
+chmod +x "$work/faults-postgres-restart"
+export FAULTS_DATABASE_URL="postgres://postgres@127.0.0.1:$faults_pg_port/postgres"
+export FAULTS_POSTGRES_RESTART="$work/faults-postgres-restart"
+
 # --- tansu (Kafka API) ------------------------------------------------------------------------
-tansu_root="${TANSU_ROOT:-$HOME/.cache/scim-provisioning/tansu}"
+# libsql: the fault-injection suite (tests/tests/faults) kills the broker and needs it durable
+# (sqlite:// storage); the shared broker below stays in memory.
+tansu_root="${TANSU_ROOT:-$HOME/.cache/scim-provisioning/tansu-0.6.0-libsql}"
 export TANSU_BIN="${TANSU_BIN:-$tansu_root/bin/tansu}"
 if [ ! -x "$TANSU_BIN" ]; then
   log "building tansu once (about 10 minutes); cached in $tansu_root"
-  cargo install --locked tansu --version 0.6.0 --features dynostore,postgres --root "$tansu_root"
+  cargo install --locked tansu --version 0.6.0 --features dynostore,postgres,libsql --root "$tansu_root"
 fi
 kafka_port="$(free_port)"
 "$TANSU_BIN" broker \

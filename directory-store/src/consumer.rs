@@ -203,9 +203,20 @@ impl Applier {
 }
 
 pub struct EventConsumer {
-    consumer: StreamConsumer<StartFromDatabase>,
+    consumer: Arc<StreamConsumer<StartFromDatabase>>,
     applier: Applier,
+    topic: String,
+    directory: Directory,
+    /// Since when this member holds no partition while events wait that nobody applies, and
+    /// the stored offsets then (see [`EventConsumer::watch_assignment`]).
+    stalled: Option<(std::time::Instant, Vec<(i32, i64)>)>,
 }
+
+/// How often a member without partitions checks that someone applies the waiting events.
+const ASSIGNMENT_CHECK: Duration = Duration::from_secs(5);
+/// How long waiting events may go unapplied, with no partition assigned here, before this
+/// member leaves the group and joins it again.
+const REJOIN_AFTER: Duration = Duration::from_secs(20);
 
 /// Assigns partitions at the offsets stored in the directory database.
 pub struct StartFromDatabase {
@@ -305,16 +316,74 @@ impl EventConsumer {
         let consumer: StreamConsumer<StartFromDatabase> =
             client.create_with_context(context).context("creating the Kafka consumer")?;
         consumer.subscribe(&[config.topic.as_str()]).context("subscribing to the change topic")?;
-        Ok(Self { consumer, applier: Applier::new(directory, Backoff::default()) })
+        Ok(Self {
+            consumer: Arc::new(consumer),
+            applier: Applier::new(directory.clone(), Backoff::default()),
+            topic: config.topic.clone(),
+            directory,
+            stalled: None,
+        })
+    }
+
+    /// The guard against an assignment that never comes. A member replacing one that was
+    /// killed (SIGKILL, OOM) can be handed an empty assignment when the dead member led the
+    /// group: seen with tansu 0.6, whose coordinator drops the missing leader during the sync
+    /// and then answers every heartbeat as if the group were complete, so that no one consumes
+    /// and the directory falls behind for good (tests/e2e/faults.rs). So a member without
+    /// partitions checks, every [`ASSIGNMENT_CHECK`], whether events wait (the broker's high
+    /// watermark past the offsets stored in the directory database, which every replica
+    /// shares) and whether the stored offsets move; waiting events that no one applies for
+    /// [`REJOIN_AFTER`] make it leave the group and join again, which starts a rebalance. A
+    /// member idle beside busy ones (more replicas than partitions) sees the offsets move, and
+    /// stays put.
+    async fn watch_assignment(&mut self) {
+        let unassigned = self.consumer.assignment().is_ok_and(|assignment| assignment.count() == 0);
+        if !unassigned {
+            self.stalled = None;
+            return;
+        }
+        let (consumer, directory, topic) = (self.consumer.clone(), self.directory.clone(), self.topic.clone());
+        let waiting = tokio::task::spawn_blocking(move || waiting_events(&consumer, &directory, &topic)).await;
+        let Ok(Some(waiting)) = waiting else {
+            // The broker or the database did not answer: nothing to judge by.
+            return;
+        };
+        if waiting.is_empty() {
+            self.stalled = None;
+            return;
+        }
+        match &self.stalled {
+            Some((since, offsets)) if *offsets == waiting => {
+                if since.elapsed() < REJOIN_AFTER {
+                    return;
+                }
+                tracing::warn!(
+                    partitions = waiting.len(),
+                    "events wait that no member applies, and this one holds no partition: rejoining the group"
+                );
+                self.consumer.unsubscribe();
+                if let Err(error) = self.consumer.subscribe(&[self.topic.as_str()]) {
+                    tracing::error!(error = %error, "subscribing to the change topic again failed");
+                }
+                self.stalled = None;
+            }
+            _ => self.stalled = Some((std::time::Instant::now(), waiting)),
+        }
     }
 
     /// Consumes until `shutdown` resolves, the messages already waiting (up to [`BATCH`]) at a
     /// time.
     pub async fn run(mut self, shutdown: impl Future<Output = ()>) {
         tokio::pin!(shutdown);
+        let mut check = tokio::time::interval(ASSIGNMENT_CHECK);
+        check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let first = tokio::select! {
                 () = &mut shutdown => break,
+                _ = check.tick() => {
+                    self.watch_assignment().await;
+                    continue;
+                }
                 message = self.consumer.recv() => message,
             };
             let mut batch = match first {
@@ -357,4 +426,28 @@ impl EventConsumer {
         }
         tracing::info!("event consumer stopped");
     }
+}
+
+/// The partitions of `topic` whose events wait (the broker holds offsets past the one stored in
+/// the directory database), with the stored offset; None when the broker or the database did
+/// not answer.
+fn waiting_events(
+    consumer: &StreamConsumer<StartFromDatabase>,
+    directory: &Directory,
+    topic: &str,
+) -> Option<Vec<(i32, i64)>> {
+    let timeout = Duration::from_secs(2);
+    let metadata = consumer.fetch_metadata(Some(topic), timeout).ok()?;
+    let partitions: Vec<i32> = metadata.topics().first()?.partitions().iter().map(|p| p.id()).collect();
+    let stored = directory.read(|conn| apply::stored_offsets(conn, topic)).ok()?;
+    let mut waiting = Vec::new();
+    for partition in partitions {
+        let (low, high) = consumer.fetch_watermarks(topic, partition, timeout).ok()?;
+        let next = stored.iter().find(|(p, _)| *p == partition).map_or(low, |(_, next)| *next);
+        if high > next {
+            waiting.push((partition, next));
+        }
+    }
+    waiting.sort_unstable();
+    Some(waiting)
 }

@@ -49,6 +49,12 @@ impl PostgresDatabase {
                  postgres://postgres@127.0.0.1:5432/postgres"
             )
         });
+        Self::create_on(&admin_url)
+    }
+
+    /// An empty database of its own on the server of `admin_url` (a test's own server).
+    pub fn create_on(admin_url: &str) -> Self {
+        let admin_url = admin_url.to_owned();
         let name = format!("test_{}", uuid::Uuid::new_v4().simple());
         admin_connection(&admin_url)
             .batch_execute(&format!("CREATE DATABASE {name}"))

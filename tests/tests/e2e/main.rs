@@ -10,6 +10,7 @@ mod broker_down;
 mod conformance;
 mod entra;
 mod events;
+mod faults;
 mod hostile;
 mod isolation;
 mod large_groups;

@@ -40,12 +40,43 @@ pub struct Process {
     name: String,
     child: Child,
     log: PathBuf,
+    program: PathBuf,
+    args: Vec<String>,
+    env: Vec<(String, String)>,
+    cwd: Option<PathBuf>,
 }
 
 impl Process {
     pub fn spawn(name: &str, program: PathBuf, args: &[&str], env: &[(&str, String)], logs: &std::path::Path) -> Self {
+        Self::spawn_in(name, program, args, env, logs, None)
+    }
+
+    /// As [`Process::spawn`], in the working directory `cwd` when given.
+    pub fn spawn_in(
+        name: &str,
+        program: PathBuf,
+        args: &[&str],
+        env: &[(&str, String)],
+        logs: &std::path::Path,
+        cwd: Option<PathBuf>,
+    ) -> Self {
         let log = logs.join(format!("{name}.log"));
-        let file = std::fs::File::create(&log).expect("log file");
+        let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+        let env: Vec<(String, String)> = env.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect();
+        let child = Self::start(name, &program, &args, &env, &log, cwd.as_deref());
+        Self { name: name.to_owned(), child, log, program, args, env, cwd }
+    }
+
+    fn start(
+        name: &str,
+        program: &std::path::Path,
+        args: &[String],
+        env: &[(String, String)],
+        log: &std::path::Path,
+        cwd: Option<&std::path::Path>,
+    ) -> Child {
+        // Appended: a restarted process keeps its earlier output in the same log.
+        let file = std::fs::File::options().create(true).append(true).open(log).expect("log file");
         let mut command = Command::new(program);
         command
             .args(args)
@@ -54,11 +85,23 @@ impl Process {
             .env("RUST_LOG", std::env::var("E2E_RUST_LOG").unwrap_or_else(|_| "info".to_owned()))
             .stdout(Stdio::from(file.try_clone().expect("log clone")))
             .stderr(Stdio::from(file));
-        for (key, value) in env {
-            command.env(key, value);
+        command.envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        if let Some(cwd) = cwd {
+            command.current_dir(cwd);
         }
-        let child = command.spawn().unwrap_or_else(|e| panic!("starting {name}: {e}"));
-        Self { name: name.to_owned(), child, log }
+        command.spawn().unwrap_or_else(|e| panic!("starting {name}: {e}"))
+    }
+
+    /// `kill -9`: the process stops at once, whatever it was doing.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts the process again, with the same program, arguments and settings.
+    pub fn respawn(&mut self) {
+        self.kill();
+        self.child = Self::start(&self.name, &self.program, &self.args, &self.env, &self.log, self.cwd.as_deref());
     }
 
     pub fn log(&self) -> String {
@@ -475,6 +518,12 @@ impl Cluster {
         &self.directory_database.url
     }
 
+    /// One of the processes ("gateway", "provisioning-core", "directory-store"), to kill and
+    /// restart it.
+    pub fn process(&mut self, name: &str) -> &mut Process {
+        self.processes.iter_mut().find(|p| p.name == name).unwrap_or_else(|| panic!("no process {name}"))
+    }
+
     /// What a process has logged so far ("gateway", "provisioning-core", "directory-store").
     pub fn log(&self, name: &str) -> String {
         self.processes.iter().find(|p| p.name == name).map(Process::log).unwrap_or_default()
@@ -491,6 +540,9 @@ pub struct ClusterOptions {
     pub core_env: Vec<(&'static str, String)>,
     pub gateway_env: Vec<(&'static str, String)>,
     pub directory_env: Vec<(&'static str, String)>,
+    /// The PostgreSQL server (an admin URL) of both services' databases; the suite's shared
+    /// server (`TEST_DATABASE_URL`) when unset.
+    pub database_server: Option<String>,
 }
 
 impl ClusterOptions {
@@ -503,6 +555,7 @@ impl ClusterOptions {
             core_env: Vec::new(),
             gateway_env: Vec::new(),
             directory_env: Vec::new(),
+            database_server: None,
         }
     }
 }
@@ -517,8 +570,8 @@ impl Cluster {
 
     pub async fn start_with(options: ClusterOptions) -> Self {
         let logs = tempfile::tempdir().expect("log dir");
-        let core_database = TestDatabase::create();
-        let directory_database = TestDatabase::create();
+        let database = || options.database_server.as_deref().map_or_else(TestDatabase::create, TestDatabase::create_on);
+        let (core_database, directory_database) = (database(), database());
         let suffix = uuid::Uuid::new_v4().simple().to_string();
         let topic = format!("scim-e2e-{suffix}");
         if options.create_topic {
