@@ -545,11 +545,12 @@ async fn every_acknowledged_change_survives_crashes_of_every_component() {
     eprintln!(
         "faults: {users} users, {GROUPS} groups, {total} operations; {} HTTP requests ({} retries, {} answers \
          resolved after a retry); faults injected: {}; sync {sync_time:?}; reconciliation: {} differences at \
-         the end of the sync, 0 after {converged_in:?}",
+         the end of the sync, 0 after {converged_in:?}; the directory rejoined its group {} times",
         idp.requests.load(Ordering::Relaxed),
         idp.retries.load(Ordering::Relaxed),
         idp.resolved_after_retry.load(Ordering::Relaxed),
         stack.injected.join(", "),
         first_differences.unwrap_or_default(),
+        stack.cluster.log("directory-store").matches("rejoining the group").count(),
     );
 }
