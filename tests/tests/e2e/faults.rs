@@ -180,7 +180,12 @@ impl Idp {
     /// The id of the one resource whose `attribute` equals `value` (after a lost 201).
     async fn find(&self, endpoint: &str, attribute: &str, value: &str) -> String {
         let filter = format!("{attribute} eq \"{value}\"");
-        let path = format!("/{endpoint}?filter={}&excludedAttributes=members", urlencode(&filter));
+        let query = reqwest::Url::parse_with_params(
+            "http://query.invalid/",
+            [("filter", filter.as_str()), ("excludedAttributes", "members")],
+        )
+        .expect("a query");
+        let path = format!("/{endpoint}?{}", query.query().unwrap_or_default());
         let (status, body, _) = self.send(Method::GET, &path, None).await;
         assert_eq!(status, StatusCode::OK, "GET {path}: {body}");
         assert_eq!(body["totalResults"], 1, "exactly one {endpoint} resource has {attribute} {value}: {body}");
@@ -268,15 +273,6 @@ impl Idp {
         }
         self.done.fetch_add(1, Ordering::Relaxed);
     }
-}
-
-fn urlencode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 /// What fails, and when (after how many operations of the whole sync have completed).
