@@ -20,6 +20,8 @@ use crate::config::GatewayConfig;
 pub struct Credential {
     authorization: AsciiMetadataValue,
     traceparent: AsciiMetadataValue,
+    /// The IdP's `User-Agent` (printable ASCII, bounded), when it sent one.
+    user_agent: Option<AsciiMetadataValue>,
     /// The gRPC deadline of every call made for the request (`CORE_TIMEOUT_MS`).
     timeout: std::time::Duration,
 }
@@ -37,6 +39,9 @@ impl Credential {
         request.set_timeout(self.timeout);
         request.metadata_mut().insert(proto::credential::METADATA_KEY, self.authorization.clone());
         request.metadata_mut().insert(proto::trace_context::METADATA_KEY, self.traceparent.clone());
+        if let Some(user_agent) = &self.user_agent {
+            request.metadata_mut().insert(proto::idp_user_agent::METADATA_KEY, user_agent.clone());
+        }
         request
     }
 
@@ -49,7 +54,12 @@ impl Credential {
         let mut authorization = AsciiMetadataValue::try_from(format!("Bearer {token}")).map_err(|_| missing())?;
         // Kept out of HPACK tables and debug output.
         authorization.set_sensitive(true);
-        Ok(Self { authorization, traceparent: traceparent(request), timeout: config.core_timeout })
+        Ok(Self {
+            authorization,
+            traceparent: traceparent(request),
+            user_agent: user_agent(request),
+            timeout: config.core_timeout,
+        })
     }
 }
 
@@ -66,6 +76,20 @@ fn check_region(token: &str, config: &GatewayConfig) -> Result<(), ScimError> {
         }
         None => format!("this token belongs to region '{region}', and this is region '{here}'"),
     }))
+}
+
+/// The caller's `User-Agent`, its printable ASCII only, at most
+/// [`proto::idp_user_agent::MAX_CHARS`] characters.
+fn user_agent(request: &HttpRequest) -> Option<AsciiMetadataValue> {
+    let value = request.headers().get(header::USER_AGENT)?.as_bytes();
+    let text: String = value
+        .iter()
+        .filter(|b| (0x20..0x7f).contains(*b))
+        .take(proto::idp_user_agent::MAX_CHARS)
+        .map(|b| char::from(*b))
+        .collect();
+    let text = text.trim();
+    if text.is_empty() { None } else { AsciiMetadataValue::try_from(text).ok() }
 }
 
 /// The trace context the request's span chose (see `observe`), else the caller's `traceparent`

@@ -45,6 +45,14 @@ pub mod credential {
     }
 }
 
+/// The IdP's `User-Agent` as the gateway forwards it (gRPC sets a `user-agent` of its own): the
+/// core keeps the last one per tenant, which tells an admin which IdP is connected.
+pub mod idp_user_agent {
+    pub const METADATA_KEY: &str = "x-idp-user-agent";
+    /// The most characters kept of it.
+    pub const MAX_CHARS: usize = 200;
+}
+
 /// W3C trace context (`traceparent`) as carried in gRPC metadata, so that the provisioning log
 /// can name the trace of each request.
 pub mod trace_context {

@@ -42,6 +42,22 @@ pub static RECONCILE_DIFFERENCES: LazyLock<IntGaugeVec> = LazyLock::new(|| {
     )
 });
 
+pub static TENANT_SILENT_SECONDS: LazyLock<IntGaugeVec> = LazyLock::new(|| {
+    platform::metrics::gauge_vec(
+        "scim_tenant_seconds_since_last_request",
+        "Seconds since the tenant's last SCIM request (refreshed every minute), by tenant",
+        &["tenant"],
+    )
+});
+
+pub static TENANT_OVERDUE: LazyLock<IntGaugeVec> = LazyLock::new(|| {
+    platform::metrics::gauge_vec(
+        "scim_tenant_sync_overdue",
+        "1 when the tenant sent no SCIM request for more than three of its expected cycles, by tenant",
+        &["tenant"],
+    )
+});
+
 pub static TENANT_BUSY: LazyLock<IntCounterVec> = LazyLock::new(|| {
     platform::metrics::counter_vec(
         "scim_tenant_concurrency_rejections_total",

@@ -35,6 +35,8 @@ pub struct Entry {
     pub trace_id: Option<String>,
     /// The token the request was made with (shows when an IdP moved to a rotated token).
     pub token_id: Option<String>,
+    /// The IdP's `User-Agent` (which IdP sent it: "Azure AD SCIM client…", "Okta SCIM Client…").
+    pub user_agent: Option<String>,
 }
 
 /// A stored entry.
@@ -137,10 +139,12 @@ impl LogWriter {
     pub async fn run(mut self, shutdown: impl Future<Output = ()>) {
         tokio::pin!(shutdown);
         let mut prune = tokio::time::interval(Duration::from_secs(3600));
+        let mut staleness = tokio::time::interval(Duration::from_secs(60));
         loop {
             tokio::select! {
                 () = &mut shutdown => break,
                 _ = prune.tick() => self.prune().await,
+                _ = staleness.tick() => self.observe_staleness().await,
                 first = self.receiver.recv() => match first {
                     Some(first) => {
                         let mut bytes = text_bytes(&first);
@@ -185,6 +189,7 @@ impl LogWriter {
         }
         // One lock order across replicas' batches (no deadlock on token rows).
         used.sort();
+        let activity = crate::store::activity::of_batch(&batch);
         let store = self.store.clone();
         let count = batch.len();
         let enabled = self.enabled;
@@ -195,7 +200,8 @@ impl LogWriter {
                 for entry in batch.iter().filter(|_| enabled) {
                     diesel::insert_into(provisioning_log::table).values(entry).execute(conn)?;
                 }
-                crate::store::tenants::touch_tokens(conn, &used)
+                crate::store::tenants::touch_tokens(conn, &used)?;
+                crate::store::activity::record(conn, &activity)
             })
         })
         .await;
@@ -203,6 +209,38 @@ impl LogWriter {
             Ok(Ok(())) => {}
             Ok(Err(error)) => tracing::error!(error = %error, count, "writing the provisioning log failed"),
             Err(error) => tracing::error!(error = %error, count, "provisioning log task failed"),
+        }
+    }
+
+    /// Sets each tenant's `scim_tenant_seconds_since_last_request` and
+    /// `scim_tenant_sync_overdue` (every core replica reads the same rows: alert on `max`).
+    async fn observe_staleness(&self) {
+        let store = self.store.clone();
+        let read = tokio::task::spawn_blocking(move || {
+            store.read(|conn| {
+                let cadences: std::collections::HashMap<String, u32> = crate::store::tenants::list_tenants(conn)?
+                    .into_iter()
+                    .map(|tenant| (tenant.id.clone(), tenant.settings.cadence_minutes()))
+                    .collect();
+                Ok::<_, CoreError>((crate::store::activity::all(conn)?, cadences))
+            })
+        })
+        .await;
+        let Ok(Ok((activity, cadences))) = read else {
+            tracing::warn!("reading the tenants' last requests failed");
+            return;
+        };
+        let now = now_micros();
+        for row in &activity {
+            let cadence =
+                cadences.get(&row.tenant_id).copied().unwrap_or(crate::store::tenants::DEFAULT_CADENCE_MINUTES);
+            let status = crate::store::activity::sync_status(Some(row), cadence, now);
+            crate::observe::TENANT_SILENT_SECONDS
+                .with_label_values(&[row.tenant_id.as_str()])
+                .set((now - row.last_request_at) / 1_000_000);
+            crate::observe::TENANT_OVERDUE
+                .with_label_values(&[row.tenant_id.as_str()])
+                .set(i64::from(status == "overdue"));
         }
     }
 
@@ -240,6 +278,7 @@ fn without_nul(entry: Entry) -> Entry {
         warnings: clean_option(entry.warnings),
         trace_id: clean_option(entry.trace_id),
         token_id: clean_option(entry.token_id),
+        user_agent: clean_option(entry.user_agent),
         ..entry
     }
 }

@@ -101,7 +101,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     provisioning_log,
     account_tombstones,
     republish_jobs,
-    republish_job_users
+    republish_job_users,
+    tenant_activity
 );
 
 diesel::table! {
@@ -186,5 +187,17 @@ diesel::table! {
         latency_micros -> BigInt,
         trace_id -> Nullable<Text>,
         token_id -> Nullable<Text>,
+        user_agent -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    tenant_activity (tenant_id) {
+        tenant_id -> Text,
+        first_request_at -> BigInt,
+        last_request_at -> BigInt,
+        last_user_agent -> Nullable<Text>,
+        last_error_at -> Nullable<BigInt>,
+        last_error -> Nullable<Text>,
     }
 }

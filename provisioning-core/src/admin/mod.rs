@@ -91,7 +91,8 @@ fn settings_json(settings: &TenantSettings, effective: crate::config::RateLimit)
             "tombstone_days": lifecycle.tombstone_days,
             "link_by_email": lifecycle.link_by_email,
             "default": settings.lifecycle.is_none(),
-        }
+        },
+        "expected_cadence_minutes": settings.cadence_minutes(),
     })
 }
 
@@ -278,8 +279,18 @@ async fn list_tenants(_: Operator, admin: web::Data<Admin>) -> Answer {
 
 async fn get_tenant(_: Operator, admin: web::Data<Admin>, slug: web::Path<String>) -> Answer {
     let slug = slug.into_inner();
-    let tenant = admin.store(move |store| store.read(|conn| tenants::get_tenant(conn, &slug))).await?;
-    Ok(HttpResponse::Ok().json(admin.tenant_json(&tenant)))
+    let (tenant, activity) = admin
+        .store(move |store| {
+            store.read(|conn| Ok((tenants::get_tenant(conn, &slug)?, crate::store::activity::get(conn, &slug)?)))
+        })
+        .await?;
+    let mut view = admin.tenant_json(&tenant);
+    view["connection"] = crate::store::activity::connection_json(
+        activity.as_ref(),
+        tenant.settings.cadence_minutes(),
+        platform::db::now_micros(),
+    );
+    Ok(HttpResponse::Ok().json(view))
 }
 
 async fn set_disabled(admin: web::Data<Admin>, slug: String, disabled: bool) -> Answer {

@@ -100,6 +100,13 @@ fn trace_id(metadata: &MetadataMap) -> Option<String> {
     proto::trace_context::trace_id(traceparent).map(str::to_owned)
 }
 
+/// The IdP's `User-Agent`, as the gateway forwarded it.
+pub(crate) fn user_agent(metadata: &MetadataMap) -> Option<String> {
+    let value = metadata.get(proto::idp_user_agent::METADATA_KEY)?.to_str().ok()?;
+    let value: String = value.chars().take(proto::idp_user_agent::MAX_CHARS).collect();
+    (!value.is_empty()).then_some(value)
+}
+
 /// What the provisioning log says a request was.
 struct Op {
     method: &'static str,
@@ -279,6 +286,7 @@ impl ProvisioningService {
             latency_micros: i64::try_from(started.elapsed().as_micros()).unwrap_or(i64::MAX),
             trace_id: trace_id(metadata),
             token_id: Some(caller.token_id),
+            user_agent: user_agent(metadata),
         });
         Ok(outcome?)
     }

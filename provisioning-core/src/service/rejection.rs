@@ -36,6 +36,7 @@ pub(super) async fn record_rejection(
         latency_micros: i64::try_from(latency_micros).unwrap_or(i64::MAX),
         trace_id: trace_id(&metadata),
         token_id: Some(caller.token_id),
+        user_agent: super::user_agent(&metadata),
     });
     Ok(Response::new(RecordRejectionResponse {}))
 }

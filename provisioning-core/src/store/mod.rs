@@ -1,6 +1,7 @@
 //! Storage of SCIM state: rows and the queries on them, nothing more. Query functions take a
 //! connection so they compose inside one transaction (the write pipeline's, `crate::write`).
 
+pub mod activity;
 pub mod cursor;
 pub mod filter_sql;
 pub mod groups;

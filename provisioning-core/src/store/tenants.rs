@@ -60,6 +60,22 @@ pub struct TenantSettings {
     /// What deleting a user does; the defaults when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lifecycle: Option<Lifecycle>,
+    /// How often the tenant's IdP is expected to send requests, in minutes
+    /// ([`DEFAULT_CADENCE_MINUTES`] when absent: Entra ID's provisioning cycle).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected_cadence_minutes: Option<u32>,
+}
+
+/// Entra ID runs an incremental provisioning cycle about every 40 minutes.
+pub const DEFAULT_CADENCE_MINUTES: u32 = 40;
+/// The longest expected cadence: a week.
+pub const MAX_CADENCE_MINUTES: u32 = 7 * 24 * 60;
+
+impl TenantSettings {
+    /// The expected cadence, the default when unset.
+    pub fn cadence_minutes(&self) -> u32 {
+        self.expected_cadence_minutes.unwrap_or(DEFAULT_CADENCE_MINUTES)
+    }
 }
 
 /// A tenant's lifecycle policy.
@@ -136,6 +152,11 @@ impl TenantSettings {
             && lifecycle.tombstone_days > MAX_TOMBSTONE_DAYS
         {
             return Err(format!("lifecycle.tombstone_days must be between 0 and {MAX_TOMBSTONE_DAYS}"));
+        }
+        if let Some(minutes) = self.expected_cadence_minutes
+            && !(1..=MAX_CADENCE_MINUTES).contains(&minutes)
+        {
+            return Err(format!("expected_cadence_minutes must be between 1 and {MAX_CADENCE_MINUTES}"));
         }
         Ok(())
     }

@@ -296,15 +296,21 @@ fn tenants_are_created_listed_and_configured(store: &Store) {
 
     let acme_secret = secret();
     issue(store, "acme", &acme_secret, None);
-    let limited =
-        TenantSettings { rate_limit: Some(RateLimitSetting { requests_per_second: 25, burst: 50 }), lifecycle: None };
+    let limited = TenantSettings {
+        rate_limit: Some(RateLimitSetting { requests_per_second: 25, burst: 50 }),
+        lifecycle: None,
+        expected_cadence_minutes: None,
+    };
     let updated = store.write(|conn| tenants::set_settings(conn, "acme", &limited)).expect("setting");
     assert_eq!(updated.settings, limited);
     let authenticated = authenticate_now(store, &acme_secret).expect("the token authenticates");
     assert_eq!(authenticated.settings.rate_limit, Some(RateLimitSetting { requests_per_second: 25, burst: 50 }));
 
-    let invalid =
-        TenantSettings { rate_limit: Some(RateLimitSetting { requests_per_second: 0, burst: 50 }), lifecycle: None };
+    let invalid = TenantSettings {
+        rate_limit: Some(RateLimitSetting { requests_per_second: 0, burst: 50 }),
+        lifecycle: None,
+        expected_cadence_minutes: None,
+    };
     let refused = store.write(|conn| tenants::set_settings(conn, "acme", &invalid));
     assert_eq!(scim_error(refused).status, 400);
     let stored = store.read(|conn| tenants::get_tenant(conn, "acme")).expect("reading");
