@@ -102,8 +102,21 @@ diesel::allow_tables_to_appear_in_same_query!(
     account_tombstones,
     republish_jobs,
     republish_job_users,
-    tenant_activity
+    tenant_activity,
+    portal_sessions
 );
+
+diesel::table! {
+    portal_sessions (id) {
+        id -> Text,
+        tenant_id -> Text,
+        secret_sha256 -> Text,
+        label -> Nullable<Text>,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        revoked_at -> Nullable<BigInt>,
+    }
+}
 
 diesel::table! {
     republish_jobs (id) {

@@ -27,6 +27,7 @@ use crate::provisioning_log::{self, LogQuery, StatusFilter, StoredEntry};
 use crate::rate_limit::TenantLimits;
 use crate::store::Store;
 use crate::store::jobs::{self, JobRow};
+use crate::store::portal;
 use crate::store::tenants::{self, Tenant, TenantSettings, TokenRecord};
 use crate::token;
 
@@ -344,6 +345,84 @@ async fn issue_token(_: Operator, admin: web::Data<Admin>, slug: web::Path<Strin
         .await?;
     tracing::info!(tenant.id = %record.tenant_id, token.id = %record.id, "token issued by an operator");
     Ok(HttpResponse::Created().json(issued_json(&record, &secret, admin.tenant_url(&tenant.region))))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewPortalSession {
+    ttl_minutes: Option<u32>,
+    label: Option<String>,
+}
+
+fn portal_session_json(session: &portal::PortalSession, now: i64) -> Value {
+    json!({
+        "id": session.id,
+        "label": session.label,
+        "status": session.status(now),
+        "created_at": time(session.created_at),
+        "expires_at": time(session.expires_at),
+        "revoked_at": session.revoked_at.and_then(time),
+    })
+}
+
+/// `POST /admin/v1/tenants/{slug}/portal-sessions` `{ttl_minutes?, label?}`: a session of the
+/// self-serve portal for the tenant's own admin; its secret is in the answer only.
+async fn issue_portal_session(
+    _: Operator,
+    admin: web::Data<Admin>,
+    slug: web::Path<String>,
+    bytes: web::Bytes,
+) -> Answer {
+    let asked = body::<NewPortalSession>(&bytes)?;
+    let ttl = asked.ttl_minutes.unwrap_or(portal::DEFAULT_TTL_MINUTES);
+    if !(portal::MIN_TTL_MINUTES..=portal::MAX_TTL_MINUTES).contains(&ttl) {
+        return Err(AdminError::bad_request(format!(
+            "ttl_minutes must be between {} and {}",
+            portal::MIN_TTL_MINUTES,
+            portal::MAX_TTL_MINUTES
+        )));
+    }
+    let label = asked.label.map(|label| label.trim().to_owned()).filter(|label| !label.is_empty());
+    if label.as_ref().is_some_and(|label| label.chars().count() > portal::MAX_LABEL_CHARS) {
+        return Err(AdminError::bad_request(format!("label is at most {} characters", portal::MAX_LABEL_CHARS)));
+    }
+    let slug = slug.into_inner();
+    let secret = token::generate("portal", &admin.region);
+    let issued = secret.clone();
+    let session = admin
+        .store(move |store| {
+            store.write(|conn| {
+                tenants::get_tenant(conn, &slug)?;
+                portal::issue(conn, &slug, issued.expose_secret(), ttl, label.as_deref())
+            })
+        })
+        .await?;
+    tracing::info!(tenant.id = %session.tenant_id, portal_session.id = %session.id, "portal session issued");
+    let mut answer = portal_session_json(&session, platform::db::now_micros());
+    answer["token"] = json!(secret.expose_secret());
+    Ok(HttpResponse::Created().json(answer))
+}
+
+async fn list_portal_sessions(_: Operator, admin: web::Data<Admin>, slug: web::Path<String>) -> Answer {
+    let slug = slug.into_inner();
+    let list = admin
+        .store(move |store| {
+            store.read(|conn| {
+                tenants::get_tenant(conn, &slug)?;
+                portal::list(conn, &slug, 100)
+            })
+        })
+        .await?;
+    let now = platform::db::now_micros();
+    let sessions: Vec<Value> = list.iter().map(|session| portal_session_json(session, now)).collect();
+    Ok(HttpResponse::Ok().json(json!({ "portal_sessions": sessions })))
+}
+
+async fn revoke_portal_session(_: Operator, admin: web::Data<Admin>, path: web::Path<(String, String)>) -> Answer {
+    let (slug, id) = path.into_inner();
+    let session = admin.store(move |store| store.write(|conn| portal::revoke(conn, &slug, &id))).await?;
+    tracing::info!(tenant.id = %session.tenant_id, portal_session.id = %session.id, "portal session revoked");
+    Ok(HttpResponse::NoContent().finish())
 }
 
 async fn list_tokens(_: Operator, admin: web::Data<Admin>, slug: web::Path<String>) -> Answer {
@@ -683,6 +762,12 @@ fn routes(config: &mut web::ServiceConfig) {
             .service(resource("/{slug}/enable").route(web::post().to(enable_tenant)))
             .service(resource("/{slug}/tokens").route(web::get().to(list_tokens)).route(web::post().to(issue_token)))
             .service(resource("/{slug}/tokens/{id}").route(web::delete().to(revoke_token)))
+            .service(
+                resource("/{slug}/portal-sessions")
+                    .route(web::get().to(list_portal_sessions))
+                    .route(web::post().to(issue_portal_session)),
+            )
+            .service(resource("/{slug}/portal-sessions/{id}").route(web::delete().to(revoke_portal_session)))
             .service(resource("/{slug}/tokens/{id}/rotate").route(web::post().to(rotate_token)))
             .service(resource("/{slug}/tokens/{id}/rotate/complete").route(web::post().to(complete_rotation)))
             .service(resource("/{slug}/tokens/{id}/rotate/cancel").route(web::post().to(cancel_rotation)))

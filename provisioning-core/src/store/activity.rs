@@ -78,12 +78,19 @@ pub fn record(conn: &mut DbConnection, batch: &[Activity]) -> Result<(), CoreErr
         diesel::update(tenant.filter(tenant_activity::first_request_at.gt(activity.first_request_at)))
             .set(tenant_activity::first_request_at.eq(activity.first_request_at))
             .execute(conn)?;
-        diesel::update(tenant.filter(tenant_activity::last_request_at.lt(activity.last_request_at)))
-            .set(tenant_activity::last_request_at.eq(activity.last_request_at))
-            .execute(conn)?;
-        if let Some(user_agent) = &activity.last_user_agent {
-            diesel::update(tenant).set(tenant_activity::last_user_agent.eq(user_agent)).execute(conn)?;
-        }
+        // The User-Agent moves with the last request: an older batch leaves the newer one.
+        let newer = tenant.filter(tenant_activity::last_request_at.lt(activity.last_request_at));
+        match &activity.last_user_agent {
+            Some(user_agent) => diesel::update(newer)
+                .set((
+                    tenant_activity::last_request_at.eq(activity.last_request_at),
+                    tenant_activity::last_user_agent.eq(user_agent),
+                ))
+                .execute(conn)?,
+            None => diesel::update(newer)
+                .set(tenant_activity::last_request_at.eq(activity.last_request_at))
+                .execute(conn)?,
+        };
         if let (Some(at), Some(error)) = (activity.last_error_at, &activity.last_error) {
             diesel::update(
                 tenant.filter(tenant_activity::last_error_at.is_null().or(tenant_activity::last_error_at.lt(at))),

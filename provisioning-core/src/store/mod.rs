@@ -7,6 +7,7 @@ pub mod filter_sql;
 pub mod groups;
 pub mod jobs;
 pub mod outbox;
+pub mod portal;
 pub mod query;
 pub mod schemas;
 pub mod tenants;

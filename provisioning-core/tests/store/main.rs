@@ -8,6 +8,7 @@ mod context;
 mod groups;
 mod outbox;
 mod pipeline;
+mod portal;
 mod query;
 mod records;
 mod relay;

@@ -335,3 +335,58 @@ async fn standalone_prints_an_admin_token_and_the_cli_works_against_it() {
     assert!(err.contains("401"), "{err}");
     assert!(!err.contains("Stack backtrace"), "{err}");
 }
+
+/// Portal sessions for a customer's own admin: issued by the product's backend through the
+/// admin API, one tenant each, listed without their secret, revocable, and never a SCIM token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn portal_sessions_are_issued_listed_and_revoked_per_tenant() {
+    let standalone = Standalone::start().await;
+    let admin = &standalone.admin;
+    let (status, issued) = admin
+        .call(
+            Method::POST,
+            "/admin/v1/tenants/default/portal-sessions",
+            Some(json!({"ttl_minutes": 30, "label": "it@customer.example"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{issued}");
+    let secret = issued["token"].as_str().expect("the secret, shown once").to_owned();
+    assert!(secret.starts_with(&format!("portal_{}_", crate::support::TEST_REGION)), "{secret}");
+    assert_eq!((issued["status"].as_str(), issued["label"].as_str()), (Some("active"), Some("it@customer.example")));
+    let id = issued["id"].as_str().unwrap().to_owned();
+
+    // Not a SCIM token.
+    let (status, _) = status_with(&standalone.client.endpoints.scim, &secret).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    // Nor an admin credential.
+    let (status, _) = admin.call_as(&secret, Method::GET, "/admin/v1/tenants", None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    let (status, listed) = admin.call(Method::GET, "/admin/v1/tenants/default/portal-sessions", None).await;
+    assert_eq!(status, StatusCode::OK, "{listed}");
+    assert_eq!(listed["portal_sessions"].as_array().map(Vec::len), Some(1), "{listed}");
+    assert!(!listed.to_string().contains(&secret), "a listing never shows the secret");
+
+    for (body, what) in [
+        (json!({"ttl_minutes": 2}), "too short"),
+        (json!({"ttl_minutes": 100_000}), "too long"),
+        (json!({"label": "x".repeat(201)}), "label too long"),
+        (json!({"tenant": "other"}), "unknown field"),
+    ] {
+        let (status, refused) = admin.call(Method::POST, "/admin/v1/tenants/default/portal-sessions", Some(body)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{what}: {refused}");
+        assert!(refused["detail"].as_str().is_some_and(|d| !d.is_empty()), "{what}: {refused}");
+    }
+    let (status, _) = admin.call(Method::POST, "/admin/v1/tenants/nosuch/portal-sessions", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    let path = format!("/admin/v1/tenants/default/portal-sessions/{id}");
+    let (status, _) = admin.call(Method::DELETE, &path, None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (_, listed) = admin.call(Method::GET, "/admin/v1/tenants/default/portal-sessions", None).await;
+    assert_eq!(listed["portal_sessions"][0]["status"], "revoked", "{listed}");
+    let (status, _) = admin.call(Method::DELETE, "/admin/v1/tenants/default/portal-sessions/nosuch", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = admin.call_as("wrong", Method::GET, "/admin/v1/tenants/default/portal-sessions", None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
