@@ -268,12 +268,13 @@ def kafka_create_topic(port, topic, partitions=3):
 
 class Tansu:
     def __init__(self, runner):
-        root = os.environ.get("TANSU_ROOT", os.path.join(CACHE, "tansu"))
+        # The same build and cache as scripts/test.sh (libsql: its fault suite needs sqlite://).
+        root = os.environ.get("TANSU_ROOT", os.path.join(CACHE, "tansu-0.6.0-libsql"))
         binary = os.environ.get("TANSU_BIN", os.path.join(root, "bin", "tansu"))
         if not os.access(binary, os.X_OK):
             log(f"building tansu once (about 15 minutes); cached in {root}")
             subprocess.run(["cargo", "install", "--locked", "tansu", "--version", "0.6.0", "--features",
-                            "dynostore,postgres", "--root", root], check=True)
+                            "dynostore,postgres,libsql", "--root", root], check=True)
         self.port = free_port()
         url = f"tcp://127.0.0.1:{self.port}"
         self.process = runner.spawn("tansu", [binary, "broker", "--listener-url", url, "--advertised-listener-url", url,

@@ -6,7 +6,7 @@
 #   scripts/test.sh [extra cargo-nextest arguments]
 #
 # Installs what is missing: Debian's postgresql when its binaries are absent, tansu (built once
-# with cargo, cached in ${TANSU_ROOT:-~/.cache/scim-provisioning/tansu}), cargo-nextest, and the
+# with cargo, cached in ${TANSU_ROOT:-~/.cache/scim-provisioning/tansu-0.6.0-libsql}), cargo-nextest, and the
 # SCIM conformance checkers from PyPI (a virtualenv in ~/.cache/scim-provisioning/venv, see
 # scripts/conformance.sh), and the deployment linters (scripts/check-deploy.sh).
 set -euo pipefail
