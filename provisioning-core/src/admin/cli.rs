@@ -23,7 +23,11 @@ pub const USAGE: &str = "usage: admin <command>  (ADMIN_URL, default http://127.
   settings show <slug>
   settings set-rate-limit <slug> <requests per second> <burst>
   settings set-lifecycle <slug> <soft|hard> [--tombstone-days <n>] [--link-by-email <true|false>]
+  settings set-cadence <slug> <minutes>
   settings reset <slug>
+  portal-sessions list <slug>
+  portal-sessions issue <slug> [--ttl-minutes <n>] [--label <text>]
+  portal-sessions revoke <slug> <session id>
   mapping show <slug>
   mapping set <slug> <mapping.json>
   mapping set-group-permissions <slug> <permissions.json>
@@ -112,6 +116,25 @@ pub fn parse(arguments: &[String]) -> anyhow::Result<Call> {
             }
             call(Method::POST, tenants.to_owned(), Some(body))
         }
+        ["portal-sessions", verb] => {
+            let (positional, named) = options(rest, &["ttl-minutes", "label"])?;
+            let sessions = |slug: &str| format!("{tenants}/{}/portal-sessions", segment(slug));
+            match (*verb, positional.as_slice()) {
+                ("list", [slug]) => call(Method::GET, sessions(slug), None),
+                ("issue", [slug]) => {
+                    let mut body = json!({});
+                    for (name, value) in named {
+                        body[name.replace('-', "_")] = match name {
+                            "ttl-minutes" => json!(value.parse::<u32>().context("--ttl-minutes is a number")?),
+                            _ => json!(value),
+                        };
+                    }
+                    call(Method::POST, sessions(slug), Some(body))
+                }
+                ("revoke", [slug, id]) => call(Method::DELETE, format!("{}/{}", sessions(slug), segment(id)), None),
+                _ => bail!("{USAGE}"),
+            }
+        }
         ["tokens", verb] => {
             let (positional, named) = options(rest, &["expires-in-days"])?;
             match (*verb, positional.as_slice()) {
@@ -162,6 +185,14 @@ pub fn parse(arguments: &[String]) -> anyhow::Result<Call> {
                 ("show", [slug]) => call(Method::GET, format!("{tenants}/{}/settings", segment(slug)), None),
                 ("reset", [slug]) => {
                     call(Method::PUT, format!("{tenants}/{}/settings", segment(slug)), Some(json!({})))
+                }
+                ("set-cadence", [slug, minutes]) => {
+                    let minutes: u32 = minutes.parse().context("the cadence is a number of minutes")?;
+                    call(
+                        Method::PATCH,
+                        format!("{tenants}/{}/settings", segment(slug)),
+                        Some(json!({"expected_cadence_minutes": minutes})),
+                    )
                 }
                 ("set-rate-limit", [slug, per_second, burst]) => {
                     let number = |what: &str, text: &str| -> anyhow::Result<u64> {
@@ -335,6 +366,17 @@ mod tests {
         );
         assert_eq!(call("set-aside discard 42"), (Method::DELETE, "/admin/v1/outbox/set-aside/42".to_owned()));
         assert!(parse(&words("set-aside discard")).is_err());
+        let session = parse(&words("portal-sessions issue acme --ttl-minutes 30 --label it@acme")).unwrap();
+        assert_eq!((session.method, session.path.as_str()), (Method::POST, "/admin/v1/tenants/acme/portal-sessions"));
+        assert_eq!(session.body, Some(json!({"ttl_minutes": 30, "label": "it@acme"})));
+        assert_eq!(
+            call("portal-sessions revoke acme 0193"),
+            (Method::DELETE, "/admin/v1/tenants/acme/portal-sessions/0193".to_owned())
+        );
+        assert!(parse(&words("portal-sessions issue acme --ttl-minutes soon")).is_err());
+        let cadence = parse(&words("settings set-cadence acme 1440")).unwrap();
+        assert_eq!(cadence.method, Method::PATCH, "the other settings are kept");
+        assert_eq!(cadence.body, Some(json!({"expected_cadence_minutes": 1440})));
     }
 
     #[test]
