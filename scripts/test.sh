@@ -5,7 +5,8 @@
 #
 #   scripts/test.sh [extra cargo-nextest arguments]
 #
-# Installs what is missing: Debian's postgresql when its binaries are absent, tansu (built once
+# Installs what is missing: Debian's postgresql when its binaries are absent, Debian's chromium
+# and chromium-driver (the portal's browser test), tansu (built once
 # with cargo, cached in ${TANSU_ROOT:-~/.cache/scim-provisioning/tansu-0.6.0-libsql}), cargo-nextest, and the
 # SCIM conformance checkers from PyPI (a virtualenv in ~/.cache/scim-provisioning/venv, see
 # scripts/conformance.sh), and the deployment linters (scripts/check-deploy.sh).
@@ -121,6 +122,15 @@ tansu_pid=$!
 wait_for_port "$kafka_port" tansu
 export KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:$kafka_port"
 log "tansu on 127.0.0.1:$kafka_port"
+
+# --- a browser for the portal's page (tests/tests/e2e/browser.rs) ------------------------------
+# Debian's Chromium and its ChromeDriver; the test starts chromedriver itself. Nothing is
+# downloaded at run time by the test.
+if [ ! -x /usr/bin/chromedriver ] || [ ! -x /usr/bin/chromium ]; then
+  log "installing Debian's chromium and chromium-driver"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null
+fi
 
 # --- conformance checkers (scim2-tester, scim-sanity) ------------------------------------------
 # tests/tests/e2e/conformance.rs runs scripts/conformance.sh, which needs their virtualenv and

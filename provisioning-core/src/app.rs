@@ -151,6 +151,11 @@ impl Core {
         self.admin.address()
     }
 
+    /// The self-serve portal page's address, when `PORTAL_HTTP_ADDR` is set.
+    pub fn portal_url(&self) -> Option<&str> {
+        self.admin.portal_url()
+    }
+
     /// Serves until `shutdown` resolves; then the relay finishes its batch and stops.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let shutdown = shutdown.shared();

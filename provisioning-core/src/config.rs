@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 
+use anyhow::Context;
 use platform::config::Source;
 use platform::db::DatabaseUrl;
 use secrecy::{ExposeSecret, SecretString};
@@ -81,6 +82,14 @@ pub struct AdminConfig {
     pub token: Option<SecretString>,
     /// `REGION_TENANT_URLS`: each region's SCIM tenant URL (`eu=https://…,us=https://…`).
     pub region_tenant_urls: Vec<(String, String)>,
+    /// `PORTAL_HTTP_ADDR`: where the self-serve portal (its page and its `/portal/v1` API for
+    /// portal sessions) listens; unset, it is not served. Unlike the admin listener, this one
+    /// is meant to be reached from the customers' browsers (through the public host's ingress).
+    pub portal_addr: Option<SocketAddr>,
+    /// `PORTAL_PUBLIC_URL`: the portal page's public address (e.g.
+    /// `https://scim.example.com/portal/`), for the links the admin API hands out; by default
+    /// `http://<PORTAL_HTTP_ADDR>/portal/`.
+    pub portal_url: Option<String>,
 }
 
 impl std::fmt::Debug for AdminConfig {
@@ -89,6 +98,8 @@ impl std::fmt::Debug for AdminConfig {
             .field("addr", &self.addr)
             .field("token", &self.token.as_ref().map(|_| "[redacted]"))
             .field("region_tenant_urls", &self.region_tenant_urls)
+            .field("portal_addr", &self.portal_addr)
+            .field("portal_url", &self.portal_url)
             .finish()
     }
 }
@@ -99,6 +110,12 @@ impl AdminConfig {
             addr: source.socket_addr_or("ADMIN_HTTP_ADDR", "127.0.0.1:8081")?,
             token: source.get("ADMIN_TOKEN").filter(|t| !t.trim().is_empty()).map(|t| SecretString::from(t.trim())),
             region_tenant_urls: platform::config::region_tenant_urls(source)?,
+            portal_addr: source
+                .get("PORTAL_HTTP_ADDR")
+                .filter(|a| !a.trim().is_empty())
+                .map(|a| a.trim().parse().with_context(|| format!("PORTAL_HTTP_ADDR={a:?} is not a socket address")))
+                .transpose()?,
+            portal_url: source.get("PORTAL_PUBLIC_URL").map(|u| u.trim().to_owned()).filter(|u| !u.is_empty()),
         })
     }
 }

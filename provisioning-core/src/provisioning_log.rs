@@ -291,6 +291,8 @@ pub struct LogQuery {
     /// Entries before.
     pub until: Option<i64>,
     pub status: Option<StatusFilter>,
+    /// `User` or `Group`.
+    pub resource_type: Option<String>,
     pub resource_id: Option<String>,
     /// At most this many (newest first).
     pub limit: i64,
@@ -330,6 +332,9 @@ pub fn query(
     filter: &LogQuery,
 ) -> Result<Vec<StoredEntry>, CoreError> {
     let mut query = provisioning_log::table.filter(provisioning_log::tenant_id.eq(tenant)).into_boxed();
+    if let Some(resource_type) = &filter.resource_type {
+        query = query.filter(provisioning_log::resource_type.eq(resource_type.clone()));
+    }
     if let Some(resource_id) = &filter.resource_id {
         query = query.filter(provisioning_log::resource_id.eq(resource_id.clone()));
     }

@@ -41,6 +41,10 @@ async fn main() -> anyhow::Result<()> {
     if let Some(token) = &generated_admin_token {
         admin.token = Some(token.clone());
     }
+    // The self-serve portal is served by default here (its link is printed below).
+    if admin.portal_addr.is_none() {
+        admin.portal_addr = Some("127.0.0.1:8082".parse()?);
+    }
     let region = platform::config::region(&Env)?;
     if !admin.region_tenant_urls.iter().any(|(r, _)| *r == region) {
         // The admin API names the tenant URL with each tenant and token it makes.
@@ -93,8 +97,18 @@ async fn main() -> anyhow::Result<()> {
 
     let store = Store::new(core_db);
     let new_token = app::bootstrap(&store, &core_config)?;
+    let portal_secret = provisioning_core::token::generate("portal", &region);
+    store.write(|conn| {
+        provisioning_core::store::portal::issue(
+            conn,
+            "default",
+            portal_secret.expose_secret(),
+            provisioning_core::store::portal::DEFAULT_TTL_MINUTES,
+            Some("printed by standalone at start"),
+        )
+    })?;
     let sink = Arc::new(sink::DirectorySink::new(directory.clone()));
-    let core = Core::build(&core_config, store, Some(sink)).await?;
+    let core = Core::build(&core_config, store.clone(), Some(sink)).await?;
     gateway_config.core_url = format!("http://{}", core.address());
     let public_url = gateway_config.public_base_url.clone();
     let base_path = gateway_config.base_path.clone();
@@ -109,6 +123,13 @@ async fn main() -> anyhow::Result<()> {
     }
     println!("Directory API: http://{}/v1/tenants/default/accounts/{{id}}", directory_app.http_address());
     println!("Admin API: http://{}/admin/v1/tenants", core.admin_address());
+    if let Some(url) = core.portal_url() {
+        println!(
+            "Self-serve portal of tenant 'default' (this link works for {} minutes; the admin API issues more): {url}#session={}",
+            provisioning_core::store::portal::DEFAULT_TTL_MINUTES,
+            portal_secret.expose_secret()
+        );
+    }
     if let Some(token) = generated_admin_token {
         println!("Admin token (this run only; set ADMIN_TOKEN to keep one): {}", token.expose_secret());
     }

@@ -4,6 +4,7 @@
 //! constant time; a SCIM token is never one. Errors are `{"status": N, "detail": "…"}`.
 
 pub mod cli;
+mod portal_api;
 mod repair;
 
 use std::future::Future;
@@ -44,6 +45,8 @@ struct Admin {
     directory: Option<proto::directory_client::DirectoryClient<tonic::transport::Channel>>,
     /// Wakes the outbox relay (after set-aside events are retried).
     relay_wake: std::sync::Arc<tokio::sync::Notify>,
+    /// The portal page's public address, for the links portal sessions come with.
+    portal_url: Option<String>,
 }
 
 impl Admin {
@@ -64,6 +67,45 @@ impl Admin {
             "tenant_url": self.tenant_url(region),
             "settings": settings_json(&tenant.settings, rate_limit),
         })
+    }
+
+    /// A new token of tenant `slug` (the successor of token `rotating` when given), at most
+    /// `live_cap` live tokens when given: the tenant, the stored record and the secret.
+    async fn new_token(
+        &self,
+        slug: String,
+        rotating: Option<String>,
+        expires_at: Option<i64>,
+        live_cap: Option<i64>,
+    ) -> Result<(Tenant, TokenRecord, SecretString), AdminError> {
+        let secret = token::generate(&self.token_prefix, &self.region);
+        let issued = secret.clone();
+        let (tenant, record) = self
+            .store(move |store| {
+                store.write(|conn| {
+                    let tenant = tenants::get_tenant(conn, &slug)?;
+                    if let Some(cap) =
+                        live_cap.filter(|cap| tenants::live_token_count(conn, &slug).is_ok_and(|n| n >= *cap))
+                    {
+                        return Err(CoreError::Scim(ScimError::new(
+                            409,
+                            None,
+                            format!("this tenant already has {cap} live tokens: revoke one it no longer uses first"),
+                        )));
+                    }
+                    let record = match &rotating {
+                        Some(id) => tenants::start_rotation(conn, &slug, id, issued.expose_secret(), expires_at)?,
+                        None => tenants::issue_token(conn, &slug, issued.expose_secret(), expires_at, None)?,
+                    };
+                    Ok((tenant, record))
+                })
+            })
+            .await?;
+        Ok((tenant, record, secret))
+    }
+
+    fn issued(&self, (tenant, record, secret): &(Tenant, TokenRecord, SecretString)) -> IssuedToken {
+        IssuedToken::of(record, secret, self.tenant_url(&tenant.region))
     }
 
     /// Runs store work on the blocking pool.
@@ -101,54 +143,113 @@ fn time(micros: i64) -> Option<String> {
     chrono::DateTime::from_timestamp_micros(micros).map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
 }
 
-fn token_json(token: &TokenRecord, now: i64) -> Value {
-    let status = match (token.revoked_at, token.expires_at) {
-        (Some(_), _) => "revoked",
-        (None, Some(expires)) if expires <= now => "expired",
-        _ => "active",
-    };
-    json!({
-        "id": token.id,
-        "prefix": token.prefix,
-        "status": status,
-        "created_at": time(token.created_at),
-        "last_used_at": token.last_used_at.and_then(time),
-        "expires_at": token.expires_at.and_then(time),
-        "revoked_at": token.revoked_at.and_then(time),
-        "rotation_of": token.rotation_of,
-    })
+/// A token as the admin API and the portal list it (never its secret).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct TokenView {
+    id: String,
+    /// The token's first characters (`scim_eu_AbCd`), to tell tokens apart.
+    prefix: String,
+    /// `active`, `expired` or `revoked`.
+    status: &'static str,
+    created_at: Option<String>,
+    last_used_at: Option<String>,
+    expires_at: Option<String>,
+    revoked_at: Option<String>,
+    /// The token this one replaces, during (and after) a rotation.
+    rotation_of: Option<String>,
+}
+
+impl TokenView {
+    fn of(token: &TokenRecord, now: i64) -> Self {
+        let status = match (token.revoked_at, token.expires_at) {
+            (Some(_), _) => "revoked",
+            (None, Some(expires)) if expires <= now => "expired",
+            _ => "active",
+        };
+        Self {
+            id: token.id.clone(),
+            prefix: token.prefix.clone(),
+            status,
+            created_at: time(token.created_at),
+            last_used_at: token.last_used_at.and_then(time),
+            expires_at: token.expires_at.and_then(time),
+            revoked_at: token.revoked_at.and_then(time),
+            rotation_of: token.rotation_of.clone(),
+        }
+    }
 }
 
 /// A new token, as shown once: the secret is never stored.
-fn issued_json(token: &TokenRecord, secret: &SecretString, tenant_url: Option<&str>) -> Value {
-    json!({
-        "id": token.id,
-        "token": secret.expose_secret(),
-        "prefix": token.prefix,
-        "expires_at": token.expires_at.and_then(time),
-        "rotation_of": token.rotation_of,
-        "tenant_url": tenant_url,
-    })
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct IssuedToken {
+    id: String,
+    /// The secret: shown in this answer only.
+    token: String,
+    prefix: String,
+    expires_at: Option<String>,
+    rotation_of: Option<String>,
+    /// Where the IdP sends its requests (this tenant's region).
+    tenant_url: Option<String>,
 }
 
-fn entry_json(stored: &StoredEntry) -> Value {
-    let entry = &stored.entry;
-    let warnings: Value = entry.warnings.as_deref().and_then(|w| serde_json::from_str(w).ok()).unwrap_or(json!([]));
-    json!({
-        "id": stored.id,
-        "at": time(entry.at),
-        "method": entry.method,
-        "path": entry.path,
-        "resource_type": entry.resource_type,
-        "resource_id": entry.resource_id,
-        "status": entry.status,
-        "scim_type": entry.scim_type,
-        "detail": entry.detail,
-        "warnings": warnings,
-        "latency_ms": entry.latency_micros as f64 / 1000.0,
-        "trace_id": entry.trace_id,
-        "token_id": entry.token_id,
-    })
+impl IssuedToken {
+    fn of(token: &TokenRecord, secret: &SecretString, tenant_url: Option<&str>) -> Self {
+        Self {
+            id: token.id.clone(),
+            token: secret.expose_secret().to_owned(),
+            prefix: token.prefix.clone(),
+            expires_at: token.expires_at.and_then(time),
+            rotation_of: token.rotation_of.clone(),
+            tenant_url: tenant_url.map(str::to_owned),
+        }
+    }
+}
+
+/// One provisioning-log entry: what a request did, never what it carried.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct LogEntry {
+    id: i64,
+    at: Option<String>,
+    method: String,
+    path: String,
+    resource_type: Option<String>,
+    resource_id: Option<String>,
+    status: i32,
+    scim_type: Option<String>,
+    detail: Option<String>,
+    warnings: Vec<String>,
+    latency_ms: f64,
+    trace_id: Option<String>,
+    token_id: Option<String>,
+}
+
+impl LogEntry {
+    fn of(stored: &StoredEntry) -> Self {
+        let entry = &stored.entry;
+        Self {
+            id: stored.id,
+            at: time(entry.at),
+            method: entry.method.clone(),
+            path: entry.path.clone(),
+            resource_type: entry.resource_type.clone(),
+            resource_id: entry.resource_id.clone(),
+            status: entry.status,
+            scim_type: entry.scim_type.clone(),
+            detail: entry.detail.clone(),
+            warnings: entry.warnings.as_deref().and_then(|w| serde_json::from_str(w).ok()).unwrap_or_default(),
+            latency_ms: entry.latency_micros as f64 / 1000.0,
+            trace_id: entry.trace_id.clone(),
+            token_id: entry.token_id.clone(),
+        }
+    }
+}
+
+/// A page of the provisioning log, newest first.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct LogPage {
+    entries: Vec<LogEntry>,
+    /// Pass as `before` for the next (older) page; null on the last page.
+    next: Option<i64>,
 }
 
 /// An admin API error: a status and what to do about it.
@@ -331,20 +432,9 @@ impl NewToken {
 
 async fn issue_token(_: Operator, admin: web::Data<Admin>, slug: web::Path<String>, bytes: web::Bytes) -> Answer {
     let expires_at = body::<NewToken>(&bytes)?.expires_at()?;
-    let slug = slug.into_inner();
-    let secret = token::generate(&admin.token_prefix, &admin.region);
-    let issued = secret.clone();
-    let (tenant, record) = admin
-        .store(move |store| {
-            store.write(|conn| {
-                let tenant = tenants::get_tenant(conn, &slug)?;
-                let record = tenants::issue_token(conn, &slug, issued.expose_secret(), expires_at, None)?;
-                Ok((tenant, record))
-            })
-        })
-        .await?;
-    tracing::info!(tenant.id = %record.tenant_id, token.id = %record.id, "token issued by an operator");
-    Ok(HttpResponse::Created().json(issued_json(&record, &secret, admin.tenant_url(&tenant.region))))
+    let issued = admin.new_token(slug.into_inner(), None, expires_at, None).await?;
+    tracing::info!(tenant.id = %issued.1.tenant_id, token.id = %issued.1.id, "token issued by an operator");
+    Ok(HttpResponse::Created().json(admin.issued(&issued)))
 }
 
 #[derive(Deserialize)]
@@ -400,6 +490,9 @@ async fn issue_portal_session(
     tracing::info!(tenant.id = %session.tenant_id, portal_session.id = %session.id, "portal session issued");
     let mut answer = portal_session_json(&session, platform::db::now_micros());
     answer["token"] = json!(secret.expose_secret());
+    // The secret in the fragment: browsers never send it, so it stays out of access logs and
+    // Referer headers; the page moves it to sessionStorage and drops it from the address.
+    answer["url"] = json!(admin.portal_url.as_ref().map(|url| format!("{url}#session={}", secret.expose_secret())));
     Ok(HttpResponse::Created().json(answer))
 }
 
@@ -429,7 +522,7 @@ async fn list_tokens(_: Operator, admin: web::Data<Admin>, slug: web::Path<Strin
     let slug = slug.into_inner();
     let list = admin.store(move |store| store.read(|conn| tenants::list_tokens(conn, &slug))).await?;
     let now = platform::db::now_micros();
-    let tokens: Vec<Value> = list.iter().map(|token| token_json(token, now)).collect();
+    let tokens: Vec<TokenView> = list.iter().map(|token| TokenView::of(token, now)).collect();
     Ok(HttpResponse::Ok().json(json!({ "tokens": tokens })))
 }
 
@@ -448,19 +541,16 @@ async fn rotate_token(
 ) -> Answer {
     let expires_at = body::<NewToken>(&bytes)?.expires_at()?;
     let (slug, id) = path.into_inner();
-    let secret = token::generate(&admin.token_prefix, &admin.region);
-    let issued = secret.clone();
-    let (tenant, record) = admin
-        .store(move |store| {
-            store.write(|conn| {
-                let tenant = tenants::get_tenant(conn, &slug)?;
-                let record = tenants::start_rotation(conn, &slug, &id, issued.expose_secret(), expires_at)?;
-                Ok((tenant, record))
-            })
-        })
-        .await?;
-    tracing::info!(tenant.id = %record.tenant_id, token.id = %record.id, "token rotation started by an operator");
-    Ok(HttpResponse::Created().json(issued_json(&record, &secret, admin.tenant_url(&tenant.region))))
+    let issued = admin.new_token(slug, Some(id), expires_at, None).await?;
+    tracing::info!(tenant.id = %issued.1.tenant_id, token.id = %issued.1.id, "token rotation started by an operator");
+    Ok(HttpResponse::Created().json(admin.issued(&issued)))
+}
+
+/// The end of a rotation: the token revoked and the one that stays.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct RotationEnded {
+    revoked: TokenView,
+    active: TokenView,
 }
 
 async fn finish_rotation(admin: web::Data<Admin>, slug: String, id: String, complete: bool) -> Answer {
@@ -468,7 +558,8 @@ async fn finish_rotation(admin: web::Data<Admin>, slug: String, id: String, comp
         admin.store(move |store| store.write(|conn| tenants::finish_rotation(conn, &slug, &id, complete))).await?;
     tracing::info!(tenant.id = %revoked.tenant_id, revoked = %revoked.id, kept = %kept.id, complete, "token rotation ended");
     let now = platform::db::now_micros();
-    Ok(HttpResponse::Ok().json(json!({ "revoked": token_json(&revoked, now), "active": token_json(&kept, now) })))
+    Ok(HttpResponse::Ok()
+        .json(RotationEnded { revoked: TokenView::of(&revoked, now), active: TokenView::of(&kept, now) }))
 }
 
 async fn complete_rotation(_: Operator, admin: web::Data<Admin>, path: web::Path<(String, String)>) -> Answer {
@@ -504,21 +595,30 @@ async fn get_mapping(_: Operator, admin: web::Data<Admin>, slug: web::Path<Strin
     Ok(HttpResponse::Ok().json(json!({ "mapping": mapping, "group_permissions": permissions })))
 }
 
-/// Stores a tenant's new mapping or group permissions; a background job re-publishes every
-/// record they change (its progress under `/jobs/{id}`).
-async fn store_rules(
-    admin: web::Data<Admin>,
+/// What a change of a tenant's rules edits, in the transaction that stores it.
+type RulesEdit = Box<
+    dyn FnOnce(
+            &mut platform::db::DbConnection,
+            &mut crate::mapping::MappingConfig,
+            &mut crate::mapping::GroupPermissions,
+        ) -> Result<(), CoreError>
+        + Send,
+>;
+
+/// Changes a tenant's mapping or group permissions (read, edited and stored in one
+/// transaction); a background job re-publishes every record the change touches (its progress
+/// under `/jobs/{id}`). Returns the stored rules and that job.
+async fn change_rules(
+    admin: &Admin,
     slug: String,
-    mapping: Option<crate::mapping::MappingConfig>,
-    permissions: Option<crate::mapping::GroupPermissions>,
-) -> Answer {
-    let reason = if mapping.is_some() { "mapping changed" } else { "group permissions changed" };
+    reason: &'static str,
+    edit: RulesEdit,
+) -> Result<(crate::mapping::MappingConfig, crate::mapping::GroupPermissions, JobRow), AdminError> {
     let (mapping, permissions, job) = admin
         .store(move |store| {
             store.write(|conn| {
-                let (stored_mapping, stored_permissions) = tenants::mapping_of(conn, &slug)?;
-                let mapping = mapping.unwrap_or(stored_mapping);
-                let permissions = permissions.unwrap_or(stored_permissions);
+                let (mut mapping, mut permissions) = tenants::mapping_of(conn, &slug)?;
+                edit(conn, &mut mapping, &mut permissions)?;
                 tenants::set_mapping(conn, &slug, &mapping, &permissions)?;
                 let tenant = tenants::TenantId(slug.clone());
                 let id = jobs::tenant_job(conn, &tenant, reason)?;
@@ -528,7 +628,28 @@ async fn store_rules(
         })
         .await?;
     let job = job.ok_or_else(|| AdminError::new(500, "the re-publishing job was not stored"))?;
-    tracing::info!(job.id = %job.id, reason, "tenant rules changed by an operator; records re-published in the background");
+    tracing::info!(job.id = %job.id, reason, "tenant rules changed; records re-published in the background");
+    Ok((mapping, permissions, job))
+}
+
+/// The admin API's answer to a change of rules.
+async fn store_rules(
+    admin: web::Data<Admin>,
+    slug: String,
+    mapping: Option<crate::mapping::MappingConfig>,
+    permissions: Option<crate::mapping::GroupPermissions>,
+) -> Answer {
+    let reason = if mapping.is_some() { "mapping changed" } else { "group permissions changed" };
+    let edit: RulesEdit = Box::new(move |_, stored_mapping, stored_permissions| {
+        if let Some(mapping) = mapping {
+            *stored_mapping = mapping;
+        }
+        if let Some(permissions) = permissions {
+            *stored_permissions = permissions;
+        }
+        Ok(())
+    });
+    let (mapping, permissions, job) = change_rules(&admin, slug, reason, edit).await?;
     Ok(HttpResponse::Ok().json(json!({
         "mapping": mapping,
         "group_permissions": permissions,
@@ -627,13 +748,21 @@ async fn patch_settings(_: Operator, admin: web::Data<Admin>, slug: web::Path<St
     Ok(HttpResponse::Ok().json(settings_json(&tenant.settings, effective)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct LogParams {
+    /// Entries at or after this RFC 3339 time.
     since: Option<String>,
+    /// Entries before this RFC 3339 time.
     until: Option<String>,
+    /// A status code (`404`), a class (`4xx`), `error` or `success`.
     status: Option<String>,
+    /// `User` or `Group`.
+    resource_type: Option<String>,
+    /// Entries of one user or group (its SCIM id).
     resource_id: Option<String>,
+    /// At most this many entries (1 to 1000, default 100).
     limit: Option<i64>,
     /// The `next` of the previous page.
     before: Option<i64>,
@@ -648,35 +777,40 @@ fn instant(name: &str, text: Option<String>) -> Result<Option<i64>, AdminError> 
     .transpose()
 }
 
-async fn provisioning_log(
-    _: Operator,
-    admin: web::Data<Admin>,
-    slug: web::Path<String>,
-    request: HttpRequest,
-) -> Answer {
-    let params = web::Query::<LogParams>::from_query(request.query_string())
+/// A page of tenant `slug`'s provisioning log, as the query string asks.
+async fn log_page(admin: &Admin, slug: String, query_string: &str, max_limit: i64) -> Result<LogPage, AdminError> {
+    let params = web::Query::<LogParams>::from_query(query_string)
         .map_err(|e| AdminError::bad_request(format!("invalid query: {e}")))?
         .into_inner();
     let status = params
         .status
         .map(|s| {
-            StatusFilter::parse(&s)
-                .ok_or_else(|| AdminError::bad_request("status must be a status code (404), a class (4xx) or 'error'"))
+            StatusFilter::parse(&s).ok_or_else(|| {
+                AdminError::bad_request("status must be a status code (404), a class (4xx), 'error' or 'success'")
+            })
         })
         .transpose()?;
-    let limit = params.limit.unwrap_or(100);
-    if !(1..=provisioning_log::MAX_LIMIT).contains(&limit) {
-        return Err(AdminError::bad_request(format!("limit must be between 1 and {}", provisioning_log::MAX_LIMIT)));
+    let resource_type = params
+        .resource_type
+        .map(|kind| match kind.trim().to_ascii_lowercase().as_str() {
+            "user" | "users" => Ok("User".to_owned()),
+            "group" | "groups" => Ok("Group".to_owned()),
+            _ => Err(AdminError::bad_request("resource_type must be 'User' or 'Group'")),
+        })
+        .transpose()?;
+    let limit = params.limit.unwrap_or(100.min(max_limit));
+    if !(1..=max_limit).contains(&limit) {
+        return Err(AdminError::bad_request(format!("limit must be between 1 and {max_limit}")));
     }
     let query = LogQuery {
         since: instant("since", params.since)?,
         until: instant("until", params.until)?,
         status,
+        resource_type,
         resource_id: params.resource_id,
         limit,
         before_id: params.before,
     };
-    let slug = slug.into_inner();
     let entries = admin
         .store(move |store| {
             store.read(|conn| {
@@ -686,12 +820,25 @@ async fn provisioning_log(
         })
         .await?;
     let next = (entries.len() as i64 == limit).then(|| entries.last().map(|e| e.id)).flatten();
-    let list: Vec<Value> = entries.iter().map(entry_json).collect();
-    Ok(HttpResponse::Ok().json(json!({ "entries": list, "next": next })))
+    Ok(LogPage { entries: entries.iter().map(LogEntry::of).collect(), next })
+}
+
+async fn provisioning_log(
+    _: Operator,
+    admin: web::Data<Admin>,
+    slug: web::Path<String>,
+    request: HttpRequest,
+) -> Answer {
+    let page = log_page(&admin, slug.into_inner(), request.query_string(), provisioning_log::MAX_LIMIT).await?;
+    Ok(HttpResponse::Ok().json(page))
 }
 
 async fn method_not_allowed() -> Answer {
     Err(AdminError::new(405, "this method is not allowed on this admin endpoint"))
+}
+
+async fn portal_not_found() -> Answer {
+    Err(AdminError::new(404, "no such portal endpoint (the page is at /portal/, the API under /portal/v1)"))
 }
 
 async fn not_found() -> Answer {
@@ -795,6 +942,9 @@ fn routes(config: &mut web::ServiceConfig) {
 pub struct AdminServer {
     server: actix_web::dev::Server,
     address: SocketAddr,
+    /// The self-serve portal's listener, when `PORTAL_HTTP_ADDR` is set.
+    portal: Option<(actix_web::dev::Server, SocketAddr)>,
+    portal_url: Option<String>,
 }
 
 impl AdminServer {
@@ -814,6 +964,18 @@ impl AdminServer {
             )),
             None => None,
         };
+        let portal_listener = config
+            .admin
+            .portal_addr
+            .map(|addr| {
+                std::net::TcpListener::bind(addr).with_context(|| format!("binding the portal listener on {addr}"))
+            })
+            .transpose()?;
+        let portal_url = match (&config.admin.portal_url, &portal_listener) {
+            (Some(url), _) => Some(url.clone()),
+            (None, Some(listener)) => Some(format!("http://{}/portal/", listener.local_addr()?)),
+            (None, None) => None,
+        };
         let admin = web::Data::new(Admin {
             store,
             credential: config.admin.token.as_ref().map(|t| Sha256::digest(t.expose_secret().as_bytes()).into()),
@@ -823,6 +985,7 @@ impl AdminServer {
             limits,
             directory,
             relay_wake,
+            portal_url: portal_url.clone(),
         });
         if admin.credential.is_none() {
             tracing::warn!("ADMIN_TOKEN is not set: the admin API refuses every request");
@@ -830,6 +993,7 @@ impl AdminServer {
         let listener = std::net::TcpListener::bind(config.admin.addr)
             .with_context(|| format!("binding the admin listener on {}", config.admin.addr))?;
         let address = listener.local_addr()?;
+        let portal_state = admin.clone();
         let server = actix_web::HttpServer::new(move || {
             actix_web::App::new()
                 .app_data(admin.clone())
@@ -845,20 +1009,62 @@ impl AdminServer {
         .shutdown_timeout(5)
         .listen(listener)?
         .run();
-        Ok(Self { server, address })
+        let portal = match portal_listener {
+            Some(listener) => {
+                let address = listener.local_addr()?;
+                let admin = portal_state;
+                let server = actix_web::HttpServer::new(move || {
+                    actix_web::App::new()
+                        .app_data(admin.clone())
+                        .app_data(web::PayloadConfig::new(16 * 1024))
+                        .configure(portal_api::routes)
+                        .default_service(web::to(portal_not_found))
+                })
+                .workers(1)
+                .disable_signals()
+                .shutdown_timeout(5)
+                .client_request_timeout(std::time::Duration::from_secs(10))
+                .listen(listener)?
+                .run();
+                Some((server, address))
+            }
+            None => None,
+        };
+        Ok(Self { server, address, portal, portal_url })
     }
 
     pub fn address(&self) -> SocketAddr {
         self.address
     }
 
+    /// The portal page's address (public when `PORTAL_PUBLIC_URL` is set), when it is served.
+    pub fn portal_url(&self) -> Option<&str> {
+        self.portal_url.as_deref()
+    }
+
+    /// Where the portal listens, when it is served.
+    pub fn portal_address(&self) -> Option<SocketAddr> {
+        self.portal.as_ref().map(|(_, address)| *address)
+    }
+
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-        let handle = self.server.handle();
+        let handles: Vec<_> = std::iter::once(self.server.handle())
+            .chain(self.portal.as_ref().map(|(server, _)| server.handle()))
+            .collect();
         tokio::spawn(async move {
             shutdown.await;
-            handle.stop(true).await;
+            for handle in handles {
+                handle.stop(true).await;
+            }
         });
         tracing::info!(address = %self.address, "admin API serving");
-        self.server.await.context("admin HTTP server failed")
+        let portal = async move {
+            let Some((server, address)) = self.portal else { return Ok(()) };
+            tracing::info!(%address, "self-serve portal serving");
+            server.await.context("portal HTTP server failed")
+        };
+        let (admin, portal) = tokio::join!(self.server, portal);
+        admin.context("admin HTTP server failed")?;
+        portal
     }
 }

@@ -5,7 +5,7 @@
 //! several core replicas may come in any order).
 
 use diesel::prelude::*;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::error::CoreError;
 use crate::provisioning_log::Entry;
@@ -150,22 +150,47 @@ pub fn overdue_after_micros(cadence_minutes: u32) -> i64 {
     3 * i64::from(cadence_minutes) * 60_000_000
 }
 
+/// A tenant's connection as the tenant view and the portal show it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct ConnectionStatus {
+    /// `never` (no request yet), `on_schedule` or `overdue` (quiet for more than three
+    /// expected cycles).
+    pub status: &'static str,
+    pub expected_cadence_minutes: u32,
+    /// RFC 3339.
+    pub first_request_at: Option<String>,
+    pub last_request_at: Option<String>,
+    /// The `User-Agent` of the newest request that named one.
+    pub user_agent: Option<String>,
+    /// The identity provider that user agent names, when it is a known one.
+    pub idp: Option<&'static str>,
+    pub last_error_at: Option<String>,
+    /// `<status> <method> <path>: <scimType or detail>` of the newest failed request.
+    pub last_error: Option<String>,
+}
+
+fn rfc3339(micros: i64) -> Option<String> {
+    chrono::DateTime::from_timestamp_micros(micros).map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
+}
+
+/// A tenant's connection at `now`.
+pub fn connection(activity: Option<&Activity>, cadence_minutes: u32, now: i64) -> ConnectionStatus {
+    let user_agent = activity.and_then(|a| a.last_user_agent.clone());
+    ConnectionStatus {
+        status: sync_status(activity, cadence_minutes, now),
+        expected_cadence_minutes: cadence_minutes,
+        first_request_at: activity.and_then(|a| rfc3339(a.first_request_at)),
+        last_request_at: activity.and_then(|a| rfc3339(a.last_request_at)),
+        idp: user_agent.as_deref().and_then(idp_of),
+        user_agent,
+        last_error_at: activity.and_then(|a| a.last_error_at).and_then(rfc3339),
+        last_error: activity.and_then(|a| a.last_error.clone()),
+    }
+}
+
 /// The tenant view's `connection` section.
 pub fn connection_json(activity: Option<&Activity>, cadence_minutes: u32, now: i64) -> Value {
-    let time = |micros: i64| {
-        chrono::DateTime::from_timestamp_micros(micros).map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
-    };
-    let user_agent = activity.and_then(|a| a.last_user_agent.as_deref());
-    json!({
-        "status": sync_status(activity, cadence_minutes, now),
-        "expected_cadence_minutes": cadence_minutes,
-        "first_request_at": activity.and_then(|a| time(a.first_request_at)),
-        "last_request_at": activity.and_then(|a| time(a.last_request_at)),
-        "user_agent": user_agent,
-        "idp": user_agent.and_then(idp_of),
-        "last_error_at": activity.and_then(|a| a.last_error_at).and_then(time),
-        "last_error": activity.and_then(|a| a.last_error.as_deref()),
-    })
+    serde_json::to_value(connection(activity, cadence_minutes, now)).unwrap_or(Value::Null)
 }
 
 #[cfg(test)]

@@ -6,13 +6,14 @@
 //! anything) find only A's resources; B's ids never become members of A's groups; B's cursor
 //! is refused (400 invalidCursor); the directory serves each tenant's records under its own path only; and
 //! B's resources read with B's token are unchanged afterwards. The scenario runs on the three
-//! services (PostgreSQL + Kafka) and on standalone (SQLite); disabling a tenant leaves the
-//! other one served.
+//! services (PostgreSQL + Kafka) and on standalone (SQLite), and ends with a portal session of
+//! tenant A (the self-serve portal's credential) that lists, finds and changes nothing of B's;
+//! disabling a tenant leaves the other one served.
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::support::{Client, Cluster, Reply, Standalone, id_of, set_of, sorted};
+use crate::support::{Admin, Client, Cluster, Portal, Reply, Standalone, id_of, set_of, sorted};
 
 const CORE_USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
 const CORE_GROUP: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
@@ -426,8 +427,112 @@ async fn the_directory_keeps_tenants_apart(a: &Client, b: &Client, ours: &Resour
     assert_eq!(account["user_name"], "shared@example.com", "{account}");
 }
 
+/// With a portal session of tenant A (the self-serve portal's only credential), nothing of B is
+/// listed, found in the log, or changed: B's group and tokens answer 404 as unknown ids do.
+async fn a_portal_session_sees_and_changes_nothing_of_b(
+    portal: &Portal,
+    admin: &Admin,
+    a: &Client,
+    b: &Client,
+    ours: &Resources,
+    theirs: &Resources,
+) {
+    let (status, overview) = portal.call(Method::GET, "/overview", None).await;
+    assert_eq!(status, StatusCode::OK, "{overview}");
+    assert_eq!(overview["tenant"]["slug"], a.endpoints.tenant.as_str(), "{overview}");
+    let scim_ids = |reply: &Value| -> Vec<String> {
+        let mut ids: Vec<String> = reply["Resources"].as_array().unwrap().iter().map(id_of).collect();
+        ids.sort();
+        ids
+    };
+    let a_users = scim_ids(request(a, Method::GET, "/Users?count=200", None).await.expect(StatusCode::OK));
+    let a_groups = scim_ids(
+        request(a, Method::GET, "/Groups?count=200&excludedAttributes=members", None).await.expect(StatusCode::OK),
+    );
+    assert!(a_users.contains(&ours.user) && a_groups.contains(&ours.group));
+    assert_eq!(overview["counts"]["users"], a_users.len(), "A's users, not B's: {overview}");
+    let (_, users) = portal.call(Method::GET, "/users?count=100", None).await;
+    let mut listed: Vec<String> = users["users"].as_array().unwrap().iter().map(id_of).collect();
+    listed.sort();
+    assert_eq!(listed, a_users, "{users}");
+    let (_, found) = portal.call(Method::GET, "/users?search=shared@example.com", None).await;
+    let found_ids: Vec<String> = found["users"].as_array().unwrap().iter().map(id_of).collect();
+    assert_eq!(
+        found_ids,
+        std::slice::from_ref(&ours.user),
+        "the same userName in both tenants: only A's found: {found}"
+    );
+    let (_, groups) = portal.call(Method::GET, "/groups?count=100", None).await;
+    let mut listed: Vec<String> = groups["groups"].as_array().unwrap().iter().map(id_of).collect();
+    listed.sort();
+    assert_eq!(listed, a_groups, "{groups}");
+    assert!(!listed.contains(&theirs.group));
+    // The log holds A's requests only (some of them named B's ids, and failed).
+    let token_ids = |tokens: &Value| -> Vec<String> {
+        tokens["tokens"].as_array().unwrap().iter().filter_map(|t| t["id"].as_str().map(str::to_owned)).collect()
+    };
+    let (_, a_tokens) =
+        admin.call(Method::GET, &format!("/admin/v1/tenants/{}/tokens", a.endpoints.tenant), None).await;
+    let a_tokens = token_ids(&a_tokens);
+    let theirs_all = theirs.all();
+    let mut before: Option<i64> = None;
+    let mut entries = 0;
+    loop {
+        let query = before.map_or_else(|| "/log?limit=200".to_owned(), |id| format!("/log?limit=200&before={id}"));
+        let (_, page) = portal.call(Method::GET, &query, None).await;
+        for entry in page["entries"].as_array().unwrap() {
+            entries += 1;
+            assert!(
+                entry["token_id"].as_str().is_some_and(|id| a_tokens.contains(&id.to_owned())),
+                "not A's request: {entry}"
+            );
+            let on_theirs = entry["resource_id"].as_str().is_some_and(|id| theirs_all.contains(&id.to_owned()));
+            assert!(!(on_theirs && entry["status"].as_i64() < Some(400)), "A succeeded on B's resource: {entry}");
+        }
+        match page["next"].as_i64() {
+            Some(next) => before = Some(next),
+            None => break,
+        }
+    }
+    assert!(entries > 0, "A's requests are in A's log");
+    let (status, unknown) =
+        portal.call(Method::PUT, "/groups/no-such-group/permissions", Some(json!({"permissions": ["admin"]}))).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{unknown}");
+    let (status, foreign) = portal
+        .call(Method::PUT, &format!("/groups/{}/permissions", theirs.group), Some(json!({"permissions": ["admin"]})))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "B's group is as unknown as one that exists nowhere: {foreign}");
+    assert_eq!(
+        foreign["detail"].as_str().map(|d| d.replace(&theirs.group, "ID")),
+        unknown["detail"].as_str().map(|d| d.replace("no-such-group", "ID")),
+    );
+    let b_slug = &b.endpoints.tenant;
+    let (_, stored) = admin.call(Method::GET, &format!("/admin/v1/tenants/{b_slug}/group-permissions"), None).await;
+    assert_eq!(stored["group_permissions"], json!({}), "B's permissions unchanged: {stored}");
+
+    let (_, tokens) = admin.call(Method::GET, &format!("/admin/v1/tenants/{b_slug}/tokens"), None).await;
+    assert!(token_ids(&tokens).iter().all(|id| !a_tokens.contains(id)));
+    for token in tokens["tokens"].as_array().unwrap() {
+        let id = token["id"].as_str().unwrap();
+        for (method, path) in [
+            (Method::DELETE, format!("/tokens/{id}")),
+            (Method::POST, format!("/tokens/{id}/rotate")),
+            (Method::POST, format!("/tokens/{id}/rotate/complete")),
+            (Method::POST, format!("/tokens/{id}/rotate/cancel")),
+        ] {
+            let (status, body) = portal.call(method.clone(), &path, None).await;
+            assert_eq!(status, StatusCode::NOT_FOUND, "{method} {path} on B's token: {body}");
+        }
+    }
+    let (_, after) = admin.call(Method::GET, &format!("/admin/v1/tenants/{b_slug}/tokens"), None).await;
+    assert_eq!(after, tokens, "B's tokens unchanged");
+    let (_, listed) = portal.call(Method::GET, "/tokens", None).await;
+    let b_ids: Vec<&Value> = tokens["tokens"].as_array().unwrap().iter().map(|t| &t["id"]).collect();
+    assert!(listed["tokens"].as_array().unwrap().iter().all(|t| !b_ids.contains(&&t["id"])), "{listed}");
+}
+
 /// The whole scenario between tenant `a`, the intruder, and tenant `b`.
-async fn tenants_share_names_but_never_resources(a: &Client, b: &Client) {
+async fn tenants_share_names_but_never_resources(a: &Client, b: &Client, admin: &Admin, portal_url: &str) {
     let (ours, theirs) = same_names_in_both_tenants(a, b).await;
     let before = snapshot(b, &theirs).await;
     filters_find_only_the_callers_resources(a, b, &ours, &theirs).await;
@@ -441,6 +546,8 @@ async fn tenants_share_names_but_never_resources(a: &Client, b: &Client) {
     assert_untouched(b, &theirs, &before, "B's user sent as a member").await;
     foreign_cursors_are_refused(a, b, &ours, &theirs).await;
     the_directory_keeps_tenants_apart(a, b, &ours, &theirs).await;
+    let (portal, _) = Portal::open(admin, portal_url, &a.endpoints.tenant).await;
+    a_portal_session_sees_and_changes_nothing_of_b(&portal, admin, a, b, &ours, &theirs).await;
     assert_untouched(b, &theirs, &before, "the whole scenario").await;
 }
 
@@ -452,14 +559,14 @@ async fn tenant_b(admin: &crate::support::Admin, a: &Client, scim_url: &str) -> 
 async fn tenant_isolation_through_grpc_postgres_and_kafka() {
     let cluster = Cluster::start().await;
     let b = tenant_b(&cluster.admin, &cluster.client, &cluster.gateways[0]).await;
-    tenants_share_names_but_never_resources(&cluster.client, &b).await;
+    tenants_share_names_but_never_resources(&cluster.client, &b, &cluster.admin, &cluster.portal).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tenant_isolation_on_standalone() {
     let standalone = Standalone::start().await;
     let b = tenant_b(&standalone.admin, &standalone.client, &standalone.client.endpoints.scim).await;
-    tenants_share_names_but_never_resources(&standalone.client, &b).await;
+    tenants_share_names_but_never_resources(&standalone.client, &b, &standalone.admin, &standalone.portal).await;
 }
 
 /// Disabling tenant B shuts out B's token and nothing of A's: A reads, searches, writes, and

@@ -7,6 +7,7 @@
 
 mod admin;
 mod broker_down;
+mod browser;
 mod conformance;
 mod entra;
 mod events;
@@ -19,6 +20,7 @@ mod mapping;
 mod observability;
 mod okta;
 mod other_idps;
+mod portal;
 mod protocol;
 mod provisioning_log;
 mod repair;

@@ -276,15 +276,7 @@ impl Admin {
         if let Some(body) = body {
             request = request.json(&body);
         }
-        let response = request.send().await.unwrap_or_else(|e| panic!("{method} {path}: {e}"));
-        let status = response.status();
-        let text = response.text().await.expect("body");
-        let json = if text.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{method} {path} → {status}: not JSON ({e}): {text}"))
-        };
-        (status, json)
+        json_reply(&method, path, request).await
     }
 
     /// Creates a tenant and issues it a token; returns a SCIM client for it on `scim_url`.
@@ -479,6 +471,8 @@ pub struct Cluster {
     /// Each gateway's management listener (`/metrics`), e.g. `http://127.0.0.1:9090`.
     pub gateway_management: Vec<String>,
     pub admin: Admin,
+    /// The core's self-serve portal listener, e.g. `http://127.0.0.1:8082` (page at `/portal/`).
+    pub portal: String,
     pub topic: String,
     pub core_database: TestDatabase,
     directory_database: TestDatabase,
@@ -586,14 +580,18 @@ impl Cluster {
         let admin_token = format!("admin_{}", uuid::Uuid::new_v4().simple());
         let tenant = "acme".to_owned();
         let mut attempt = 0;
-        let (gateway_ports, management_ports, admin_port, directory_http, directory_env, processes) = loop {
+        let (gateway_ports, management_ports, admin_port, portal_port, directory_http, directory_env, processes) = loop {
             attempt += 1;
             let (core_port, admin_port, directory_http, directory_grpc) =
                 (free_port(), free_port(), free_port(), free_port());
+            let portal_port = free_port();
             let gateway_ports: Vec<u16> = (0..options.gateways.max(1)).map(|_| free_port()).collect();
             let management_ports: Vec<u16> = gateway_ports.iter().map(|_| free_port()).collect();
             let mut core_env = vec![
                 ("ADMIN_HTTP_ADDR", format!("127.0.0.1:{admin_port}")),
+                ("PORTAL_HTTP_ADDR", format!("127.0.0.1:{portal_port}")),
+                // The tenant URL the admin API and the portal name: the first gateway's.
+                ("REGION_TENANT_URLS", format!("{region}=http://127.0.0.1:{}/scim/v2", gateway_ports[0])),
                 ("ADMIN_TOKEN", admin_token.clone()),
                 ("DIRECTORY_GRPC_URL", format!("http://127.0.0.1:{directory_grpc}")),
                 ("DATABASE_URL", core_database.url.clone()),
@@ -668,7 +666,15 @@ impl Cluster {
             match ready {
                 Ok(()) => {
                     gateways.extend([core, directory]);
-                    break (gateway_ports, management_ports, admin_port, directory_http, directory_env, gateways);
+                    break (
+                        gateway_ports,
+                        management_ports,
+                        admin_port,
+                        portal_port,
+                        directory_http,
+                        directory_env,
+                        gateways,
+                    );
                 }
                 Err(failure) if lost_port_race(&failure) && attempt < START_ATTEMPTS => continue,
                 Err(failure) => panic!("{failure}"),
@@ -689,6 +695,7 @@ impl Cluster {
             gateways,
             gateway_management,
             admin,
+            portal: format!("http://127.0.0.1:{portal_port}"),
             topic,
             core_database,
             directory_database,
@@ -703,6 +710,8 @@ impl Cluster {
 pub struct Standalone {
     pub client: Client,
     pub admin: Admin,
+    /// The self-serve portal listener (page at `/portal/`).
+    pub portal: String,
     process: Process,
     data: tempfile::TempDir,
 }
@@ -718,13 +727,15 @@ impl Standalone {
         let token = format!("scim_{TEST_REGION}_{}", uuid::Uuid::new_v4().simple());
         let admin_token = format!("admin_{}", uuid::Uuid::new_v4().simple());
         let mut attempt = 0;
-        let (gateway_port, directory_http, admin_port, process) = loop {
+        let (gateway_port, directory_http, admin_port, portal_port, process) = loop {
             attempt += 1;
             let (gateway_port, directory_http, directory_grpc, admin_port) =
                 (free_port(), free_port(), free_port(), free_port());
+            let portal_port = free_port();
             let env = vec![
                 ("DATA_DIR", data.path().join("data").display().to_string()),
                 ("ADMIN_HTTP_ADDR", format!("127.0.0.1:{admin_port}")),
+                ("PORTAL_HTTP_ADDR", format!("127.0.0.1:{portal_port}")),
                 ("ADMIN_TOKEN", admin_token.clone()),
                 ("GATEWAY_HTTP_ADDR", format!("127.0.0.1:{gateway_port}")),
                 ("DIRECTORY_HTTP_ADDR", format!("127.0.0.1:{directory_http}")),
@@ -746,7 +757,7 @@ impl Standalone {
                 ready = wait_ready(&format!("http://127.0.0.1:{admin_port}/livez"), &mut [&mut process]).await;
             }
             match ready {
-                Ok(()) => break (gateway_port, directory_http, admin_port, process),
+                Ok(()) => break (gateway_port, directory_http, admin_port, portal_port, process),
                 Err(failure) if lost_port_race(&failure) && attempt < START_ATTEMPTS => continue,
                 Err(failure) => panic!("{failure}"),
             }
@@ -759,7 +770,7 @@ impl Standalone {
         });
         let admin_token = extra.iter().find(|(k, _)| *k == "ADMIN_TOKEN").map_or(admin_token, |(_, t)| t.clone());
         let admin = Admin::new(format!("http://127.0.0.1:{admin_port}"), admin_token);
-        Self { client, admin, process, data }
+        Self { client, admin, portal: format!("http://127.0.0.1:{portal_port}"), process, data }
     }
 
     /// What the process has logged so far.
@@ -816,4 +827,70 @@ pub fn set_of(ids: &[&str]) -> Vec<String> {
     let mut ids: Vec<String> = ids.iter().map(|id| (*id).to_owned()).collect();
     ids.sort();
     ids
+}
+
+/// The self-serve portal API (`/portal/v1`) with one portal session, as the page calls it.
+pub struct Portal {
+    http: reqwest::Client,
+    /// e.g. `http://127.0.0.1:8082`
+    pub url: String,
+    pub session: String,
+}
+
+impl Portal {
+    /// Issues a portal session of `tenant` through the admin API (as the product's backend
+    /// does); returns it with the admin API's answer (its `url` is the link for the browser).
+    pub async fn open(admin: &Admin, portal_url: &str, tenant: &str) -> (Self, Value) {
+        let (status, issued) = admin
+            .call(
+                reqwest::Method::POST,
+                &format!("/admin/v1/tenants/{tenant}/portal-sessions"),
+                Some(serde_json::json!({"label": "it-admin@customer.example"})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "a portal session of {tenant}: {issued}");
+        let session = issued["token"].as_str().expect("the session's secret").to_owned();
+        (Self { http: reqwest::Client::new(), url: portal_url.to_owned(), session }, issued)
+    }
+
+    /// A portal API request (`path` below `/portal/v1`) with this session.
+    pub async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+        self.call_as(Some(&self.session), method, path, body).await
+    }
+
+    /// A portal API request with another credential, or none.
+    pub async fn call_as(
+        &self,
+        credential: Option<&str>,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut request = self.http.request(method.clone(), format!("{}/portal/v1{path}", self.url));
+        if let Some(credential) = credential {
+            request = request.bearer_auth(credential);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        json_reply(&method, path, request).await
+    }
+
+    /// A GET of any path of the portal listener (the page and its files).
+    pub async fn get_raw(&self, path: &str) -> reqwest::Response {
+        self.http.get(format!("{}{path}", self.url)).send().await.unwrap_or_else(|e| panic!("GET {path}: {e}"))
+    }
+}
+
+/// Sends a JSON API request; its status and JSON body (Null when empty).
+async fn json_reply(method: &reqwest::Method, path: &str, request: reqwest::RequestBuilder) -> (StatusCode, Value) {
+    let response = request.send().await.unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+    let status = response.status();
+    let text = response.text().await.expect("body");
+    let json = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{method} {path} → {status}: not JSON ({e}): {text}"))
+    };
+    (status, json)
 }
