@@ -33,5 +33,5 @@ COPY --from=builder /build/target/release/gateway /build/target/release/provisio
 USER 65532:65532
 # gateway SCIM 8080, management 9090; provisioning-core gRPC 50051, admin 8081;
 # directory-store HTTP 8090, gRPC 50052.
-EXPOSE 8080 9090 50051 8081 8090 50052
+EXPOSE 8080 9090 50051 8081 8082 8090 50052
 ENTRYPOINT ["/usr/local/bin/gateway"]

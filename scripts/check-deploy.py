@@ -6,7 +6,8 @@ Dockerfile, and checks them against the Rust sources: every container runs a bin
 holds, with a command that binary has; every environment variable set is one the code reads
 (or a standard OTEL_* one); every *_ADDR setting's port is a declared, exposed container port;
 probes use named ports and paths the service serves; Services, the Ingress, autoscalers and
-disruption budgets point at what exists; the gateway and the core reach the Services and ports
+disruption budgets point at what exists; only the gateway's SCIM path and the core's
+portal are routed by the Ingress; the gateway and the core reach the Services and ports
 of the core and the directory; the Kafka topic and consumer group are the ones configured.
 
     python3 scripts/check-deploy.py target/deploy/eu.yaml target/deploy/us.yaml
@@ -158,10 +159,16 @@ def check(documents):
         for rule in ingress["spec"]["rules"]:
             for path in rule["http"]["paths"]:
                 backend = path["backend"]["service"]
-                if backend["name"] != "gateway":
-                    problems.append(f"Ingress routes to {backend['name']}: only the gateway is public")
-                if path["path"] not in base_paths:
-                    problems.append(f"Ingress path {path['path']} is not SCIM_BASE_PATH {base_paths}")
+                route = (backend["name"], backend["port"].get("name"))
+                if route == ("gateway", "scim"):
+                    if path["path"] not in base_paths:
+                        problems.append(f"Ingress path {path['path']} is not SCIM_BASE_PATH {base_paths}")
+                elif route == ("provisioning-core", "portal"):
+                    # The self-serve portal: its page and API live under /portal.
+                    if path["path"] != "/portal":
+                        problems.append(f"Ingress path {path['path']} to the portal is not /portal")
+                else:
+                    problems.append(f"Ingress routes to {route}: only the gateway's SCIM port and the core's portal are public")
                 ports = [p["name"] for p in services.get(backend["name"], {}).get("spec", {}).get("ports", [])]
                 if backend["port"].get("name") not in ports:
                     problems.append(f"Ingress backend port {backend['port']} is not a port of Service {backend['name']}")
@@ -208,6 +215,8 @@ def self_test(documents):
                                           if v["name"] == "CORE_GRPC_URL"],
         "a ConfigMap key nobody reads": lambda docs: next(d for d in docs if d["kind"] == "ConfigMap")["data"].update(
             REGOIN="eu"),
+        "the admin API made public": lambda docs: next(d for d in docs if d["kind"] == "Ingress")["spec"]["rules"][0][
+            "http"]["paths"][-1]["backend"]["service"]["port"].update(name="admin"),
         "a required secret missing": lambda docs: container(docs, "provisioning-core").update(
             env=[v for v in container(docs, "provisioning-core")["env"] if v["name"] != "ADMIN_TOKEN"]),
     }
