@@ -31,7 +31,7 @@ FROM gcr.io/distroless/cc-debian12:nonroot AS runtime
 COPY --from=builder /build/target/release/gateway /build/target/release/provisioning-core /build/target/release/directory-store /usr/local/bin/
 # distroless "nonroot": uid and gid 65532.
 USER 65532:65532
-# gateway SCIM 8080, management 9090; provisioning-core gRPC 50051, admin 8081;
+# gateway SCIM 8080, management 9090; provisioning-core gRPC 50051, admin 8081, portal 8082;
 # directory-store HTTP 8090, gRPC 50052.
 EXPOSE 8080 9090 50051 8081 8082 8090 50052
 ENTRYPOINT ["/usr/local/bin/gateway"]
