@@ -82,6 +82,48 @@ impl RoleRules {
 /// Team → permissions: keys are a team's displayName (case-insensitive) or externalId.
 pub type GroupPermissions = BTreeMap<String, Vec<String>>;
 
+/// Whether a key of the group-permissions table names the team `name` / `external_id`.
+fn names_team(key: &str, name: &str, external_id: Option<&str>) -> bool {
+    key.eq_ignore_ascii_case(name) || external_id == Some(key)
+}
+
+/// A team's permissions in a group-permissions table: the entries for its displayName or
+/// externalId, sorted, without repeats.
+pub fn team_permissions(table: &GroupPermissions, name: &str, external_id: Option<&str>) -> Vec<String> {
+    let mut permissions = BTreeSet::new();
+    for (key, granted) in table {
+        if names_team(key, name, external_id) {
+            permissions.extend(granted.iter().cloned());
+        }
+    }
+    permissions.into_iter().collect()
+}
+
+/// Gives a team exactly `permissions` (none: removes its entries). The team keeps the key it
+/// has (an operator's externalId key survives renames); a new entry is keyed by externalId
+/// when the team has one, else by displayName.
+pub fn set_team_permissions(
+    table: &mut GroupPermissions,
+    name: &str,
+    external_id: Option<&str>,
+    permissions: Vec<String>,
+) {
+    let existing: Vec<String> = table.keys().filter(|key| names_team(key, name, external_id)).cloned().collect();
+    let key = existing
+        .iter()
+        .find(|key| external_id == Some(key.as_str()))
+        .or(existing.first())
+        .cloned()
+        .or_else(|| external_id.map(str::to_owned))
+        .unwrap_or_else(|| name.to_owned());
+    for key in existing {
+        table.remove(&key);
+    }
+    if !permissions.is_empty() {
+        table.insert(key, permissions);
+    }
+}
+
 const DEFAULT_EMAIL: &[&str] =
     &["emails[primary eq true].value", "emails[type eq \"work\"].value", "emails.value", "userName"];
 const DEFAULT_GIVEN: &[&str] = &["name.givenName", "first_word(displayName)", "first_word(name.formatted)"];
@@ -409,13 +451,7 @@ impl Rules {
 
     /// A team's permissions: the table's entries for its displayName or externalId.
     pub fn team_permissions(&self, name: &str, external_id: Option<&str>) -> Vec<String> {
-        let mut permissions = BTreeSet::new();
-        for (key, granted) in &self.group_permissions {
-            if key.eq_ignore_ascii_case(name) || external_id == Some(key.as_str()) {
-                permissions.extend(granted.iter().cloned());
-            }
-        }
-        permissions.into_iter().collect()
+        team_permissions(&self.group_permissions, name, external_id)
     }
 
     pub fn team(&self, tenant_id: &str, id: &str, attributes: &Map<String, Value>, member_ids: Vec<String>) -> Team {
@@ -606,6 +642,33 @@ mod tests {
         assert!(parse_config(r#"{"acount": {}}"#).is_err());
         let permissions = GroupPermissions::from([("".to_owned(), vec!["x".to_owned()])]);
         assert!(Rules::compile(&MappingConfig::default(), &permissions).is_err());
+    }
+
+    #[test]
+    fn a_teams_permissions_are_set_under_the_key_it_has() {
+        let mut table = GroupPermissions::from([
+            ("ext-1".to_owned(), vec!["old".to_owned()]),
+            ("ENGINEERING".to_owned(), vec!["older".to_owned()]),
+            ("Sales".to_owned(), vec!["sell".to_owned()]),
+        ]);
+        set_team_permissions(&mut table, "Engineering", Some("ext-1"), vec!["deploy".to_owned()]);
+        assert_eq!(
+            table,
+            GroupPermissions::from([
+                ("ext-1".to_owned(), vec!["deploy".to_owned()]),
+                ("Sales".to_owned(), vec!["sell".to_owned()]),
+            ]),
+            "one entry, under the externalId it had; other teams untouched"
+        );
+        set_team_permissions(&mut table, "sales", None, vec!["sell".to_owned(), "quote".to_owned()]);
+        assert_eq!(table["Sales"], ["sell", "quote"], "a displayName key is kept");
+        set_team_permissions(&mut table, "Finance", Some("ext-9"), vec!["billing".to_owned()]);
+        assert_eq!(table["ext-9"], ["billing"], "a new entry is keyed by externalId");
+        set_team_permissions(&mut table, "Marketing", None, vec!["post".to_owned()]);
+        assert_eq!(table["Marketing"], ["post"]);
+        set_team_permissions(&mut table, "Engineering", Some("ext-1"), Vec::new());
+        assert!(!table.contains_key("ext-1"), "none removes the entry");
+        assert_eq!(team_permissions(&table, "SALES", None), ["quote", "sell"]);
     }
 
     #[test]

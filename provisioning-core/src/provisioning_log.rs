@@ -358,6 +358,39 @@ pub fn query(
     Ok(query.order(provisioning_log::id.desc()).limit(limit).select(StoredEntry::as_select()).load(conn)?)
 }
 
+/// Failed requests by (status, scimType), and how many.
+pub type FailureCounts = Vec<((i32, Option<String>), i64)>;
+
+/// A tenant's requests since `since` (microseconds): the failed ones by (status, scimType),
+/// most frequent first — a 404 to a read is how an IdP learns a resource is gone, not a
+/// failure — and how many succeeded with warnings. Counted in the database, whatever their
+/// number.
+pub fn summary_since(
+    conn: &mut platform::db::DbConnection,
+    tenant: &str,
+    since: i64,
+) -> Result<(FailureCounts, i64), CoreError> {
+    use diesel::dsl::count_star;
+    let recent = || {
+        provisioning_log::table
+            .filter(provisioning_log::tenant_id.eq(tenant.to_owned()))
+            .filter(provisioning_log::at.ge(since))
+    };
+    let mut failures: Vec<(i32, Option<String>, i64)> = recent()
+        .filter(provisioning_log::status.ge(400))
+        .filter(diesel::dsl::not(provisioning_log::status.eq(404).and(provisioning_log::method.eq("GET"))))
+        .group_by((provisioning_log::status, provisioning_log::scim_type))
+        .select((provisioning_log::status, provisioning_log::scim_type, count_star()))
+        .load(conn)?;
+    failures.sort_by(|a, b| b.2.cmp(&a.2).then(a.0.cmp(&b.0)));
+    let warned: i64 = recent()
+        .filter(provisioning_log::status.lt(400))
+        .filter(provisioning_log::warnings.is_not_null())
+        .count()
+        .get_result(conn)?;
+    Ok((failures.into_iter().map(|(status, kind, n)| ((status, kind), n)).collect(), warned))
+}
+
 /// The resource type and id a SCIM path names (`/Users/2819c223…` → User, the id).
 pub fn resource_of(path: &str) -> (Option<String>, Option<String>) {
     let mut segments = path.trim_matches('/').split('/');

@@ -76,7 +76,7 @@ impl Admin {
         slug: String,
         rotating: Option<String>,
         expires_at: Option<i64>,
-        live_cap: Option<i64>,
+        live_cap: Option<usize>,
     ) -> Result<(Tenant, TokenRecord, SecretString), AdminError> {
         let secret = token::generate(&self.token_prefix, &self.region);
         let issued = secret.clone();
@@ -84,14 +84,19 @@ impl Admin {
             .store(move |store| {
                 store.write(|conn| {
                     let tenant = tenants::get_tenant(conn, &slug)?;
-                    if let Some(cap) =
-                        live_cap.filter(|cap| tenants::live_token_count(conn, &slug).is_ok_and(|n| n >= *cap))
-                    {
-                        return Err(CoreError::Scim(ScimError::new(
-                            409,
-                            None,
-                            format!("this tenant already has {cap} live tokens: revoke one it no longer uses first"),
-                        )));
+                    if let Some(cap) = live_cap {
+                        tenants::lock_tenant(conn, &slug)?;
+                        let now = platform::db::now_micros();
+                        let live = tenants::list_tokens(conn, &slug)?.iter().filter(|t| t.is_live(now)).count();
+                        if live >= cap {
+                            return Err(CoreError::Scim(ScimError::new(
+                                409,
+                                None,
+                                format!(
+                                    "this tenant already has {live} live tokens: revoke one it no longer uses first"
+                                ),
+                            )));
+                        }
                     }
                     let record = match &rotating {
                         Some(id) => tenants::start_rotation(conn, &slug, id, issued.expose_secret(), expires_at)?,
@@ -409,9 +414,10 @@ async fn enable_tenant(_: Operator, admin: web::Data<Admin>, slug: web::Path<Str
     set_disabled(admin, slug.into_inner(), false).await
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NewToken {
+    /// 1 to 3650; none: the token does not expire.
     expires_in_days: Option<u32>,
 }
 
@@ -595,41 +601,52 @@ async fn get_mapping(_: Operator, admin: web::Data<Admin>, slug: web::Path<Strin
     Ok(HttpResponse::Ok().json(json!({ "mapping": mapping, "group_permissions": permissions })))
 }
 
-/// What a change of a tenant's rules edits, in the transaction that stores it.
-type RulesEdit = Box<
+/// What a change of a tenant's rules edits, in the transaction that stores it, and what it
+/// returns.
+type RulesEdit<T> = Box<
     dyn FnOnce(
             &mut platform::db::DbConnection,
             &mut crate::mapping::MappingConfig,
             &mut crate::mapping::GroupPermissions,
-        ) -> Result<(), CoreError>
+        ) -> Result<T, CoreError>
         + Send,
 >;
 
-/// Changes a tenant's mapping or group permissions (read, edited and stored in one
-/// transaction); a background job re-publishes every record the change touches (its progress
-/// under `/jobs/{id}`). Returns the stored rules and that job.
-async fn change_rules(
+/// A tenant's rules as changed, what the edit returned, and the job re-publishing the change.
+struct RulesChanged<T> {
+    mapping: crate::mapping::MappingConfig,
+    permissions: crate::mapping::GroupPermissions,
+    job: JobRow,
+    edited: T,
+}
+
+/// Changes a tenant's mapping or group permissions: read (with the tenant's row locked, so
+/// that concurrent changes apply one after the other), edited and stored in one transaction;
+/// a background job re-publishes every record the change touches (its progress under
+/// `/jobs/{id}`).
+async fn change_rules<T: Send + 'static>(
     admin: &Admin,
     slug: String,
     reason: &'static str,
-    edit: RulesEdit,
-) -> Result<(crate::mapping::MappingConfig, crate::mapping::GroupPermissions, JobRow), AdminError> {
-    let (mapping, permissions, job) = admin
+    edit: RulesEdit<T>,
+) -> Result<RulesChanged<T>, AdminError> {
+    let (mapping, permissions, job, edited) = admin
         .store(move |store| {
             store.write(|conn| {
+                tenants::lock_tenant(conn, &slug)?;
                 let (mut mapping, mut permissions) = tenants::mapping_of(conn, &slug)?;
-                edit(conn, &mut mapping, &mut permissions)?;
+                let edited = edit(conn, &mut mapping, &mut permissions)?;
                 tenants::set_mapping(conn, &slug, &mapping, &permissions)?;
                 let tenant = tenants::TenantId(slug.clone());
                 let id = jobs::tenant_job(conn, &tenant, reason)?;
                 let job = jobs::find(conn, &slug, &id)?;
-                Ok((mapping, permissions, job))
+                Ok((mapping, permissions, job, edited))
             })
         })
         .await?;
     let job = job.ok_or_else(|| AdminError::new(500, "the re-publishing job was not stored"))?;
     tracing::info!(job.id = %job.id, reason, "tenant rules changed; records re-published in the background");
-    Ok((mapping, permissions, job))
+    Ok(RulesChanged { mapping, permissions, job, edited })
 }
 
 /// The admin API's answer to a change of rules.
@@ -640,7 +657,7 @@ async fn store_rules(
     permissions: Option<crate::mapping::GroupPermissions>,
 ) -> Answer {
     let reason = if mapping.is_some() { "mapping changed" } else { "group permissions changed" };
-    let edit: RulesEdit = Box::new(move |_, stored_mapping, stored_permissions| {
+    let edit: RulesEdit<()> = Box::new(move |_, stored_mapping, stored_permissions| {
         if let Some(mapping) = mapping {
             *stored_mapping = mapping;
         }
@@ -649,11 +666,11 @@ async fn store_rules(
         }
         Ok(())
     });
-    let (mapping, permissions, job) = change_rules(&admin, slug, reason, edit).await?;
+    let changed = change_rules(&admin, slug, reason, edit).await?;
     Ok(HttpResponse::Ok().json(json!({
-        "mapping": mapping,
-        "group_permissions": permissions,
-        "republishing": job_json(&job),
+        "mapping": changed.mapping,
+        "group_permissions": changed.permissions,
+        "republishing": job_json(&changed.job),
     })))
 }
 
@@ -762,7 +779,7 @@ struct LogParams {
     resource_type: Option<String>,
     /// Entries of one user or group (its SCIM id).
     resource_id: Option<String>,
-    /// At most this many entries (1 to 1000, default 100).
+    /// At most this many entries (default 100; at most 1000 in the admin API, 200 in the portal).
     limit: Option<i64>,
     /// The `next` of the previous page.
     before: Option<i64>,
@@ -972,8 +989,14 @@ impl AdminServer {
             })
             .transpose()?;
         let portal_url = match (&config.admin.portal_url, &portal_listener) {
-            (Some(url), _) => Some(url.clone()),
+            (Some(url), Some(_)) => Some(url.clone()),
             (None, Some(listener)) => Some(format!("http://{}/portal/", listener.local_addr()?)),
+            (Some(_), None) => {
+                tracing::warn!(
+                    "PORTAL_PUBLIC_URL is set without PORTAL_HTTP_ADDR: no portal is served, no links given"
+                );
+                None
+            }
             (None, None) => None,
         };
         let admin = web::Data::new(Admin {
@@ -1015,6 +1038,12 @@ impl AdminServer {
                 let admin = portal_state;
                 let server = actix_web::HttpServer::new(move || {
                     actix_web::App::new()
+                        .wrap(
+                            actix_web::middleware::DefaultHeaders::new()
+                                .add((header::CACHE_CONTROL, "no-store"))
+                                .add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+                                .add((header::REFERRER_POLICY, "no-referrer")),
+                        )
                         .app_data(admin.clone())
                         .app_data(web::PayloadConfig::new(16 * 1024))
                         .configure(portal_api::routes)
@@ -1063,8 +1092,7 @@ impl AdminServer {
             tracing::info!(%address, "self-serve portal serving");
             server.await.context("portal HTTP server failed")
         };
-        let (admin, portal) = tokio::join!(self.server, portal);
-        admin.context("admin HTTP server failed")?;
-        portal
+        let admin = async move { self.server.await.context("admin HTTP server failed") };
+        tokio::try_join!(admin, portal).map(|_| ())
     }
 }

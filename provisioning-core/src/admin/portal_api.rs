@@ -25,7 +25,7 @@ use super::{
     Admin, AdminError, Answer, IssuedToken, LogPage, NewToken, RotationEnded, RulesEdit, TokenView, body, time,
 };
 use crate::error::CoreError;
-use crate::provisioning_log::{self, LogQuery, StatusFilter};
+use crate::provisioning_log;
 use crate::store::activity::{self, ConnectionStatus};
 use crate::store::tenants::{self, TenantId};
 use crate::store::{groups, portal, query, schemas, users};
@@ -204,10 +204,12 @@ struct ListParams {
 }
 
 /// The most live tokens a portal session may bring a tenant to.
-const MAX_LIVE_TOKENS: i64 = 5;
+const MAX_LIVE_TOKENS: usize = 5;
 /// The most permissions one group may carry, and the longest one.
 const MAX_PERMISSIONS: usize = 50;
 const MAX_PERMISSION_CHARS: usize = 100;
+/// What the mapping rules accept (`Rules::compile`).
+const MAX_PERMISSION_BYTES: usize = 200;
 /// The longest search text, and the largest page.
 const MAX_SEARCH_CHARS: usize = 200;
 const MAX_PAGE: u32 = 100;
@@ -262,24 +264,21 @@ fn tenant_id(session: &Session) -> TenantId {
     TenantId(session.tenant.clone())
 }
 
-/// How many of the tenant's users match a filter (none: all).
-fn count_users(conn: &mut DbConnection, tenant: &TenantId, filter: Option<&str>) -> Result<i64, CoreError> {
-    let registry = schemas::registry(conn, tenant)?;
-    let filter = filter.map(scim::Filter::parse).transpose()?;
-    let page = query::Page { start_index: 1, count: 0 };
-    Ok(users::search(conn, tenant, &registry, filter.as_ref(), None, page)?.0)
-}
-
 fn counts(conn: &mut DbConnection, tenant: &TenantId) -> Result<Counts, CoreError> {
     let registry = schemas::registry(conn, tenant)?;
     let page = query::Page { start_index: 1, count: 0 };
+    // How many of the tenant's users match a filter (none: all).
+    let users = |conn: &mut DbConnection, filter: Option<&str>| -> Result<i64, CoreError> {
+        let filter = filter.map(scim::Filter::parse).transpose()?;
+        Ok(users::search(conn, tenant, &registry, filter.as_ref(), None, page)?.0)
+    };
     Ok(Counts {
-        users: count_users(conn, tenant, None)?,
-        active_users: count_users(conn, tenant, Some("active eq true"))?,
+        users: users(conn, None)?,
+        active_users: users(conn, Some("active eq true"))?,
+        users_without_given_name: users(conn, Some("not (name.givenName pr)"))?,
+        users_without_family_name: users(conn, Some("not (name.familyName pr)"))?,
+        users_without_email: users(conn, Some("not (emails pr)"))?,
         groups: groups::search(conn, tenant, &registry, None, None, page, true)?.0,
-        users_without_given_name: count_users(conn, tenant, Some("not (name.givenName pr)"))?,
-        users_without_family_name: count_users(conn, tenant, Some("not (name.familyName pr)"))?,
-        users_without_email: count_users(conn, tenant, Some("not (emails pr)"))?,
     })
 }
 
@@ -292,10 +291,10 @@ struct Findings {
     tenant_url: Option<String>,
     live_tokens: Vec<(String, Option<i64>)>,
     counts: Counts,
-    /// Failed requests of the last day: (status, scimType) and how many.
-    failures: Vec<((i32, Option<String>), usize)>,
+    /// Failed requests of the last day: (status, scimType) and how many, most frequent first.
+    failures: Vec<((i32, Option<String>), i64)>,
     /// Requests of the last day that succeeded with warnings (e.g. unknown members).
-    warned: usize,
+    warned: i64,
     now: i64,
 }
 
@@ -330,16 +329,18 @@ fn problems(found: &Findings) -> Vec<Problem> {
             "Generate a token below and paste it as the Secret Token (Entra ID) or API token (Okta).".to_owned(),
         );
     }
-    for (prefix, expires_at) in &found.live_tokens {
-        if let Some(expires_at) = expires_at.filter(|at| *at - found.now < 14 * DAY_MICROS) {
-            let when = time(expires_at).unwrap_or_default();
-            add(
-                "token_expiring",
-                "warning",
-                format!("The token {prefix}… expires at {when}; provisioning stops then."),
-                "Rotate it below, paste the new token in your identity provider, then finish the rotation.".to_owned(),
-            );
-        }
+    // Provisioning stops only when every live token has expired: name the last to go.
+    let expiries: Option<Vec<(&String, i64)>> =
+        found.live_tokens.iter().map(|(prefix, expires_at)| expires_at.map(|at| (prefix, at))).collect();
+    let last = expiries.and_then(|list| list.into_iter().max_by_key(|(_, at)| *at));
+    if let Some((prefix, expires_at)) = last.filter(|(_, at)| *at - found.now < 14 * DAY_MICROS) {
+        let when = time(expires_at).unwrap_or_default();
+        add(
+            "token_expiring",
+            "warning",
+            format!("The token {prefix}… expires at {when}; provisioning stops then."),
+            "Rotate it below, paste the new token in your identity provider, then finish the rotation.".to_owned(),
+        );
     }
     match (found.connection.status, found.quiet_for_minutes) {
         ("never", _) => add(
@@ -372,17 +373,41 @@ fn problems(found: &Findings) -> Vec<Problem> {
     }
     let users = found.counts.users;
     let place = mappings_place(found.idp);
-    for (code, missing, what, attribute, entra) in [
-        ("missing_given_name", found.counts.users_without_given_name, "givenName", "name.givenName", "givenName"),
-        ("missing_family_name", found.counts.users_without_family_name, "familyName", "name.familyName", "surname"),
-        ("missing_email", found.counts.users_without_email, "an e-mail", "emails[type eq \"work\"].value", "mail"),
+    let okta = found.idp == Some("Okta");
+    // (code, how many, what is missing, the SCIM attribute, its source in Entra ID and in Okta)
+    for (code, missing, what, attribute, entra, okta_source) in [
+        (
+            "missing_given_name",
+            found.counts.users_without_given_name,
+            "givenName",
+            "name.givenName",
+            "givenName",
+            "firstName",
+        ),
+        (
+            "missing_family_name",
+            found.counts.users_without_family_name,
+            "familyName",
+            "name.familyName",
+            "surname",
+            "lastName",
+        ),
+        (
+            "missing_email",
+            found.counts.users_without_email,
+            "an e-mail",
+            "emails[type eq \"work\"].value",
+            "mail",
+            "email",
+        ),
     ] {
         if missing > 0 {
+            let source = if okta { okta_source } else { entra };
             add(
                 code,
                 "warning",
                 format!("{missing} of {users} users arrived without {what}."),
-                format!("Map {entra} to {attribute} {place}; the users are updated on the next sync cycle."),
+                format!("Map {source} to {attribute} {place}; the users are updated on the next sync cycle."),
             );
         }
     }
@@ -437,29 +462,7 @@ fn findings(conn: &mut DbConnection, admin: &Admin, tenant_slug: &str, now: i64)
     let connection = activity::connection(seen.as_ref(), cadence, now);
     let tokens = tenants::list_tokens(conn, tenant_slug)?;
     let counts = counts(conn, &id)?;
-    let since = Some(now - DAY_MICROS);
-    let day = |status| LogQuery {
-        since,
-        until: None,
-        status: Some(status),
-        resource_type: None,
-        resource_id: None,
-        limit: provisioning_log::MAX_LIMIT,
-        before_id: None,
-    };
-    let mut failures: std::collections::BTreeMap<(i32, Option<String>), usize> = Default::default();
-    for stored in provisioning_log::query(conn, tenant_slug, &day(StatusFilter::Range(400, 600)))? {
-        // A 404 to a read is how an IdP learns that a resource is gone: not a problem.
-        if !(stored.entry.status == 404 && stored.entry.method == "GET") {
-            *failures.entry((stored.entry.status, stored.entry.scim_type)).or_default() += 1;
-        }
-    }
-    let mut failures: Vec<_> = failures.into_iter().collect();
-    failures.sort_by_key(|failure| std::cmp::Reverse(failure.1));
-    let warned = provisioning_log::query(conn, tenant_slug, &day(StatusFilter::Range(200, 400)))?
-        .iter()
-        .filter(|stored| stored.entry.warnings.is_some())
-        .count();
+    let (failures, warned) = provisioning_log::summary_since(conn, tenant_slug, now - DAY_MICROS)?;
     let region = if tenant.region.is_empty() { admin.region.clone() } else { tenant.region.clone() };
     let tenant_url = admin.tenant_url(&region).map(str::to_owned);
     let live_tokens = tokens
@@ -516,6 +519,7 @@ async fn list_tokens(session: Session, admin: web::Data<Admin>) -> Answer {
 /// A new SCIM token, shown once (`{"expires_in_days": N}` optional, 1 to 3650); at most five
 /// live tokens.
 #[utoipa::path(post, path = "/portal/v1/tokens", tag = "portal", security(("portal_session" = [])),
+    request_body(content = Option<NewToken>, description = "optional; `{}` or no body: a token that does not expire"),
     responses((status = 201, body = IssuedToken), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 409, description = "five live tokens already", body = ErrorBody)))]
 async fn issue_token(session: Session, admin: web::Data<Admin>, bytes: web::Bytes) -> Answer {
@@ -540,18 +544,23 @@ async fn revoke_token(session: Session, admin: web::Data<Admin>, id: web::Path<S
 /// rotation is completed (the old one revoked) or cancelled (the new one revoked).
 #[utoipa::path(post, path = "/portal/v1/tokens/{id}/rotate", tag = "portal", security(("portal_session" = [])),
     params(("id" = String, Path, description = "the token being replaced")),
-    responses((status = 201, body = IssuedToken), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+    request_body(content = Option<NewToken>, description = "optional: the new token's expiry"),
+    responses((status = 201, body = IssuedToken), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody),
         (status = 409, description = "revoked, expired, or already rotating", body = ErrorBody)))]
 async fn rotate_token(session: Session, admin: web::Data<Admin>, id: web::Path<String>, bytes: web::Bytes) -> Answer {
     let expires_at = body::<NewToken>(&bytes)?.expires_at()?;
-    let issued = admin.new_token(session.tenant.clone(), Some(id.into_inner()), expires_at, None).await?;
+    // One more than the cap: a rotation's overlap (a chain of rotations stops at it).
+    let issued =
+        admin.new_token(session.tenant.clone(), Some(id.into_inner()), expires_at, Some(MAX_LIVE_TOKENS + 1)).await?;
     tracing::info!(tenant.id = %session.tenant, token.id = %issued.1.id, portal_session.id = %session.id, "token rotation started through the portal");
     Ok(HttpResponse::Created().json(admin.issued(&issued)))
 }
 
 async fn finish_rotation(session: Session, admin: web::Data<Admin>, id: String, complete: bool) -> Answer {
+    let answer = super::finish_rotation(admin, session.tenant.clone(), id.clone(), complete).await?;
     tracing::info!(tenant.id = %session.tenant, token.id = %id, portal_session.id = %session.id, complete, "token rotation ended through the portal");
-    super::finish_rotation(admin, session.tenant, id, complete).await
+    Ok(answer)
 }
 
 /// Completes a rotation: the old token is revoked.
@@ -654,38 +663,20 @@ async fn list_users(session: Session, admin: web::Data<Admin>, request: HttpRequ
     Ok(HttpResponse::Ok().json(UserPage { total, start_index: page.start_index, users }))
 }
 
-/// The permissions a group carries: those listed under its displayName (case-insensitive) or
-/// its externalId.
-fn permissions_of(
-    permissions: &crate::mapping::GroupPermissions,
-    display_name: &str,
-    external_id: Option<&str>,
-) -> Vec<String> {
-    let mut found: Vec<String> = permissions
-        .iter()
-        .filter(|(key, _)| key.to_lowercase() == display_name.to_lowercase() || Some(key.as_str()) == external_id)
-        .flat_map(|(_, list)| list.iter().cloned())
-        .collect();
-    found.sort();
-    found.dedup();
-    found
-}
-
 fn group_view(
-    conn: &mut DbConnection,
-    tenant: &TenantId,
     group: &crate::store::StoredResource,
+    members: i64,
     permissions: &crate::mapping::GroupPermissions,
-) -> Result<GroupView, CoreError> {
+) -> GroupView {
     let display_name = text_at(&group.attributes, &["displayName"]).unwrap_or_default();
     let external_id = text_at(&group.attributes, &["externalId"]);
-    Ok(GroupView {
+    GroupView {
         id: group.id.clone(),
-        members: groups::member_count(conn, tenant, &group.id)?,
-        permissions: permissions_of(permissions, &display_name, external_id.as_deref()),
+        members,
+        permissions: crate::mapping::team_permissions(permissions, &display_name, external_id.as_deref()),
         display_name,
         external_id,
-    })
+    }
 }
 
 /// The tenant's groups with their member counts and permissions, paged and searchable.
@@ -704,8 +695,8 @@ async fn list_groups(session: Session, admin: web::Data<Admin>, request: HttpReq
                 let (_, permissions) = tenants::mapping_of(conn, tenant.as_str())?;
                 let views = found
                     .iter()
-                    .map(|group| group_view(conn, &tenant, group, &permissions))
-                    .collect::<Result<_, _>>()?;
+                    .map(|group| Ok(group_view(group, groups::member_count(conn, &tenant, &group.id)?, &permissions)))
+                    .collect::<Result<_, CoreError>>()?;
                 Ok((total, views))
             })
         })
@@ -723,10 +714,11 @@ fn check_permissions(asked: Vec<String>) -> Result<Vec<String>, AdminError> {
     for permission in &list {
         let valid = !permission.is_empty()
             && permission.chars().count() <= MAX_PERMISSION_CHARS
+            && permission.len() <= MAX_PERMISSION_BYTES
             && !permission.chars().any(char::is_control);
         if !valid {
             return Err(AdminError::bad_request(format!(
-                "each permission is 1 to {MAX_PERMISSION_CHARS} characters, without control characters"
+                "each permission is 1 to {MAX_PERMISSION_CHARS} characters ({MAX_PERMISSION_BYTES} bytes of UTF-8), without control characters"
             )));
         }
     }
@@ -749,34 +741,19 @@ async fn put_permissions(
     let asked = check_permissions(body::<PermissionsBody>(&bytes)?.permissions)?;
     let tenant = tenant_id(&session);
     let group_id = id.into_inner();
-    let id_again = group_id.clone();
-    let edit: RulesEdit = Box::new(move |conn, _, permissions| {
+    // The group is read in the transaction that stores its permissions.
+    let edit: RulesEdit<(crate::store::StoredResource, i64)> = Box::new(move |conn, _, permissions| {
         let group = groups::find(conn, &tenant, &group_id)?
             .ok_or_else(|| CoreError::Scim(ScimError::not_found(format!("no group '{group_id}' in this tenant"))))?;
-        let folded = group.display_name.to_lowercase();
-        permissions.retain(|key, _| key.to_lowercase() != folded && Some(key) != group.external_id.as_ref());
-        if !asked.is_empty() {
-            permissions.insert(group.display_name.clone(), asked);
-        }
-        Ok(())
+        crate::mapping::set_team_permissions(permissions, &group.display_name, group.external_id.as_deref(), asked);
+        let members = groups::member_count(conn, &tenant, &group.id)?;
+        Ok((group.to_resource(&groups::Members::Excluded)?, members))
     });
-    let (_, permissions, job) =
-        super::change_rules(&admin, session.tenant.clone(), "group permissions changed", edit).await?;
-    let (tenant, group_id) = (tenant_id(&session), id_again);
-    let group = admin
-        .store(move |store| {
-            store.read(|conn| {
-                let group = groups::find(conn, &tenant, &group_id)?
-                    .ok_or_else(|| {
-                        CoreError::Scim(ScimError::not_found(format!("no group '{group_id}' in this tenant")))
-                    })?
-                    .to_resource(&groups::Members::Excluded)?;
-                group_view(conn, &tenant, &group, &permissions)
-            })
-        })
-        .await?;
+    let changed = super::change_rules(&admin, session.tenant.clone(), "group permissions changed", edit).await?;
+    let (group, members) = changed.edited;
+    let group = group_view(&group, members, &changed.permissions);
     tracing::info!(tenant.id = %session.tenant, group.id = %group.id, portal_session.id = %session.id, "group permissions changed through the portal");
-    Ok(HttpResponse::Ok().json(PermissionsChanged { group, republishing_job: job.id }))
+    Ok(HttpResponse::Ok().json(PermissionsChanged { group, republishing_job: changed.job.id }))
 }
 
 /// `/portal/v1`: the API; `/portal/`: the page.
@@ -957,12 +934,6 @@ mod tests {
         );
         assert!(check_permissions(vec![String::new()]).is_err());
         assert!(check_permissions((0..51).map(|i| format!("p{i}")).collect()).is_err());
-        let mut table = crate::mapping::GroupPermissions::new();
-        table.insert("engineering".into(), vec!["read".into()]);
-        table.insert("oid-1".into(), vec!["deploy".into(), "read".into()]);
-        table.insert("Sales".into(), vec!["sell".into()]);
-        assert_eq!(permissions_of(&table, "Engineering", Some("oid-1")), ["deploy", "read"]);
-        assert!(permissions_of(&table, "Marketing", None).is_empty());
     }
 
     #[test]

@@ -565,6 +565,18 @@ pub fn lock_config_revision(conn: &mut DbConnection, tenant: &str) -> Result<i64
     found.ok_or_else(|| no_tenant(tenant))
 }
 
+/// Locks the tenant's row until the transaction ends (PostgreSQL; SQLite has one writer): for
+/// what reads a tenant's tokens or rules and then writes them, so that two such changes at
+/// once do not both act on what they read.
+pub fn lock_tenant(conn: &mut DbConnection, tenant: &str) -> Result<(), CoreError> {
+    let query = tenants::table.find(tenant).select(tenants::id);
+    let found: Option<String> = match conn {
+        DbConnection::Postgresql(conn) => query.for_update().first(conn).optional()?,
+        DbConnection::Sqlite(conn) => query.first(conn).optional()?,
+    };
+    found.map(|_| ()).ok_or_else(|| no_tenant(tenant))
+}
+
 /// The tenant's config revision moves: what requests cached of its rules is compiled again.
 pub fn bump_config_revision(conn: &mut DbConnection, tenant: &str) -> Result<(), CoreError> {
     diesel::update(tenants::table.find(tenant))

@@ -199,7 +199,11 @@ async fn admin_sets_up_provisioning_alone(
         admin.call(Method::GET, &format!("/admin/v1/tenants/{tenant}/group-permissions"), None).await,
         StatusCode::OK,
     );
-    assert_eq!(stored["group_permissions"], json!({"Engineering": ["deploy", "read"]}), "{stored}");
+    assert_eq!(
+        stored["group_permissions"],
+        json!({"oid-engineering": ["deploy", "read"]}),
+        "keyed by externalId: {stored}"
+    );
 
     // The log, filtered and paged.
     let errors = ok(portal.call(Method::GET, "/log?status=error", None).await, StatusCode::OK);
@@ -213,7 +217,8 @@ async fn admin_sets_up_provisioning_alone(
     let newest = ok(portal.call(Method::GET, "/log?limit=1", None).await, StatusCode::OK);
     let next = newest["next"].as_i64().expect("a next page");
     let older = ok(portal.call(Method::GET, &format!("/log?limit=1&before={next}"), None).await, StatusCode::OK);
-    assert!(older["entries"][0]["id"].as_i64() < newest["entries"][0]["id"].as_i64(), "{older} {newest}");
+    let (older_id, newest_id) = (older["entries"][0]["id"].as_i64(), newest["entries"][0]["id"].as_i64());
+    assert!(older_id.is_some() && older_id < newest_id, "an older page: {older} {newest}");
 
     // Rotation with overlap: both tokens work until it is completed.
     let rotated = ok(portal.call(Method::POST, &format!("/tokens/{token_id}/rotate"), None).await, StatusCode::CREATED);
@@ -329,12 +334,30 @@ async fn every_portal_endpoint_refuses_what_it_cannot_do() {
         "rotate a revoked token",
     );
     assert!(detail.contains("revoked"), "{detail}");
-    ok(portal.call(Method::POST, &format!("/tokens/{}/rotate", issued[1]), None).await, StatusCode::CREATED);
+    let successor =
+        ok(portal.call(Method::POST, &format!("/tokens/{}/rotate", issued[1]), None).await, StatusCode::CREATED);
     refused(
         portal.call(Method::POST, &format!("/tokens/{}/rotate", issued[1]), None).await,
         StatusCode::CONFLICT,
         "rotate twice",
     );
+    let cancelled =
+        ok(portal.call(Method::POST, &format!("/tokens/{}/rotate/cancel", issued[1]), None).await, StatusCode::OK);
+    assert_eq!(cancelled["revoked"]["id"], successor["id"], "cancel revokes the successor: {cancelled}");
+    assert_eq!(cancelled["active"]["id"], issued[1].as_str(), "{cancelled}");
+    // A chain of rotations stops at the cap and its overlap (six live tokens).
+    let first =
+        ok(portal.call(Method::POST, &format!("/tokens/{}/rotate", issued[1]), None).await, StatusCode::CREATED);
+    let second = ok(
+        portal.call(Method::POST, &format!("/tokens/{}/rotate", first["id"].as_str().unwrap()), None).await,
+        StatusCode::CREATED,
+    );
+    let detail = refused(
+        portal.call(Method::POST, &format!("/tokens/{}/rotate", second["id"].as_str().unwrap()), None).await,
+        StatusCode::CONFLICT,
+        "a seventh token through rotations",
+    );
+    assert!(detail.contains("6 live tokens"), "{detail}");
 
     let long = "x".repeat(201);
     for query in ["count=0", "count=101", &format!("search={long}"), "sort=userName", "start_index=abc"] {

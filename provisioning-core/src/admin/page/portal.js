@@ -5,14 +5,22 @@
 "use strict";
 
 const API = "v1";
-const state = { usersStart: 1, groupsStart: 1, logBefore: null, pageSize: 25, tenantUrl: "", newToken: "" };
+// The filters applied (by Search / Show), which paging keeps until they are applied again.
+const state = {
+  usersStart: 1, usersSearch: "", groupsStart: 1, groupsSearch: "", logBefore: null, logStatus: "",
+  logResource: "", pageSize: 25, tenantUrl: "", newToken: "",
+};
 
-function session() {
+// Read once, when the page opens: a session is never switched under a page already open.
+function takeSessionFromLink() {
   const match = /(?:^|&)session=([^&]+)/.exec(location.hash.slice(1));
   if (match) {
     sessionStorage.setItem("portal-session", decodeURIComponent(match[1]));
     history.replaceState(null, "", location.pathname + location.search);
   }
+}
+
+function session() {
   return sessionStorage.getItem("portal-session");
 }
 
@@ -134,7 +142,8 @@ async function loadOverview() {
 function renderTokens(tokens) {
   const body = $("tokens").tBodies[0];
   body.replaceChildren();
-  const rotating = new Set(tokens.filter((t) => t.status === "active" && t.rotation_of).map((t) => t.rotation_of));
+  // A rotation is under way while its successor is not revoked (as the server counts it).
+  const rotating = new Set(tokens.filter((t) => t.status !== "revoked" && t.rotation_of).map((t) => t.rotation_of));
   for (const token of tokens) {
     const actions = element("span");
     if (token.status === "active") {
@@ -146,6 +155,9 @@ function renderTokens(tokens) {
       } else if (!token.rotation_of || !tokens.some((t) => t.id === token.rotation_of && t.status === "active")) {
         actions.appendChild(button("Rotate", "Rotate " + token.prefix, () => rotate(token)));
       }
+    }
+    // An expired token still counts until it is revoked.
+    if (token.status !== "revoked") {
       actions.appendChild(button("Revoke", "Revoke " + token.prefix, () => revoke(token)));
     }
     const tr = row([token.prefix + "…", token.status, when(token.created_at), when(token.last_used_at),
@@ -207,7 +219,7 @@ async function generate() {
 }
 
 async function loadUsers() {
-  const search = $("user-q").value.trim();
+  const search = state.usersSearch;
   const query = new URLSearchParams({ start_index: state.usersStart, count: state.pageSize });
   if (search) query.set("search", search);
   const page = await api("GET", "/users?" + query);
@@ -226,7 +238,7 @@ async function loadUsers() {
 }
 
 async function loadGroups() {
-  const search = $("group-q").value.trim();
+  const search = state.groupsSearch;
   const query = new URLSearchParams({ start_index: state.groupsStart, count: state.pageSize });
   if (search) query.set("search", search);
   const page = await api("GET", "/groups?" + query);
@@ -271,9 +283,10 @@ async function savePermissions(group, text) {
 async function loadLog(older) {
   if (!older) state.logBefore = null;
   const query = new URLSearchParams({ limit: state.pageSize });
-  if ($("log-status").value) query.set("status", $("log-status").value);
-  if ($("log-resource").value) query.set("resource_type", $("log-resource").value);
+  if (state.logStatus) query.set("status", state.logStatus);
+  if (state.logResource) query.set("resource_type", state.logResource);
   if (state.logBefore) query.set("before", state.logBefore);
+  $("log-older").disabled = true;
   const page = await api("GET", "/log?" + query);
   const body = $("log").tBodies[0];
   if (!older) body.replaceChildren();
@@ -319,9 +332,21 @@ function wire() {
     event.preventDefault();
     guarded("The list could not load", work);
   });
-  submit("user-search", () => { state.usersStart = 1; return loadUsers(); });
-  submit("group-search", () => { state.groupsStart = 1; return loadGroups(); });
-  submit("log-filter", () => loadLog(false));
+  submit("user-search", () => {
+    state.usersStart = 1;
+    state.usersSearch = $("user-q").value.trim();
+    return loadUsers();
+  });
+  submit("group-search", () => {
+    state.groupsStart = 1;
+    state.groupsSearch = $("group-q").value.trim();
+    return loadGroups();
+  });
+  submit("log-filter", () => {
+    state.logStatus = $("log-status").value;
+    state.logResource = $("log-resource").value;
+    return loadLog(false);
+  });
   const page = (id, key, delta, work) => $(id).addEventListener("click", () => {
     state[key] = Math.max(1, state[key] + delta * state.pageSize);
     guarded("The list could not load", work);
@@ -334,6 +359,7 @@ function wire() {
 }
 
 document.addEventListener("DOMContentLoaded", () => {
+  takeSessionFromLink();
   if (!session()) {
     closed();
     return;
