@@ -32,6 +32,7 @@ pub struct Core {
     log_writer: LogWriter,
     purge: Purge,
     republisher: crate::republish::Republisher,
+    webhooks: crate::webhooks::Dispatcher,
 }
 
 /// The background job that purges due tombstones of soft-deleted accounts (`user.purged`).
@@ -138,8 +139,10 @@ impl Core {
             config.safeguards.tenant_concurrency,
             config.safeguards.tenant_queue_timeout,
         );
+        let webhooks =
+            crate::webhooks::Dispatcher::new(store.clone(), config.webhooks.clone(), Arc::new(Notify::new()))?;
         let service = ProvisioningService::new(store, wake, cursor_key, log, limits, slots, linker);
-        Ok(Self { listener, address, admin, service, relay, log_writer, purge, republisher })
+        Ok(Self { listener, address, admin, service, relay, log_writer, purge, republisher, webhooks })
     }
 
     pub fn address(&self) -> SocketAddr {
@@ -164,6 +167,7 @@ impl Core {
         let admin = tokio::spawn(self.admin.run(shutdown.clone()));
         let purge = tokio::spawn(self.purge.run(shutdown.clone()));
         let republisher = tokio::spawn(self.republisher.run(shutdown.clone()));
+        let webhooks = tokio::spawn(self.webhooks.run(shutdown.clone()));
         let (health, health_service) = tonic_health::server::health_reporter();
         health.set_serving::<ProvisioningServer<ProvisioningService>>().await;
         tracing::info!(address = %self.address, "provisioning-core serving gRPC");
@@ -188,6 +192,7 @@ impl Core {
         admin.await.context("admin API panicked")??;
         purge.await.context("purge job panicked")?;
         republisher.await.context("re-publishing worker panicked")?;
+        webhooks.await.context("webhook dispatcher panicked")?;
         served
     }
 }

@@ -39,6 +39,49 @@ pub struct CoreConfig {
     pub purge_interval_seconds: u64,
     /// What keeps one tenant or one request from hurting the others, and what is kept.
     pub safeguards: Safeguards,
+    /// How webhooks are sent.
+    pub webhooks: WebhookSettings,
+}
+
+/// Webhook delivery (see `crate::webhooks`).
+#[derive(Debug, Clone)]
+pub struct WebhookSettings {
+    /// `EVENT_TYPE_PREFIX` (default `com.example.scim`: set your own reverse-DNS name) and
+    /// `CLOUDEVENTS_SOURCE` (default `/scim-provisioning`).
+    pub naming: crate::events_json::Naming,
+    /// `WEBHOOK_TIMEOUT_MS`, default 10000: one attempt's limit.
+    pub timeout: std::time::Duration,
+    /// `WEBHOOK_RETRY_BASE_MS`, default 1000: the first retry's delay, doubling (with ±20%
+    /// jitter) up to `WEBHOOK_RETRY_MAX_MS`, default 600000.
+    pub retry_base: std::time::Duration,
+    pub retry_max: std::time::Duration,
+    /// `WEBHOOK_DEAD_AFTER_SECONDS`, default 86400: a delivery failing for longer is dead
+    /// (kept, listed, replayable).
+    pub dead_after: std::time::Duration,
+}
+
+impl WebhookSettings {
+    pub fn from_source(source: &impl Source) -> anyhow::Result<Self> {
+        let ms = |name: &str, default: u64| -> anyhow::Result<std::time::Duration> {
+            Ok(std::time::Duration::from_millis(source.parse_or(name, default)?))
+        };
+        let prefix = source.get("EVENT_TYPE_PREFIX").unwrap_or_else(|| "com.example.scim".to_owned());
+        let valid = !prefix.is_empty()
+            && prefix
+                .split('.')
+                .all(|part| !part.is_empty() && part.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'));
+        anyhow::ensure!(valid, "EVENT_TYPE_PREFIX={prefix:?} is not a reverse-DNS name like com.example.scim");
+        Ok(Self {
+            naming: crate::events_json::Naming {
+                type_prefix: prefix,
+                source: source.get("CLOUDEVENTS_SOURCE").unwrap_or_else(|| "/scim-provisioning".to_owned()),
+            },
+            timeout: ms("WEBHOOK_TIMEOUT_MS", 10_000)?,
+            retry_base: ms("WEBHOOK_RETRY_BASE_MS", 1_000)?,
+            retry_max: ms("WEBHOOK_RETRY_MAX_MS", 600_000)?,
+            dead_after: std::time::Duration::from_secs(source.parse_or("WEBHOOK_DEAD_AFTER_SECONDS", 86_400)?),
+        })
+    }
 }
 
 /// Bounds on one tenant's and one request's share of the database, and retention.
@@ -199,6 +242,7 @@ impl CoreConfig {
             directory_url: source.get("DIRECTORY_GRPC_URL").map(|u| u.trim().to_owned()).filter(|u| !u.is_empty()),
             purge_interval_seconds: source.parse_or("PURGE_INTERVAL_SECONDS", 3600)?,
             safeguards: Safeguards::from_source(source, max_connections)?,
+            webhooks: WebhookSettings::from_source(source)?,
         })
     }
 }

@@ -4,6 +4,21 @@ use proto::{Account, ChangeEvent, ResourceKind, Team, change_event::Record};
 
 use crate::store::now_micros;
 
+/// Every event type, as named in the protobuf events (JSON events carry them under a prefix).
+pub const EVENT_TYPES: &[&str] = &[
+    "user.created",
+    "user.updated",
+    "user.deactivated",
+    "user.reactivated",
+    "user.deleted",
+    "user.purged",
+    "group.created",
+    "group.updated",
+    "group.member_added",
+    "group.member_removed",
+    "group.deleted",
+];
+
 /// What happened to a user, judged from its state before and after.
 pub fn user_event_type(before_active: Option<bool>, after_active: Option<bool>) -> &'static str {
     match (before_active, after_active) {

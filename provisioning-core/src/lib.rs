@@ -9,7 +9,9 @@ pub mod context;
 mod conversions;
 pub mod error;
 pub mod events;
+pub mod events_json;
 pub mod kafka;
+pub mod leadership;
 pub mod linking;
 pub mod mapping;
 pub mod observe;
@@ -21,6 +23,7 @@ pub mod schema;
 pub mod service;
 pub mod store;
 pub mod token;
+pub mod webhooks;
 pub mod write;
 
 pub const MIGRATIONS_POSTGRES: diesel_migrations::EmbeddedMigrations =

@@ -19,6 +19,7 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use tokio::sync::Notify;
 
+use crate::leadership::Leadership;
 use crate::store::Store;
 use crate::store::outbox::{self, OutboxEvent};
 
@@ -45,30 +46,23 @@ pub struct Relay {
     idle_poll: Duration,
     /// How often a standby relay tries to become the publisher.
     standby_poll: Duration,
-    /// The connection holding the publisher's advisory lock (PostgreSQL): one of its own, not
-    /// the pool's, so that a broken one is closed (releasing the lock) rather than reused.
-    leadership: std::sync::Mutex<Option<diesel::PgConnection>>,
+    /// Who publishes (see `crate::leadership`).
+    leadership: Leadership,
 }
 
 /// The advisory lock key of the outbox publisher (any constant shared by all replicas).
 const PUBLISHER_LOCK: i64 = 0x5C1D_0B0C;
 
-#[derive(diesel::QueryableByName)]
-struct Locked {
-    #[diesel(sql_type = diesel::sql_types::Bool)]
-    locked: bool,
-}
-
 impl Relay {
     pub fn new(store: Store, sink: Arc<dyn EventSink>, wake: Arc<Notify>) -> Self {
         Self {
+            leadership: Leadership::new(store.clone(), PUBLISHER_LOCK, "outbox relay"),
             store,
             sink,
             wake,
             batch_size: 256,
             idle_poll: Duration::from_secs(1),
             standby_poll: Duration::from_secs(2),
-            leadership: std::sync::Mutex::new(None),
         }
     }
 
@@ -78,41 +72,8 @@ impl Relay {
         self
     }
 
-    /// Whether this relay is the publisher: SQLite has one process; on PostgreSQL it holds (or
-    /// now takes) the advisory lock, on a connection that still answers.
-    fn lead(&self) -> anyhow::Result<bool> {
-        use diesel::RunQueryDsl;
-        if self.store.database().backend() != platform::db::Backend::Postgres {
-            return Ok(true);
-        }
-        let mut held = self.leadership.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(conn) = held.as_mut() {
-            if diesel::sql_query("SELECT TRUE AS locked").get_result::<Locked>(conn).is_ok() {
-                return Ok(true);
-            }
-            tracing::warn!("the outbox publisher's lock connection was lost; trying to lead again");
-            // Dropping the connection closes it: the server releases the lock with the session.
-            *held = None;
-        }
-        let Some(mut conn) = self.store.database().dedicated_postgres()? else { return Ok(true) };
-        let locked = diesel::sql_query(format!("SELECT pg_try_advisory_lock({PUBLISHER_LOCK}) AS locked"))
-            .get_result::<Locked>(&mut conn)?
-            .locked;
-        if locked {
-            tracing::info!("this relay publishes the outbox");
-            *held = Some(conn);
-        }
-        Ok(locked)
-    }
-
     async fn is_publisher(&self) -> bool {
-        match tokio::task::block_in_place(|| self.lead()) {
-            Ok(leading) => leading,
-            Err(error) => {
-                tracing::warn!(error = %error, "could not check the outbox publisher lock");
-                false
-            }
-        }
+        self.leadership.is_leader().await
     }
 
     /// Publishes until `shutdown` resolves.
@@ -157,7 +118,7 @@ impl Relay {
             }
         }
         // Closing the lock connection releases the lock at once for a standby.
-        drop(self.leadership.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take());
+        self.leadership.release();
         tracing::info!("outbox relay stopped");
     }
 

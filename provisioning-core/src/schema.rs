@@ -85,6 +85,7 @@ diesel::table! {
         failed_at -> Nullable<BigInt>,
         failure -> Nullable<Text>,
         trace_context -> Nullable<Text>,
+        webhooks_queued_at -> Nullable<BigInt>,
     }
 }
 
@@ -103,7 +104,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     republish_jobs,
     republish_job_users,
     tenant_activity,
-    portal_sessions
+    portal_sessions,
+    webhook_endpoints,
+    webhook_deliveries
 );
 
 diesel::table! {
@@ -212,5 +215,35 @@ diesel::table! {
         last_user_agent -> Nullable<Text>,
         last_error_at -> Nullable<BigInt>,
         last_error -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    webhook_endpoints (id) {
+        id -> Text,
+        tenant_id -> Nullable<Text>,
+        url -> Text,
+        secret -> Text,
+        event_types -> Nullable<Text>,
+        description -> Nullable<Text>,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    webhook_deliveries (endpoint_id, seq) {
+        endpoint_id -> Text,
+        seq -> BigInt,
+        resource_key -> Text,
+        event_id -> Text,
+        event_type -> Text,
+        state -> Text,
+        attempts -> Integer,
+        created_at -> BigInt,
+        next_attempt_at -> BigInt,
+        last_attempt_at -> Nullable<BigInt>,
+        last_status -> Nullable<Integer>,
+        last_error -> Nullable<Text>,
+        delivered_at -> Nullable<BigInt>,
     }
 }

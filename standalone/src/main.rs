@@ -73,6 +73,7 @@ async fn main() -> anyhow::Result<()> {
         directory_url: Some(format!("http://{}", Env.socket_addr_or("DIRECTORY_GRPC_ADDR", "127.0.0.1:50052")?)),
         purge_interval_seconds: Env.parse_or("PURGE_INTERVAL_SECONDS", 3600)?,
         safeguards: provisioning_core::config::Safeguards::from_source(&Env, 8)?,
+        webhooks: provisioning_core::config::WebhookSettings::from_source(&Env)?,
     };
     if let Some(token) = core_config.bootstrap.as_ref().and_then(|b| b.token.as_ref()) {
         provisioning_core::config::check_bootstrap_token(

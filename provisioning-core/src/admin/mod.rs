@@ -6,6 +6,7 @@
 pub mod cli;
 mod portal_api;
 mod repair;
+mod webhooks;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -911,13 +912,23 @@ fn resource(path: &str) -> actix_web::Resource {
 }
 
 fn routes(config: &mut web::ServiceConfig) {
-    config.service(
-        web::scope("/admin/v1/outbox/set-aside")
-            .service(resource("").route(web::get().to(repair::list_set_aside)))
-            .service(resource("/retry").route(web::post().to(repair::retry_all)))
-            .service(resource("/{seq}").route(web::delete().to(repair::discard_one)))
-            .service(resource("/{seq}/retry").route(web::post().to(repair::retry_one))),
-    );
+    config
+        .service(
+            web::scope("/admin/v1/outbox/set-aside")
+                .service(resource("").route(web::get().to(repair::list_set_aside)))
+                .service(resource("/retry").route(web::post().to(repair::retry_all)))
+                .service(resource("/{seq}").route(web::delete().to(repair::discard_one)))
+                .service(resource("/{seq}/retry").route(web::post().to(repair::retry_one))),
+        )
+        .service(
+            web::scope("/admin/v1/webhooks")
+                .service(resource("").route(web::get().to(webhooks::list)).route(web::post().to(webhooks::create)))
+                .service(
+                    resource("/{id}").route(web::get().to(webhooks::get)).route(web::delete().to(webhooks::delete)),
+                )
+                .service(resource("/{id}/deliveries").route(web::get().to(webhooks::deliveries)))
+                .service(resource("/{id}/replay").route(web::post().to(webhooks::replay))),
+        );
     config.service(
         web::scope("/admin/v1/tenants")
             .service(resource("").route(web::get().to(list_tenants)).route(web::post().to(create_tenant)))

@@ -12,6 +12,7 @@ pub mod query;
 pub mod schemas;
 pub mod tenants;
 pub mod users;
+pub mod webhooks;
 
 use platform::db::{Database, DbConnection};
 use serde_json::{Map, Value};

@@ -25,3 +25,4 @@ mod protocol;
 mod provisioning_log;
 mod repair;
 mod support;
+mod webhooks;

@@ -1,0 +1,246 @@
+//! Webhooks: a second sink of the outbox, in production and in standalone alike (it reads the
+//! outbox table, not Kafka). The dispatcher — on one replica at a time (`crate::leadership`) —
+//! queues every new outbox event for each endpoint that wants it (its tenant or every tenant,
+//! its event types or all), then sends each endpoint's deliveries as CloudEvents structured JSON
+//! (`crate::events_json`), signed per the Standard Webhooks specification (`webhook-id` = the
+//! event's id, stable across retries; `webhook-timestamp`; `webhook-signature` = `v1,<HMAC-SHA256>`
+//! with the endpoint's `whsec_…` secret, by the `standardwebhooks` crate).
+//!
+//! Order: one resource's events reach an endpoint in outbox order — a delivery waits while an
+//! earlier one of the same resource is pending — and other resources' go on meanwhile. A 2xx
+//! is delivered; anything else (or no answer within `WEBHOOK_TIMEOUT_MS`) is retried with
+//! exponential backoff and ±20% jitter; a delivery still failing `WEBHOOK_DEAD_AFTER_SECONDS`
+//! after it was queued is dead: kept, listed, replayable through the admin API, and no longer
+//! holding back its resource's later events. Delivery is at least once: a receiver keeps the
+//! `webhook-id`s (or versions) it has applied.
+
+use std::collections::HashSet;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::Rng;
+use tokio::sync::Notify;
+
+use crate::config::WebhookSettings;
+use crate::leadership::Leadership;
+use crate::store::Store;
+use crate::store::outbox::OutboxEvent;
+use crate::store::webhooks::{self, Delivery, Endpoint, Outcome};
+use platform::db::now_micros;
+
+/// The advisory lock key of the webhook dispatcher.
+const DISPATCHER_LOCK: i64 = 0x5C1D_0B0D;
+/// Events queued per transaction, and deliveries looked at per endpoint and round.
+const QUEUE_BATCH: i64 = 500;
+const DELIVERY_BATCH: i64 = 200;
+
+/// A new endpoint secret: 32 random bytes, `whsec_<base64>` as Standard Webhooks has it.
+pub fn new_secret() -> String {
+    use base64::Engine;
+    let mut bytes = [0u8; 32];
+    rand::rng().fill(&mut bytes);
+    format!("whsec_{}", base64::engine::general_purpose::STANDARD.encode(bytes))
+}
+
+/// The delay before attempt `attempts + 1`: `base · 2^(attempts-1)`, at most `max`, ±20%.
+pub fn backoff(settings: &WebhookSettings, attempts: i32) -> Duration {
+    let exponent = u32::try_from(attempts.saturating_sub(1).clamp(0, 30)).unwrap_or(30);
+    let delay = settings.retry_base.saturating_mul(2u32.saturating_pow(exponent)).min(settings.retry_max);
+    delay.mul_f64(rand::rng().random_range(0.8..=1.2))
+}
+
+pub struct Dispatcher {
+    store: Store,
+    settings: WebhookSettings,
+    http: reqwest::Client,
+    wake: Arc<Notify>,
+    leadership: Leadership,
+}
+
+impl Dispatcher {
+    pub fn new(store: Store, settings: WebhookSettings, wake: Arc<Notify>) -> anyhow::Result<Self> {
+        let http = reqwest::Client::builder()
+            .timeout(settings.timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("scim-provisioning-webhooks/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        let leadership = Leadership::new(store.clone(), DISPATCHER_LOCK, "webhook dispatcher");
+        Ok(Self { store, settings, http, wake, leadership })
+    }
+
+    /// Dispatches until `shutdown` resolves.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) {
+        tokio::pin!(shutdown);
+        loop {
+            let pause = if self.leadership.is_leader().await {
+                match self.round().await {
+                    Ok(true) => Duration::ZERO,
+                    Ok(false) => Duration::from_millis(250),
+                    Err(error) => {
+                        tracing::error!(error = %error, "webhook dispatcher failed to read or record deliveries");
+                        Duration::from_secs(2)
+                    }
+                }
+            } else {
+                Duration::from_secs(2)
+            };
+            tokio::select! {
+                () = &mut shutdown => break,
+                () = self.wake.notified() => {},
+                () = tokio::time::sleep(pause) => {},
+            }
+        }
+        self.leadership.release();
+        tracing::info!("webhook dispatcher stopped");
+    }
+
+    async fn blocking<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Store) -> Result<T, crate::error::CoreError> + Send + 'static,
+    ) -> anyhow::Result<T> {
+        let store = self.store.clone();
+        Ok(tokio::task::spawn_blocking(move || work(&store)).await??)
+    }
+
+    /// Queues new events and sends what is due; true when there may be more to do at once.
+    async fn round(&self) -> anyhow::Result<bool> {
+        let queued = self.blocking(|store| store.write(|conn| webhooks::queue(conn, QUEUE_BATCH))).await?;
+        let endpoints = self.blocking(|store| store.read(webhooks::list)).await?;
+        let mut sent = 0;
+        for endpoint in endpoints {
+            sent += self.deliver(&endpoint).await?;
+        }
+        Ok(queued as i64 == QUEUE_BATCH || sent > 0)
+    }
+
+    /// Sends an endpoint's due deliveries, each resource's in order; returns how many were tried.
+    async fn deliver(&self, endpoint: &Endpoint) -> anyhow::Result<usize> {
+        let id = endpoint.id.clone();
+        let pending =
+            self.blocking(move |store| store.read(|conn| webhooks::pending(conn, &id, DELIVERY_BATCH))).await?;
+        let now = now_micros();
+        let mut waiting: HashSet<String> = HashSet::new();
+        let mut tried = 0;
+        for (delivery, event) in pending {
+            if waiting.contains(&delivery.resource_key) {
+                continue;
+            }
+            if delivery.next_attempt_at > now {
+                waiting.insert(delivery.resource_key.clone());
+                continue;
+            }
+            tried += 1;
+            let outcome = self.attempt(endpoint, &delivery, event.as_ref()).await;
+            if !matches!(outcome, Outcome::Delivered { .. } | Outcome::Failed { dead: true, .. }) {
+                waiting.insert(delivery.resource_key.clone());
+            }
+            if let Outcome::Failed { status, error, dead, .. } = &outcome {
+                let level_dead = *dead;
+                tracing::warn!(webhook.id = %endpoint.id, seq = delivery.seq, ?status, error = %error, dead = level_dead, "webhook delivery failed");
+            }
+            let (endpoint_id, seq) = (endpoint.id.clone(), delivery.seq);
+            self.blocking(move |store| store.write(|conn| webhooks::record(conn, &endpoint_id, seq, &outcome))).await?;
+        }
+        Ok(tried)
+    }
+
+    async fn attempt(&self, endpoint: &Endpoint, delivery: &Delivery, event: Option<&OutboxEvent>) -> Outcome {
+        let failed = |status: Option<i32>, error: String| {
+            let now = now_micros();
+            let dead_after = i64::try_from(self.settings.dead_after.as_micros()).unwrap_or(i64::MAX);
+            let wait = i64::try_from(backoff(&self.settings, delivery.attempts + 1).as_micros()).unwrap_or(i64::MAX);
+            Outcome::Failed {
+                status,
+                error,
+                next_attempt_at: now.saturating_add(wait),
+                dead: now - delivery.created_at >= dead_after,
+            }
+        };
+        let Some(event) = event else {
+            // Past the outbox's retention: nothing left to send.
+            return Outcome::Failed {
+                status: None,
+                error: "the event is no longer in the outbox (retention)".to_owned(),
+                next_attempt_at: now_micros(),
+                dead: true,
+            };
+        };
+        let body = match crate::events_json::of_outbox(event, &self.settings.naming) {
+            Ok(value) => value.to_string(),
+            Err(error) => {
+                return Outcome::Failed {
+                    status: None,
+                    error: error.to_string(),
+                    next_attempt_at: now_micros(),
+                    dead: true,
+                };
+            }
+        };
+        let signer = match standardwebhooks::Webhook::new(&endpoint.secret) {
+            Ok(signer) => signer,
+            Err(error) => return failed(None, format!("the endpoint's secret is not usable: {error}")),
+        };
+        let timestamp = chrono::Utc::now().timestamp();
+        let signature = match signer.sign(&delivery.event_id, timestamp, body.as_bytes()) {
+            Ok(signature) => signature,
+            Err(error) => return failed(None, format!("signing failed: {error}")),
+        };
+        let sent = self
+            .http
+            .post(&endpoint.url)
+            .header("content-type", "application/cloudevents+json")
+            .header(standardwebhooks::HEADER_WEBHOOK_ID, &delivery.event_id)
+            .header(standardwebhooks::HEADER_WEBHOOK_TIMESTAMP, timestamp.to_string())
+            .header(standardwebhooks::HEADER_WEBHOOK_SIGNATURE, signature)
+            .body(body)
+            .send()
+            .await;
+        match sent {
+            Ok(response) if response.status().is_success() => {
+                Outcome::Delivered { status: i32::from(response.status().as_u16()) }
+            }
+            Ok(response) => {
+                let status = response.status();
+                failed(Some(i32::from(status.as_u16())), format!("the endpoint answered {status}"))
+            }
+            Err(error) => failed(None, format!("no answer: {error}")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings() -> WebhookSettings {
+        WebhookSettings {
+            naming: crate::events_json::Naming { type_prefix: "com.example.scim".into(), source: "/s".into() },
+            timeout: Duration::from_secs(1),
+            retry_base: Duration::from_secs(1),
+            retry_max: Duration::from_secs(60),
+            dead_after: Duration::from_secs(3600),
+        }
+    }
+
+    #[test]
+    fn retries_back_off_exponentially_with_jitter_up_to_the_maximum() {
+        let settings = settings();
+        for (attempts, nominal) in [(1, 1.0), (2, 2.0), (3, 4.0), (7, 60.0), (40, 60.0)] {
+            let delay = backoff(&settings, attempts).as_secs_f64();
+            assert!(delay >= nominal * 0.8 - 1e-9 && delay <= nominal * 1.2 + 1e-9, "attempt {attempts}: {delay}");
+        }
+        let spread: HashSet<u128> = (0..20).map(|_| backoff(&settings, 3).as_micros()).collect();
+        assert!(spread.len() > 1, "jitter spreads retries");
+    }
+
+    #[test]
+    fn secrets_are_standard_webhooks_secrets() {
+        let secret = new_secret();
+        assert!(secret.starts_with("whsec_"));
+        let signer = standardwebhooks::Webhook::new(&secret).expect("a usable secret");
+        let signature = signer.sign("evt-1", 1_700_000_000, b"{}").expect("a signature");
+        assert!(signature.starts_with("v1,"), "{signature}");
+        assert_ne!(new_secret(), secret);
+    }
+}

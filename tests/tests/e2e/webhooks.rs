@@ -1,0 +1,254 @@
+//! Webhooks on the embedded default (no broker): a receiver in the test checks every request's
+//! Standard Webhooks signature with the secret the admin API showed once, reads CloudEvents
+//! structured JSON, sees each resource's events in version order, gets the events again after
+//! it answered 500 (retries with backoff), again after a replay, and a delivery to an endpoint
+//! that never answers goes dead, is listed, and is replayed. The same dispatcher runs on the
+//! three services (it reads the outbox table, not Kafka): `an_admin_sets_up…` style coverage
+//! there is left to the suite's PostgreSQL runs of the store.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::support::{Standalone, eventually, free_port, id_of};
+
+/// One request the receiver got.
+#[derive(Clone, Debug)]
+struct Received {
+    webhook_id: String,
+    answered: u16,
+    signature_ok: bool,
+    content_type: String,
+    event: Value,
+}
+
+#[derive(Clone)]
+struct Receiver {
+    secret: Arc<Mutex<Option<String>>>,
+    /// Answer 500 to this many requests first.
+    fail_first: Arc<AtomicUsize>,
+    received: Arc<Mutex<Vec<Received>>>,
+}
+
+async fn receive(
+    receiver: actix_web::web::Data<Receiver>,
+    request: actix_web::HttpRequest,
+    body: actix_web::web::Bytes,
+) -> actix_web::HttpResponse {
+    let mut headers = http::HeaderMap::new();
+    for (name, value) in request.headers() {
+        if let (Ok(name), Ok(value)) =
+            (http::HeaderName::from_bytes(name.as_str().as_bytes()), http::HeaderValue::from_bytes(value.as_bytes()))
+        {
+            headers.insert(name, value);
+        }
+    }
+    let secret = receiver.secret.lock().unwrap().clone().unwrap_or_default();
+    let signature_ok = standardwebhooks::Webhook::new(&secret).is_ok_and(|hook| hook.verify(&body, &headers).is_ok());
+    let failing = receiver.fail_first.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok();
+    let answered = if failing { 500 } else { 204 };
+    receiver.received.lock().unwrap().push(Received {
+        webhook_id: request.headers().get("webhook-id").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned(),
+        answered,
+        signature_ok,
+        content_type: request
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned(),
+        event: serde_json::from_slice(&body).unwrap_or(Value::Null),
+    });
+    if failing {
+        actix_web::HttpResponse::InternalServerError().finish()
+    } else {
+        actix_web::HttpResponse::NoContent().finish()
+    }
+}
+
+fn start_receiver(fail_first: usize) -> (Receiver, String) {
+    let receiver = Receiver {
+        secret: Arc::default(),
+        fail_first: Arc::new(AtomicUsize::new(fail_first)),
+        received: Arc::default(),
+    };
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://127.0.0.1:{}/hooks/scim", listener.local_addr().unwrap().port());
+    let data = actix_web::web::Data::new(receiver.clone());
+    let server = actix_web::HttpServer::new(move || {
+        actix_web::App::new().app_data(data.clone()).default_service(actix_web::web::to(receive))
+    })
+    .workers(1)
+    .disable_signals()
+    .listen(listener)
+    .unwrap()
+    .run();
+    tokio::spawn(server);
+    (receiver, url)
+}
+
+fn delivered(receiver: &Receiver) -> Vec<Received> {
+    receiver.received.lock().unwrap().iter().filter(|r| r.answered < 300).cloned().collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signed_webhooks_for_every_change_in_order_with_retries_replay_and_dead_letters() {
+    let (receiver, url) = start_receiver(3);
+    let standalone = Standalone::start_with(vec![
+        ("WEBHOOK_RETRY_BASE_MS", "100".to_owned()),
+        ("WEBHOOK_DEAD_AFTER_SECONDS", "4".to_owned()),
+        ("EVENT_TYPE_PREFIX", "com.acme.scim".to_owned()),
+    ])
+    .await;
+    let (admin, client) = (&standalone.admin, &standalone.client);
+
+    for (body, status, what) in [
+        (json!({"url": "not a url"}), StatusCode::BAD_REQUEST, "a bad url"),
+        (json!({"url": "ftp://x.example/"}), StatusCode::BAD_REQUEST, "not http"),
+        (json!({"url": url, "event_types": ["user.exploded"]}), StatusCode::BAD_REQUEST, "an unknown type"),
+        (json!({"url": url, "tenant": "nosuch"}), StatusCode::NOT_FOUND, "an unknown tenant"),
+        (json!({"url": url, "secret": "mine"}), StatusCode::BAD_REQUEST, "an unknown field"),
+    ] {
+        let (got, answer) = admin.call(Method::POST, "/admin/v1/webhooks", Some(body)).await;
+        assert_eq!(got, status, "{what}: {answer}");
+        assert!(answer["detail"].as_str().is_some_and(|d| !d.is_empty()), "{what}: {answer}");
+    }
+    let (status, endpoint) =
+        admin.call(Method::POST, "/admin/v1/webhooks", Some(json!({"url": url, "tenant": "default"}))).await;
+    assert_eq!(status, StatusCode::CREATED, "{endpoint}");
+    let secret = endpoint["secret"].as_str().expect("the secret, shown once").to_owned();
+    assert!(secret.starts_with("whsec_"), "{secret}");
+    *receiver.secret.lock().unwrap() = Some(secret.clone());
+    let id = endpoint["id"].as_str().unwrap().to_owned();
+    let (_, listed) = admin.call(Method::GET, "/admin/v1/webhooks", None).await;
+    assert!(!listed.to_string().contains(&secret), "listings never show the secret: {listed}");
+
+    // Changes, as an IdP makes them.
+    let user = |name: &str| json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": name, "active": true});
+    let (status, ann) = client.scim(Method::POST, "/Users", Some(user("ann@example.com"))).await;
+    assert_eq!(status, StatusCode::CREATED, "{ann}");
+    let ann = id_of(&ann);
+    let patch = |ops: Value| json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": ops});
+    for ops in [
+        json!([{"op": "replace", "path": "displayName", "value": "Ann Lee"}]),
+        json!([{"op": "replace", "path": "active", "value": false}]),
+    ] {
+        let (status, body) = client.scim(Method::PATCH, &format!("/Users/{ann}"), Some(patch(ops))).await;
+        assert!(status.is_success(), "{body}");
+    }
+    let group = json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "Eng", "members": [{"value": ann}]});
+    let (status, group) = client.scim(Method::POST, "/Groups", Some(group)).await;
+    assert_eq!(status, StatusCode::CREATED, "{group}");
+    let group = id_of(&group);
+    let (status, bob) = client.scim(Method::POST, "/Users", Some(user("bob@example.com"))).await;
+    assert_eq!(status, StatusCode::CREATED, "{bob}");
+    let bob = id_of(&bob);
+    let (status, _) = client.scim(Method::DELETE, &format!("/Users/{bob}"), None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+
+    let expected: BTreeMap<String, Vec<&str>> = [
+        (ann.clone(), vec!["user.created", "user.updated", "user.deactivated"]),
+        (group.clone(), vec!["group.created"]),
+        (bob.clone(), vec!["user.created", "user.deleted"]),
+    ]
+    .into();
+    let count: usize = expected.values().map(Vec::len).sum();
+    let got = eventually("every change delivered", || async {
+        let got = delivered(&receiver);
+        (got.len() >= count).then_some(got)
+    })
+    .await;
+    let everything = receiver.received.lock().unwrap().clone();
+    assert!(
+        everything.iter().all(|r| r.signature_ok),
+        "every request is signed with the endpoint's secret: {everything:?}"
+    );
+    assert!(everything.iter().all(|r| r.content_type == "application/cloudevents+json"));
+    let retried: Vec<&Received> = everything.iter().filter(|r| r.answered == 500).collect();
+    assert_eq!(retried.len(), 3);
+    for failed in retried {
+        assert!(got.iter().any(|r| r.webhook_id == failed.webhook_id), "{} retried after its 500", failed.webhook_id);
+    }
+    let mut per_resource: BTreeMap<String, Vec<(i64, String)>> = BTreeMap::new();
+    for received in &got {
+        let event = &received.event;
+        assert_eq!(event["specversion"], "1.0", "{event}");
+        assert_eq!(event["id"], received.webhook_id.as_str(), "webhook-id is the event's id");
+        assert_eq!(event["dataschema"], "urn:scim-provisioning:events:v1", "{event}");
+        assert!(event["time"].as_str().is_some_and(|t| t.ends_with('Z')), "{event}");
+        let kind = event["type"].as_str().unwrap().strip_prefix("com.acme.scim.").expect("the configured prefix");
+        let resource = event["data"]["resource_id"].as_str().unwrap().to_owned();
+        per_resource.entry(resource).or_default().push((event["data"]["version"].as_i64().unwrap(), kind.to_owned()));
+    }
+    assert_eq!(got.len(), count, "each change once: {per_resource:?}");
+    for (resource, types) in &expected {
+        let events = &per_resource[resource];
+        assert!(events.windows(2).all(|w| w[0].0 < w[1].0), "{resource}'s events in version order: {events:?}");
+        assert_eq!(events.iter().map(|(_, t)| t.as_str()).collect::<Vec<_>>(), *types, "{resource}");
+    }
+    let ann_created = got.iter().find(|r| r.event["data"]["resource_id"] == ann.as_str()).unwrap();
+    assert_eq!(ann_created.event["data"]["account"]["user_name"], "ann@example.com", "{:?}", ann_created.event);
+    assert_eq!(ann_created.event["subject"], format!("Users/{ann}"));
+
+    let (_, view) = admin.call(Method::GET, &format!("/admin/v1/webhooks/{id}"), None).await;
+    assert_eq!(view["deliveries"], json!({"pending": 0, "delivered": count, "dead": 0}), "{view}");
+    let (_, list) = admin.call(Method::GET, &format!("/admin/v1/webhooks/{id}/deliveries?state=delivered"), None).await;
+    let list = list["deliveries"].as_array().unwrap().clone();
+    assert_eq!(list.len(), count);
+    assert!(list.iter().any(|d| d["attempts"].as_i64() > Some(1)), "the retried ones show their attempts: {list:?}");
+
+    // Replay: the same events again, with the same ids.
+    let (status, replayed) =
+        admin.call(Method::POST, &format!("/admin/v1/webhooks/{id}/replay"), Some(json!({}))).await;
+    assert_eq!(status, StatusCode::OK, "{replayed}");
+    assert_eq!(replayed["requeued"], count, "{replayed}");
+    let again = eventually("the replay", || async {
+        let got = delivered(&receiver);
+        (got.len() >= 2 * count).then_some(got)
+    })
+    .await;
+    let ids = |list: &[Received]| {
+        let mut ids: Vec<String> = list.iter().map(|r| r.webhook_id.clone()).collect();
+        ids.sort();
+        ids
+    };
+    assert_eq!(ids(&again[count..]), ids(&again[..count]), "a replay sends the same events");
+
+    // An endpoint that never answers: its delivery goes dead, is listed, and can be replayed.
+    let closed = format!("http://127.0.0.1:{}/gone", free_port());
+    let (status, silent) = admin
+        .call(Method::POST, "/admin/v1/webhooks", Some(json!({"url": closed, "event_types": ["user.created"]})))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{silent}");
+    let silent = silent["id"].as_str().unwrap().to_owned();
+    let (status, _) = client.scim(Method::POST, "/Users", Some(user("carl@example.com"))).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let dead = eventually("the undeliverable event dead-lettered", || async {
+        let (_, list) =
+            admin.call(Method::GET, &format!("/admin/v1/webhooks/{silent}/deliveries?state=dead"), None).await;
+        let list = list["deliveries"].as_array().cloned().unwrap_or_default();
+        (!list.is_empty()).then_some(list)
+    })
+    .await;
+    assert_eq!(dead.len(), 1, "only user.created: {dead:?}");
+    assert_eq!(dead[0]["event_type"], "user.created");
+    assert!(dead[0]["last_error"].as_str().is_some_and(|e| e.contains("no answer")), "{dead:?}");
+    assert!(dead[0]["attempts"].as_i64() > Some(1), "{dead:?}");
+    let (_, replayed) =
+        admin.call(Method::POST, &format!("/admin/v1/webhooks/{silent}/replay"), Some(json!({"state": "dead"}))).await;
+    assert_eq!(replayed["requeued"], 1, "{replayed}");
+    let (_, view) = admin.call(Method::GET, &format!("/admin/v1/webhooks/{silent}"), None).await;
+    assert_eq!(view["deliveries"]["dead"], 0, "back in line: {view}");
+    // The first endpoint got carl's creation too (it takes every type of tenant default).
+    eventually("carl's event at the first endpoint", || async {
+        delivered(&receiver).iter().any(|r| r.event["data"]["account"]["user_name"] == "carl@example.com").then_some(())
+    })
+    .await;
+    let (status, _) = admin.call(Method::DELETE, &format!("/admin/v1/webhooks/{silent}"), None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = admin.call(Method::GET, &format!("/admin/v1/webhooks/{silent}"), None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
