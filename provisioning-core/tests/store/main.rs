@@ -16,6 +16,7 @@ mod republish;
 mod statements;
 mod tenants;
 mod users;
+mod webhooks;
 
 use std::ops::Deref;
 
