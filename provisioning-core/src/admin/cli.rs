@@ -38,6 +38,12 @@ pub const USAGE: &str = "usage: admin <command>  (ADMIN_URL, default http://127.
   set-aside list [--tenant <slug>] [--limit <n>]
   set-aside retry [<seq>] [--tenant <slug>]
   set-aside discard <seq>
+  webhooks list
+  webhooks show <webhook id>
+  webhooks create <url> [--tenant <slug>] [--event-types <type,type…>] [--description <text>]
+  webhooks deliveries <webhook id> [--state <pending|delivered|dead>] [--limit <n>]
+  webhooks replay <webhook id> [--since <RFC 3339>] [--state <delivered|dead>]
+  webhooks delete <webhook id>
   log <slug> [--since <RFC 3339>] [--until <RFC 3339>] [--status <404|4xx|error>] [--resource-id <id>] [--limit <n>]";
 
 /// One admin API request, as the command line asks for it.
@@ -258,6 +264,55 @@ pub fn parse(arguments: &[String]) -> anyhow::Result<Call> {
                 _ => bail!("{USAGE}"),
             }
         }
+        ["webhooks", verb] => {
+            let webhooks = "/admin/v1/webhooks";
+            let (positional, named) =
+                options(rest, &["tenant", "event-types", "description", "state", "limit", "since"])?;
+            let query = |allowed: &[&str]| -> anyhow::Result<String> {
+                let mut parts = Vec::new();
+                for (name, value) in &named {
+                    if !allowed.contains(name) {
+                        bail!("--{name} does not apply to webhooks {verb}");
+                    }
+                    parts.push(format!("{name}={}", segment(value)));
+                }
+                Ok(if parts.is_empty() { String::new() } else { format!("?{}", parts.join("&")) })
+            };
+            let body = |allowed: &[&str]| -> anyhow::Result<Value> {
+                let mut body = json!({});
+                for (name, value) in &named {
+                    if !allowed.contains(name) {
+                        bail!("--{name} does not apply to webhooks {verb}");
+                    }
+                    body[name.replace('-', "_")] = match *name {
+                        "event-types" => json!(value.split(',').map(str::trim).collect::<Vec<_>>()),
+                        _ => json!(value),
+                    };
+                }
+                Ok(body)
+            };
+            match (*verb, positional.as_slice()) {
+                ("list", []) if named.is_empty() => call(Method::GET, webhooks.to_owned(), None),
+                ("show", [id]) if named.is_empty() => call(Method::GET, format!("{webhooks}/{}", segment(id)), None),
+                ("delete", [id]) if named.is_empty() => {
+                    call(Method::DELETE, format!("{webhooks}/{}", segment(id)), None)
+                }
+                ("create", [url]) => {
+                    let mut body = body(&["tenant", "event-types", "description"])?;
+                    body["url"] = json!(url);
+                    call(Method::POST, webhooks.to_owned(), Some(body))
+                }
+                ("deliveries", [id]) => call(
+                    Method::GET,
+                    format!("{webhooks}/{}/deliveries{}", segment(id), query(&["state", "limit"])?),
+                    None,
+                ),
+                ("replay", [id]) => {
+                    call(Method::POST, format!("{webhooks}/{}/replay", segment(id)), Some(body(&["since", "state"])?))
+                }
+                _ => bail!("{USAGE}"),
+            }
+        }
         ["log", slug] => {
             let (positional, named) = options(rest, &["since", "until", "status", "resource-id", "limit"])?;
             if !positional.is_empty() {
@@ -319,6 +374,31 @@ mod tests {
 
     fn words(line: &str) -> Vec<String> {
         line.split_whitespace().map(str::to_owned).collect()
+    }
+
+    #[test]
+    fn webhook_command_lines_become_requests() {
+        let create = parse(&words(
+            "webhooks create https://app.example/h --tenant acme --event-types user.created,group.deleted",
+        ))
+        .unwrap();
+        assert_eq!((create.method, create.path.as_str()), (Method::POST, "/admin/v1/webhooks"));
+        assert_eq!(
+            create.body,
+            Some(
+                json!({"tenant": "acme", "event_types": ["user.created", "group.deleted"], "url": "https://app.example/h"})
+            )
+        );
+        let deliveries = parse(&words("webhooks deliveries 0193 --state dead --limit 5")).unwrap();
+        assert_eq!(deliveries.path, "/admin/v1/webhooks/0193/deliveries?state=dead&limit=5");
+        let replay = parse(&words("webhooks replay 0193 --state dead")).unwrap();
+        assert_eq!(
+            (replay.path.as_str(), replay.body),
+            ("/admin/v1/webhooks/0193/replay", Some(json!({"state": "dead"})))
+        );
+        assert_eq!(parse(&words("webhooks delete 0193")).unwrap().method, Method::DELETE);
+        assert!(parse(&words("webhooks deliveries 0193 --tenant acme")).is_err(), "an option of another verb");
+        assert!(parse(&words("webhooks list extra")).is_err());
     }
 
     #[test]
