@@ -39,8 +39,8 @@ SERVICES = ["gateway", "provisioning-core", "directory-store", "standalone"]
 PEER_VERSION = "0.8.3"
 CACHE = os.path.expanduser("~/.cache/scim-provisioning")
 
-SCENARIOS = ["create", "get", "filter", "patch-user", "lag", "member-add-small", "member-add-large", "member-add-huge",
-             "initial-sync", "rss"]
+SCENARIOS = ["create", "get", "filter", "patch-user", "lag", "webhooks", "member-add-small", "member-add-large",
+             "member-add-huge", "initial-sync", "rss"]
 TARGETS = ["floor", "stack", "standalone", "peer"]
 
 FULL = dict(seed_users=5000, seconds=10, clients=16, member_small=10, member_large=50000, member_huge=100000,
@@ -390,6 +390,7 @@ class Stack(Target):
         wait_http(f"http://127.0.0.1:{ports['gateway']}/readyz", every, "gateway")
         self.url = f"http://127.0.0.1:{ports['gateway']}/scim/v2"
         self.directory = f"http://127.0.0.1:{ports['dir_http']}"
+        self.admin = f"http://127.0.0.1:{ports['admin']}"
         warm_up(self)
 
     def largest_event(self):
@@ -430,6 +431,7 @@ class Standalone(Target):
         wait_http(f"http://127.0.0.1:{ports['dir_http']}/readyz", [p], "standalone's directory")
         self.url = f"http://127.0.0.1:{ports['gateway']}/scim/v2"
         self.directory = f"http://127.0.0.1:{ports['dir_http']}"
+        self.admin = f"http://127.0.0.1:{ports['admin']}"
         self.tenant = "default"
         warm_up(self)
 
@@ -623,6 +625,11 @@ def run_scenarios(target, bench, sizes, only, record, work, is_peer):
     if "lag" in only and target.directory:
         measure("lag", "lag", slack + 60, clients=clients, seconds=seconds, directory_url=target.directory,
                 tenant=target.tenant, sample_every=10)
+    if "webhooks" in only and getattr(target, "admin", None):
+        before = target.usage()
+        scenarios["webhooks"] = run_webhooks(target, bench, clients, seconds, slack)
+        snapshot(target, record, "webhooks", before)
+        target.check_alive()
     if "member-add-small" in only:
         measure("member-add-small", "member-add", 600, group_size=sizes["member_small"],
                 requests=sizes["member_requests"], seconds=sizes["member_seconds"], seed_file=seed_file)
@@ -638,6 +645,78 @@ def run_scenarios(target, bench, sizes, only, record, work, is_peer):
         largest, count = target.largest_event()
         record["largest_event_bytes"], record["outbox_events"] = largest, count
         log(f"{target.name}: largest event {largest} bytes of {count} events")
+
+
+def percentile(values, q):
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else None
+
+
+def run_webhooks(target, bench, clients, seconds, slack):
+    """A webhook endpoint (a threaded HTTP receiver here, answering 204) for the tenant, then
+    the create load: every user.created is delivered. Events per second at the endpoint (first
+    to last arrival) and the delay from each event's commit (`time`) to its arrival."""
+    import datetime
+    import http.server
+    import threading
+
+    arrivals = []
+    lock = threading.Lock()
+
+    class Receiver(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            now = time.time()
+            try:
+                event = json.loads(body)
+                at = datetime.datetime.fromisoformat(event["time"].replace("Z", "+00:00")).timestamp()
+                with lock:
+                    arrivals.append((now, now - at, event["id"]))
+            except (ValueError, KeyError):
+                pass
+            self.send_response(204)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    headers = {"Authorization": "Bearer bench-admin", "Content-Type": "application/json"}
+    endpoint = None
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/hook"
+        status, reply = http_status(f"{target.admin}/admin/v1/webhooks", headers, "POST",
+                                    json.dumps({"url": url, "tenant": target.tenant}), timeout=10)
+        if status != 201:
+            return {"failed": f"creating the endpoint → {status}: {reply[:200]!r}"}
+        endpoint = json.loads(reply)["id"]
+        load = bench.run("create", target, slack, clients=clients, seconds=seconds)
+        deadline = time.time() + 300
+        while True:
+            status, reply = http_status(f"{target.admin}/admin/v1/webhooks/{endpoint}", headers, timeout=10)
+            counts = json.loads(reply)["deliveries"] if status == 200 else {}
+            if counts and counts["pending"] == 0 and counts["delivered"] > 0:
+                break
+            if time.time() > deadline:
+                return {"failed": f"deliveries still pending after 300 s: {counts}", "load": load}
+            time.sleep(0.2)
+        with lock:
+            got = list(arrivals)
+        ids = {i for _, _, i in got}
+        span = max(a for a, _, _ in got) - min(a for a, _, _ in got)
+        delays = [d * 1000 for _, d, _ in got]
+        return {"rps": round(len(ids) / span, 1) if span > 0 else None, "p50_ms": percentile(delays, 0.5),
+                "p99_ms": percentile(delays, 0.99), "max_ms": max(delays), "events": len(ids),
+                "requests": len(got), "delivered": counts["delivered"], "dead": counts["dead"],
+                "errors": counts["dead"] + (len(ids) != counts["delivered"]), "load_rps": load.get("rps")}
+    finally:
+        if endpoint:
+            http_status(f"{target.admin}/admin/v1/webhooks/{endpoint}", headers, "DELETE", timeout=10)
+        server.shutdown()
 
 
 def run_initial_sync(target, bench, sizes, record, work, is_peer):
@@ -744,6 +823,9 @@ def table(results, order):
                 note = f"FAILED: {r['failed'][:60]}"
             if t == "floor":
                 note = r.get("scenario", "") + (f", avg {r.get('latency_avg_ms')} ms" if "latency_avg_ms" in r else "")
+            if scenario == "webhooks" and "events" in r:
+                note = (f"events/s at one endpoint; delay commit→arrival, max {fmt(r['max_ms'], 1)} ms; "
+                        f"{r['events']} events under a create load of {fmt(r.get('load_rps'))} rps")
             if scenario == "initial-sync" and "phases" in r:
                 ph = r["phases"]
                 note = (f"users {fmt(ph['users']['rps'])}/s, groups {fmt(ph['groups']['rps'])}/s, "
@@ -871,8 +953,8 @@ def main():
         needs_pg = bool({"floor", "stack"} - skip)
         pg = Postgres(runner, args.pg_conf) if needs_pg else None
         tansu = Tansu(runner) if "stack" not in skip else None
-        phase_a = {"create", "get", "filter", "patch-user", "lag", "member-add-small", "member-add-large",
-                   "member-add-huge"} & only
+        phase_a = {"create", "get", "filter", "patch-user", "lag", "webhooks", "member-add-small",
+                   "member-add-large", "member-add-huge"} & only
         for name in TARGETS:
             if name in skip:
                 continue
