@@ -2,9 +2,9 @@
 //! Standard Webhooks signature with the secret the admin API showed once, reads CloudEvents
 //! structured JSON, sees each resource's events in version order, gets the events again after
 //! it answered 500 (retries with backoff), again after a replay, and a delivery to an endpoint
-//! that never answers goes dead, is listed, and is replayed. The same dispatcher runs on the
-//! three services (it reads the outbox table, not Kafka): `an_admin_sets_up…` style coverage
-//! there is left to the suite's PostgreSQL runs of the store.
+//! that never answers goes dead, is listed, and is replayed. On standalone (no broker) and on
+//! the three services (PostgreSQL; the dispatcher reads the outbox table, beside the relay to
+//! Kafka).
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::support::{Standalone, eventually, free_port, id_of};
+use crate::support::{Admin, Client, Cluster, ClusterOptions, Standalone, eventually, free_port, id_of};
 
 /// One request the receiver got.
 #[derive(Clone, Debug)]
@@ -94,16 +94,33 @@ fn delivered(receiver: &Receiver) -> Vec<Received> {
     receiver.received.lock().unwrap().iter().filter(|r| r.answered < 300).cloned().collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn signed_webhooks_for_every_change_in_order_with_retries_replay_and_dead_letters() {
-    let (receiver, url) = start_receiver(3);
-    let standalone = Standalone::start_with(vec![
+fn settings() -> Vec<(&'static str, String)> {
+    vec![
         ("WEBHOOK_RETRY_BASE_MS", "100".to_owned()),
         ("WEBHOOK_DEAD_AFTER_SECONDS", "4".to_owned()),
         ("EVENT_TYPE_PREFIX", "com.acme.scim".to_owned()),
-    ])
-    .await;
-    let (admin, client) = (&standalone.admin, &standalone.client);
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signed_webhooks_in_order_with_retries_replay_and_dead_letters_on_standalone() {
+    let (receiver, url) = start_receiver(3);
+    let standalone = Standalone::start_with(settings()).await;
+    webhooks_deliver_every_change(&standalone.admin, &standalone.client, &receiver, &url).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signed_webhooks_in_order_with_retries_replay_and_dead_letters_on_the_three_services() {
+    let (receiver, url) = start_receiver(3);
+    let mut options = ClusterOptions::new(crate::support::required_env("KAFKA_BOOTSTRAP_SERVERS"));
+    options.core_env = settings();
+    let cluster = Cluster::start_with(options).await;
+    webhooks_deliver_every_change(&cluster.admin, &cluster.client, &receiver, &url).await;
+}
+
+async fn webhooks_deliver_every_change(admin: &Admin, client: &Client, receiver: &Receiver, url: &str) {
+    let receiver = receiver.clone();
+    let tenant = client.endpoints.tenant.clone();
 
     for (body, status, what) in [
         (json!({"url": "not a url"}), StatusCode::BAD_REQUEST, "a bad url"),
@@ -117,7 +134,7 @@ async fn signed_webhooks_for_every_change_in_order_with_retries_replay_and_dead_
         assert!(answer["detail"].as_str().is_some_and(|d| !d.is_empty()), "{what}: {answer}");
     }
     let (status, endpoint) =
-        admin.call(Method::POST, "/admin/v1/webhooks", Some(json!({"url": url, "tenant": "default"}))).await;
+        admin.call(Method::POST, "/admin/v1/webhooks", Some(json!({"url": url, "tenant": tenant}))).await;
     assert_eq!(status, StatusCode::CREATED, "{endpoint}");
     let secret = endpoint["secret"].as_str().expect("the secret, shown once").to_owned();
     assert!(secret.starts_with("whsec_"), "{secret}");
@@ -242,7 +259,7 @@ async fn signed_webhooks_for_every_change_in_order_with_retries_replay_and_dead_
     assert_eq!(replayed["requeued"], 1, "{replayed}");
     let (_, view) = admin.call(Method::GET, &format!("/admin/v1/webhooks/{silent}"), None).await;
     assert_eq!(view["deliveries"]["dead"], 0, "back in line: {view}");
-    // The first endpoint got carl's creation too (it takes every type of tenant default).
+    // The first endpoint got carl's creation too (it takes every type of its tenant).
     eventually("carl's event at the first endpoint", || async {
         delivered(&receiver).iter().any(|r| r.event["data"]["account"]["user_name"] == "carl@example.com").then_some(())
     })
