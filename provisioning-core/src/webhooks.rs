@@ -34,6 +34,8 @@ const DISPATCHER_LOCK: i64 = 0x5C1D_0B0D;
 /// Events queued per transaction, and deliveries looked at per endpoint and round.
 const QUEUE_BATCH: i64 = 500;
 const DELIVERY_BATCH: i64 = 200;
+/// Requests in flight to one endpoint at once (each of another resource).
+const IN_FLIGHT: usize = 16;
 
 /// A new endpoint secret: 32 random bytes, `whsec_<base64>` as Standard Webhooks has it.
 pub fn new_secret() -> String {
@@ -115,32 +117,44 @@ impl Dispatcher {
     }
 
     /// Sends an endpoint's due deliveries, each resource's in order; returns how many were tried.
+    /// Sends an endpoint's due deliveries: the oldest pending one of each resource (a later
+    /// one waits for the next round, so each resource's stay in order), up to
+    /// [`IN_FLIGHT`] at once; records the outcomes in one transaction. Returns how many were
+    /// tried.
     async fn deliver(&self, endpoint: &Endpoint) -> anyhow::Result<usize> {
+        use futures::StreamExt;
         let id = endpoint.id.clone();
         let pending =
             self.blocking(move |store| store.read(|conn| webhooks::pending(conn, &id, DELIVERY_BATCH))).await?;
         let now = now_micros();
-        let mut waiting: HashSet<String> = HashSet::new();
-        let mut tried = 0;
-        for (delivery, event) in pending {
-            if waiting.contains(&delivery.resource_key) {
-                continue;
-            }
-            if delivery.next_attempt_at > now {
-                waiting.insert(delivery.resource_key.clone());
-                continue;
-            }
-            tried += 1;
-            let outcome = self.attempt(endpoint, &delivery, event.as_ref()).await;
-            if !matches!(outcome, Outcome::Delivered { .. } | Outcome::Failed { dead: true, .. }) {
-                waiting.insert(delivery.resource_key.clone());
-            }
-            if let Outcome::Failed { status, error, dead, .. } = &outcome {
-                let level_dead = *dead;
-                tracing::warn!(webhook.id = %endpoint.id, seq = delivery.seq, ?status, error = %error, dead = level_dead, "webhook delivery failed");
-            }
-            let (endpoint_id, seq) = (endpoint.id.clone(), delivery.seq);
-            self.blocking(move |store| store.write(|conn| webhooks::record(conn, &endpoint_id, seq, &outcome))).await?;
+        let mut seen: HashSet<String> = HashSet::new();
+        let due: Vec<(Delivery, Option<OutboxEvent>)> = pending
+            .into_iter()
+            .filter(|(delivery, _)| seen.insert(delivery.resource_key.clone()) && delivery.next_attempt_at <= now)
+            .collect();
+        let tried = due.len();
+        let outcomes: Vec<(i64, Outcome)> = futures::stream::iter(due)
+            .map(|(delivery, event)| async move {
+                let outcome = self.attempt(endpoint, &delivery, event.as_ref()).await;
+                if let Outcome::Failed { status, error, dead, .. } = &outcome {
+                    tracing::warn!(webhook.id = %endpoint.id, seq = delivery.seq, ?status, error = %error, dead = *dead, "webhook delivery failed");
+                }
+                (delivery.seq, outcome)
+            })
+            .buffer_unordered(IN_FLIGHT)
+            .collect()
+            .await;
+        if !outcomes.is_empty() {
+            let endpoint_id = endpoint.id.clone();
+            self.blocking(move |store| {
+                store.write(|conn| {
+                    for (seq, outcome) in &outcomes {
+                        webhooks::record(conn, &endpoint_id, *seq, outcome)?;
+                    }
+                    Ok(())
+                })
+            })
+            .await?;
         }
         Ok(tried)
     }

@@ -132,22 +132,26 @@ pub fn queue(conn: &mut DbConnection, limit: i64) -> Result<usize, CoreError> {
         .select(OutboxEvent::as_select())
         .load(conn)?;
     let now = now_micros();
-    for event in &events {
-        for endpoint in endpoints.iter().filter(|e| e.wants(event)) {
-            diesel::insert_into(webhook_deliveries::table)
-                .values((
-                    webhook_deliveries::endpoint_id.eq(&endpoint.id),
-                    webhook_deliveries::seq.eq(event.seq),
-                    webhook_deliveries::resource_key.eq(event.key()),
-                    webhook_deliveries::event_id.eq(&event.event_id),
-                    webhook_deliveries::event_type.eq(&event.event_type),
-                    webhook_deliveries::state.eq(PENDING),
-                    webhook_deliveries::attempts.eq(0),
-                    webhook_deliveries::created_at.eq(now),
-                    webhook_deliveries::next_attempt_at.eq(now),
-                ))
-                .execute(conn)?;
-        }
+    let rows: Vec<_> = events
+        .iter()
+        .flat_map(|event| endpoints.iter().filter(|e| e.wants(event)).map(move |endpoint| (endpoint, event)))
+        .map(|(endpoint, event)| {
+            (
+                webhook_deliveries::endpoint_id.eq(endpoint.id.clone()),
+                webhook_deliveries::seq.eq(event.seq),
+                webhook_deliveries::resource_key.eq(event.key()),
+                webhook_deliveries::event_id.eq(event.event_id.clone()),
+                webhook_deliveries::event_type.eq(event.event_type.clone()),
+                webhook_deliveries::state.eq(PENDING),
+                webhook_deliveries::attempts.eq(0),
+                webhook_deliveries::created_at.eq(now),
+                webhook_deliveries::next_attempt_at.eq(now),
+            )
+        })
+        .collect();
+    // One statement per 100 deliveries (SQLite allows 32,766 bound values; 9 per row).
+    for chunk in rows.chunks(100) {
+        platform::db::insert_rows(conn, diesel::insert_into(webhook_deliveries::table).values(chunk.to_vec()))?;
     }
     let seqs: Vec<i64> = events.iter().map(|e| e.seq).collect();
     diesel::update(outbox::table.filter(outbox::seq.eq_any(&seqs)))
