@@ -824,7 +824,7 @@ def table(results, order):
             if t == "floor":
                 note = r.get("scenario", "") + (f", avg {r.get('latency_avg_ms')} ms" if "latency_avg_ms" in r else "")
             if scenario == "webhooks" and "events" in r:
-                note = (f"events/s at one endpoint; delay commit→arrival, max {fmt(r['max_ms'], 1)} ms; "
+                note = (f"events/s at one endpoint; delay event time→arrival, max {fmt(r['max_ms'], 1)} ms; "
                         f"{r['events']} events under a create load of {fmt(r.get('load_rps'))} rps")
             if scenario == "initial-sync" and "phases" in r:
                 ph = r["phases"]

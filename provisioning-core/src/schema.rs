@@ -227,6 +227,7 @@ diesel::table! {
         event_types -> Nullable<Text>,
         description -> Nullable<Text>,
         created_at -> BigInt,
+        start_seq -> BigInt,
     }
 }
 
@@ -241,6 +242,7 @@ diesel::table! {
         attempts -> Integer,
         created_at -> BigInt,
         next_attempt_at -> BigInt,
+        first_attempt_at -> Nullable<BigInt>,
         last_attempt_at -> Nullable<BigInt>,
         last_status -> Nullable<Integer>,
         last_error -> Nullable<Text>,

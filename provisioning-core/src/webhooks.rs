@@ -14,7 +14,6 @@
 //! holding back its resource's later events. Delivery is at least once: a receiver keeps the
 //! `webhook-id`s (or versions) it has applied.
 
-use std::collections::HashSet;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -76,7 +75,13 @@ impl Dispatcher {
         tokio::pin!(shutdown);
         loop {
             let pause = if self.leadership.is_leader().await {
-                match self.round().await {
+                // A round may wait on slow endpoints; shutdown does not (an attempt not yet
+                // recorded is sent again, with the same webhook-id).
+                let round = tokio::select! {
+                    () = &mut shutdown => break,
+                    round = self.round() => round,
+                };
+                match round {
                     Ok(true) => Duration::ZERO,
                     Ok(false) => Duration::from_millis(250),
                     Err(error) => {
@@ -124,14 +129,8 @@ impl Dispatcher {
     async fn deliver(&self, endpoint: &Endpoint) -> anyhow::Result<usize> {
         use futures::StreamExt;
         let id = endpoint.id.clone();
-        let pending =
-            self.blocking(move |store| store.read(|conn| webhooks::pending(conn, &id, DELIVERY_BATCH))).await?;
         let now = now_micros();
-        let mut seen: HashSet<String> = HashSet::new();
-        let due: Vec<(Delivery, Option<OutboxEvent>)> = pending
-            .into_iter()
-            .filter(|(delivery, _)| seen.insert(delivery.resource_key.clone()) && delivery.next_attempt_at <= now)
-            .collect();
+        let due = self.blocking(move |store| store.read(|conn| webhooks::due(conn, &id, now, DELIVERY_BATCH))).await?;
         let tried = due.len();
         let outcomes: Vec<(i64, Outcome)> = futures::stream::iter(due)
             .map(|(delivery, event)| async move {
@@ -168,7 +167,8 @@ impl Dispatcher {
                 status,
                 error,
                 next_attempt_at: now.saturating_add(wait),
-                dead: now - delivery.created_at >= dead_after,
+                // The clock starts at the first attempt, not while it waited behind its resource.
+                dead: now - delivery.first_attempt_at.unwrap_or(now) >= dead_after,
             }
         };
         let Some(event) = event else {
@@ -218,13 +218,16 @@ impl Dispatcher {
                 let status = response.status();
                 failed(Some(i32::from(status.as_u16())), format!("the endpoint answered {status}"))
             }
-            Err(error) => failed(None, format!("no answer: {error}")),
+            // Without the URL: it may carry a credential in its path.
+            Err(error) => failed(None, format!("no answer: {}", error.without_url())),
         }
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashSet;
+
     use super::*;
 
     fn settings() -> WebhookSettings {

@@ -56,6 +56,9 @@ fn check_url(url: &str) -> Result<(), AdminError> {
     if !matches!(parsed.scheme(), "https" | "http") || parsed.host_str().is_none() {
         return Err(AdminError::bad_request("url must be an http:// or https:// URL with a host"));
     }
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err(AdminError::bad_request("url may not carry a user or password: the signature authenticates"));
+    }
     if url.len() > 2048 {
         return Err(AdminError::bad_request("url is at most 2048 characters"));
     }

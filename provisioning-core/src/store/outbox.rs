@@ -135,15 +135,25 @@ pub fn backlog(conn: &mut DbConnection) -> Result<Backlog, CoreError> {
 /// full records (names, e-mails) only as long as the retention says. Set-aside events stay
 /// until an operator retries or discards them.
 pub fn prune_published(conn: &mut DbConnection, cutoff: i64, limit: i64) -> Result<usize, CoreError> {
-    let due: Vec<i64> = outbox::table
-        .filter(outbox::published_at.lt(cutoff))
-        .order(outbox::seq.asc())
-        .limit(limit)
-        .select(outbox::seq)
-        .load(conn)?;
+    use crate::schema::{webhook_deliveries, webhook_endpoints};
+    // Not what the webhook endpoints still need: an event not yet queued for them (while there
+    // are any), or one with a delivery still pending.
+    let endpoints: i64 = webhook_endpoints::table.count().get_result(conn)?;
+    let mut query = outbox::table.filter(outbox::published_at.lt(cutoff)).into_boxed();
+    if endpoints > 0 {
+        let pending = webhook_deliveries::table
+            .filter(webhook_deliveries::state.eq(crate::store::webhooks::PENDING))
+            .select(webhook_deliveries::seq);
+        query = query
+            .filter(outbox::webhooks_queued_at.is_not_null())
+            .filter(diesel::dsl::not(outbox::seq.eq_any(pending)));
+    }
+    let due: Vec<i64> = query.order(outbox::seq.asc()).limit(limit).select(outbox::seq).load(conn)?;
     if due.is_empty() {
         return Ok(0);
     }
+    // Their finished deliveries go with them (they could not be replayed any more).
+    diesel::delete(webhook_deliveries::table.filter(webhook_deliveries::seq.eq_any(&due))).execute(conn)?;
     Ok(diesel::delete(outbox::table.filter(outbox::seq.eq_any(&due))).execute(conn)?)
 }
 

@@ -8,7 +8,7 @@ use crate::schema::{outbox, webhook_deliveries, webhook_endpoints};
 use crate::store::outbox::OutboxEvent;
 use platform::db::{DbConnection, now_micros};
 
-#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable)]
+#[derive(Clone, PartialEq, Eq, Queryable, Selectable)]
 #[diesel(table_name = webhook_endpoints)]
 pub struct Endpoint {
     pub id: String,
@@ -20,17 +20,38 @@ pub struct Endpoint {
     pub event_types: Option<String>,
     pub description: Option<String>,
     pub created_at: i64,
+    /// It receives the events after this outbox `seq` (the last one when it was made).
+    pub start_seq: i64,
+}
+
+/// Never the secret.
+impl std::fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Endpoint")
+            .field("id", &self.id)
+            .field("tenant_id", &self.tenant_id)
+            .field("url", &self.url)
+            .field("event_types", &self.event_types)
+            .field("start_seq", &self.start_seq)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Endpoint {
     pub fn types(&self) -> Option<Vec<String>> {
         self.event_types.as_deref().and_then(|text| serde_json::from_str(text).ok())
     }
+}
 
-    fn wants(&self, event: &OutboxEvent) -> bool {
-        self.tenant_id.as_ref().is_none_or(|tenant| *tenant == event.tenant_id)
-            && self.types().is_none_or(|types| types.contains(&event.event_type))
-    }
+/// What queueing needs of an outbox event (not its payload).
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = outbox)]
+struct Queued {
+    seq: i64,
+    event_id: String,
+    event_type: String,
+    tenant_id: String,
+    resource_id: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable)]
@@ -46,6 +67,9 @@ pub struct Delivery {
     pub attempts: i32,
     pub created_at: i64,
     pub next_attempt_at: i64,
+    /// When it was first tried: the dead-letter clock starts then (not while it waits behind
+    /// an earlier event of its resource).
+    pub first_attempt_at: Option<i64>,
     pub last_attempt_at: Option<i64>,
     pub last_status: Option<i32>,
     pub last_error: Option<String>,
@@ -60,8 +84,7 @@ fn not_found(id: &str) -> CoreError {
     CoreError::Scim(ScimError::not_found(format!("no webhook endpoint '{id}'")))
 }
 
-/// Stores an endpoint; it receives the events written from now on (those not yet queued are
-/// marked queued, so that it does not start with a backlog).
+/// Stores an endpoint; it receives the events written from now on (after the outbox's last).
 pub fn create(
     conn: &mut DbConnection,
     tenant: Option<&str>,
@@ -73,9 +96,7 @@ pub fn create(
     let id = uuid::Uuid::now_v7().to_string();
     let types = event_types.map(|t| serde_json::to_string(t).unwrap_or_default());
     let now = now_micros();
-    diesel::update(outbox::table.filter(outbox::webhooks_queued_at.is_null()))
-        .set(outbox::webhooks_queued_at.eq(now))
-        .execute(conn)?;
+    let last: Option<i64> = outbox::table.select(diesel::dsl::max(outbox::seq)).first(conn)?;
     diesel::insert_into(webhook_endpoints::table)
         .values((
             webhook_endpoints::id.eq(&id),
@@ -85,6 +106,7 @@ pub fn create(
             webhook_endpoints::event_types.eq(types),
             webhook_endpoints::description.eq(description),
             webhook_endpoints::created_at.eq(now),
+            webhook_endpoints::start_seq.eq(last.unwrap_or(0)),
         ))
         .execute(conn)?;
     find(conn, &id)
@@ -125,21 +147,30 @@ pub fn queue(conn: &mut DbConnection, limit: i64) -> Result<usize, CoreError> {
     if endpoints.is_empty() {
         return Ok(0);
     }
-    let events: Vec<OutboxEvent> = outbox::table
+    let events: Vec<Queued> = outbox::table
         .filter(outbox::webhooks_queued_at.is_null())
         .order(outbox::seq.asc())
         .limit(limit)
-        .select(OutboxEvent::as_select())
+        .select(Queued::as_select())
         .load(conn)?;
     let now = now_micros();
+    let filters: Vec<(&Endpoint, Option<Vec<String>>)> = endpoints.iter().map(|e| (e, e.types())).collect();
+    let wants = |endpoint: &Endpoint, types: &Option<Vec<String>>, event: &Queued| {
+        event.seq > endpoint.start_seq
+            && endpoint.tenant_id.as_ref().is_none_or(|tenant| *tenant == event.tenant_id)
+            && types.as_ref().is_none_or(|types| types.contains(&event.event_type))
+    };
     let rows: Vec<_> = events
         .iter()
-        .flat_map(|event| endpoints.iter().filter(|e| e.wants(event)).map(move |endpoint| (endpoint, event)))
+        .flat_map(|event| {
+            filters.iter().filter(move |(e, types)| wants(e, types, event)).map(move |(endpoint, _)| (*endpoint, event))
+        })
         .map(|(endpoint, event)| {
             (
                 webhook_deliveries::endpoint_id.eq(endpoint.id.clone()),
                 webhook_deliveries::seq.eq(event.seq),
-                webhook_deliveries::resource_key.eq(event.key()),
+                // The relay's Kafka key: tenant/resource.
+                webhook_deliveries::resource_key.eq(format!("{}/{}", event.tenant_id, event.resource_id)),
                 webhook_deliveries::event_id.eq(event.event_id.clone()),
                 webhook_deliveries::event_type.eq(event.event_type.clone()),
                 webhook_deliveries::state.eq(PENDING),
@@ -160,16 +191,27 @@ pub fn queue(conn: &mut DbConnection, limit: i64) -> Result<usize, CoreError> {
     Ok(events.len())
 }
 
-/// An endpoint's pending deliveries, oldest first, with their events (a delivery whose event
-/// is no longer in the outbox comes with None).
-pub fn pending(
+/// What an endpoint may be sent now: of each resource, its oldest pending delivery, when that
+/// one is due (a later one waits for it; one resource backing off holds back no other), oldest
+/// first, with their events (None: no longer in the outbox).
+pub fn due(
     conn: &mut DbConnection,
     endpoint: &str,
+    now: i64,
     limit: i64,
 ) -> Result<Vec<(Delivery, Option<OutboxEvent>)>, CoreError> {
+    let earlier = diesel::alias!(webhook_deliveries as earlier);
     let deliveries: Vec<Delivery> = webhook_deliveries::table
         .filter(webhook_deliveries::endpoint_id.eq(endpoint))
         .filter(webhook_deliveries::state.eq(PENDING))
+        .filter(webhook_deliveries::next_attempt_at.le(now))
+        .filter(diesel::dsl::not(diesel::dsl::exists(
+            earlier
+                .filter(earlier.field(webhook_deliveries::endpoint_id).eq(webhook_deliveries::endpoint_id))
+                .filter(earlier.field(webhook_deliveries::resource_key).eq(webhook_deliveries::resource_key))
+                .filter(earlier.field(webhook_deliveries::state).eq(PENDING))
+                .filter(earlier.field(webhook_deliveries::seq).lt(webhook_deliveries::seq)),
+        )))
         .order(webhook_deliveries::seq.asc())
         .limit(limit)
         .select(Delivery::as_select())
@@ -200,10 +242,14 @@ pub enum Outcome {
     },
 }
 
-pub fn record(conn: &mut DbConnection, endpoint: &str, seq: i64, outcome: &Outcome) -> Result<(), CoreError> {
+/// Records an attempt; false when the delivery is gone (its endpoint was removed meanwhile).
+pub fn record(conn: &mut DbConnection, endpoint: &str, seq: i64, outcome: &Outcome) -> Result<bool, CoreError> {
     let now = now_micros();
     let row = webhook_deliveries::table.find((endpoint, seq));
-    match outcome {
+    diesel::update(row.filter(webhook_deliveries::first_attempt_at.is_null()))
+        .set(webhook_deliveries::first_attempt_at.eq(now))
+        .execute(conn)?;
+    let changed = match outcome {
         Outcome::Delivered { status } => diesel::update(row)
             .set((
                 webhook_deliveries::state.eq(DELIVERED),
@@ -225,7 +271,7 @@ pub fn record(conn: &mut DbConnection, endpoint: &str, seq: i64, outcome: &Outco
             ))
             .execute(conn)?,
     };
-    Ok(())
+    Ok(changed == 1)
 }
 
 /// An endpoint's deliveries, newest first (of one state when given).
@@ -243,8 +289,9 @@ pub fn deliveries(
     Ok(query.order(webhook_deliveries::seq.desc()).limit(limit).select(Delivery::as_select()).load(conn)?)
 }
 
-/// Puts an endpoint's delivered or dead deliveries (created at or after `since`, of one state
-/// when given) back in line, in their order; returns how many.
+/// Puts an endpoint's delivered or dead deliveries (queued at or after `since`, of one state
+/// when given) back in line, in their order; returns how many. Events no longer in the outbox
+/// (past its retention) cannot be sent again and are left as they are.
 pub fn replay(
     conn: &mut DbConnection,
     endpoint: &str,
@@ -252,9 +299,11 @@ pub fn replay(
     state: Option<&str>,
 ) -> Result<usize, CoreError> {
     find(conn, endpoint)?;
-    let mut query = webhook_deliveries::table
-        .filter(webhook_deliveries::endpoint_id.eq(endpoint))
+    let retained = outbox::table.select(outbox::seq);
+    let mut query = diesel::update(webhook_deliveries::table)
+        .filter(webhook_deliveries::endpoint_id.eq(endpoint.to_owned()))
         .filter(webhook_deliveries::state.ne(PENDING))
+        .filter(webhook_deliveries::seq.eq_any(retained))
         .into_boxed();
     if let Some(since) = since {
         query = query.filter(webhook_deliveries::created_at.ge(since));
@@ -262,19 +311,16 @@ pub fn replay(
     if let Some(state) = state {
         query = query.filter(webhook_deliveries::state.eq(state.to_owned()));
     }
-    let seqs: Vec<i64> = query.select(webhook_deliveries::seq).load(conn)?;
     let now = now_micros();
-    Ok(diesel::update(
-        webhook_deliveries::table
-            .filter(webhook_deliveries::endpoint_id.eq(endpoint))
-            .filter(webhook_deliveries::seq.eq_any(&seqs)),
-    )
-    .set((
-        webhook_deliveries::state.eq(PENDING),
-        webhook_deliveries::attempts.eq(0),
-        webhook_deliveries::created_at.eq(now),
-        webhook_deliveries::next_attempt_at.eq(now),
-        webhook_deliveries::delivered_at.eq(None::<i64>),
-    ))
-    .execute(conn)?)
+    Ok(query
+        .set((
+            webhook_deliveries::state.eq(PENDING),
+            webhook_deliveries::attempts.eq(0),
+            webhook_deliveries::next_attempt_at.eq(now),
+            webhook_deliveries::first_attempt_at.eq(None::<i64>),
+            webhook_deliveries::last_status.eq(None::<i32>),
+            webhook_deliveries::last_error.eq(None::<String>),
+            webhook_deliveries::delivered_at.eq(None::<i64>),
+        ))
+        .execute(conn)?)
 }

@@ -30,6 +30,8 @@ fn deliveries_are_queued_recorded_and_replayed(store: &Store) {
     tenant(store, "globex");
     event(store, "acme", "before", "user.created");
     let all = store.write(|conn| webhooks::create(conn, None, "http://a.example/", "whsec_x", None, None)).unwrap();
+    // Written before the second endpoint is made: the first still gets it, the second does not.
+    event(store, "acme", "u0", "user.created");
     let types = ["user.created".to_owned()];
     let acme = store
         .write(|conn| webhooks::create(conn, Some("acme"), "http://b.example/", "whsec_y", Some(&types), Some("b")))
@@ -37,35 +39,98 @@ fn deliveries_are_queued_recorded_and_replayed(store: &Store) {
     event(store, "acme", "u1", "user.created");
     event(store, "globex", "u2", "user.created");
     event(store, "acme", "u1", "user.updated");
-    assert_eq!(store.write(|conn| webhooks::queue(conn, 100)).unwrap(), 3, "the event from before is not queued");
+    // "before" (written before any endpoint) is looked at and left; the other four are queued.
+    assert_eq!(store.write(|conn| webhooks::queue(conn, 100)).unwrap(), 5);
     assert_eq!(store.write(|conn| webhooks::queue(conn, 100)).unwrap(), 0, "queued once");
 
-    let pending = store.read(|conn| webhooks::pending(conn, &all.id, 100)).unwrap();
-    let types: Vec<&str> = pending.iter().map(|(d, _)| d.event_type.as_str()).collect();
-    assert_eq!(types, ["user.created", "user.created", "user.updated"], "every tenant's, in outbox order");
-    assert!(pending.iter().all(|(_, event)| event.is_some()));
-    assert_eq!(pending[0].0.resource_key, pending[2].0.resource_key, "u1's events share a key");
-    let pending_acme = store.read(|conn| webhooks::pending(conn, &acme.id, 100)).unwrap();
-    assert_eq!(pending_acme.len(), 1, "acme's user.created only");
+    let now = now_micros() + 1;
+    let due = store.read(|conn| webhooks::due(conn, &all.id, now, 100)).unwrap();
+    let due_ids: Vec<(&str, &str)> =
+        due.iter().map(|(d, _)| (d.resource_key.as_str(), d.event_type.as_str())).collect();
+    assert_eq!(
+        due_ids,
+        [("acme/u0", "user.created"), ("acme/u1", "user.created"), ("globex/u2", "user.created")],
+        "every tenant's, in outbox order; u1's update waits for its creation"
+    );
+    assert!(due.iter().all(|(_, event)| event.is_some()));
+    let due_acme = store.read(|conn| webhooks::due(conn, &acme.id, now, 100)).unwrap();
+    assert_eq!(due_acme.len(), 1, "acme's user.created after the endpoint was made only");
+    assert_eq!(due_acme[0].0.resource_key, "acme/u1");
 
-    let (first, second) = (pending[0].0.seq, pending[1].0.seq);
+    let (u0, first, second) = (due[0].0.seq, due[1].0.seq, due[2].0.seq);
+    store.write(|conn| webhooks::record(conn, &all.id, u0, &Outcome::Delivered { status: 200 })).unwrap();
+    // u1's creation backs off: its update keeps waiting, the others are not held back.
+    let later =
+        Outcome::Failed { status: Some(503), error: "503".into(), next_attempt_at: now + 60_000_000, dead: false };
+    store.write(|conn| webhooks::record(conn, &all.id, first, &later)).unwrap();
+    let waiting = store.read(|conn| webhooks::due(conn, &all.id, now, 100)).unwrap();
+    assert_eq!(waiting.iter().map(|(d, _)| d.seq).collect::<Vec<_>>(), [second], "only globex's is due");
+    let retried = store.read(|conn| webhooks::due(conn, &all.id, now + 61_000_000, 100)).unwrap();
+    assert_eq!(retried.iter().map(|(d, _)| d.seq).collect::<Vec<_>>(), [first, second], "then u1's creation again");
+    assert!(retried[0].0.first_attempt_at.is_some(), "the dead-letter clock started at the first attempt");
     store.write(|conn| webhooks::record(conn, &all.id, first, &Outcome::Delivered { status: 204 })).unwrap();
     let failed =
         Outcome::Failed { status: Some(500), error: "500".into(), next_attempt_at: now_micros() + 1, dead: true };
     store.write(|conn| webhooks::record(conn, &all.id, second, &failed)).unwrap();
-    assert_eq!(store.read(|conn| webhooks::counts(conn, &all.id)).unwrap(), (1, 1, 1));
+    // Pending: u1's update; delivered: u0 and u1's creation; dead: globex's.
+    assert_eq!(store.read(|conn| webhooks::counts(conn, &all.id)).unwrap(), (1, 2, 1));
     let dead = store.read(|conn| webhooks::deliveries(conn, &all.id, Some(DEAD), 10)).unwrap();
     assert_eq!((dead[0].attempts, dead[0].last_status), (1, Some(500)));
 
     assert_eq!(store.write(|conn| webhooks::replay(conn, &all.id, None, Some(DEAD))).unwrap(), 1);
-    assert_eq!(store.read(|conn| webhooks::counts(conn, &all.id)).unwrap(), (2, 1, 0));
-    assert_eq!(store.write(|conn| webhooks::replay(conn, &all.id, None, Some(DELIVERED))).unwrap(), 1);
+    assert_eq!(store.read(|conn| webhooks::counts(conn, &all.id)).unwrap(), (2, 2, 0));
+    assert_eq!(store.write(|conn| webhooks::replay(conn, &all.id, None, Some(DELIVERED))).unwrap(), 2);
     let replayed = store.read(|conn| webhooks::deliveries(conn, &all.id, Some(PENDING), 10)).unwrap();
-    assert!(replayed.iter().all(|d| d.attempts == 0), "{replayed:?}");
+    assert_eq!(replayed.len(), 4);
+    assert!(replayed.iter().all(|d| d.attempts == 0 && d.last_error.is_none()), "{replayed:?}");
 
     store.write(|conn| webhooks::delete(conn, &all.id)).unwrap();
     assert!(store.read(|conn| webhooks::find(conn, &all.id)).is_err());
     assert!(store.read(|conn| webhooks::deliveries(conn, &all.id, None, 10)).is_err());
     assert_eq!(store.read(|conn| webhooks::counts(conn, &all.id)).unwrap(), (0, 0, 0), "its deliveries went too");
     assert_eq!(store.read(webhooks::list).unwrap().len(), 1);
+}
+
+#[test]
+fn retention_keeps_what_webhooks_still_need_sqlite() {
+    retention_keeps_what_webhooks_still_need(&TestStore::sqlite());
+}
+
+#[test]
+fn retention_keeps_what_webhooks_still_need_postgres() {
+    retention_keeps_what_webhooks_still_need(&TestStore::postgres());
+}
+
+fn retention_keeps_what_webhooks_still_need(store: &Store) {
+    use diesel::prelude::*;
+    use provisioning_core::schema::outbox as table;
+    tenant(store, "acme");
+    let seqs = |store: &Store| -> Vec<i64> {
+        store.read(|conn| Ok(table::table.select(table::seq).order(table::seq).load::<i64>(conn)?)).unwrap()
+    };
+    let publish_all = |store: &Store| {
+        let all = seqs(store);
+        store.write(|conn| outbox::mark_published(conn, &all)).unwrap();
+    };
+    let prune =
+        |store: &Store| store.write(|conn| outbox::prune_published(conn, now_micros() + 1_000_000, 100)).unwrap();
+    // Without endpoints, published events are pruned as before.
+    event(store, "acme", "a", "user.created");
+    publish_all(store);
+    assert_eq!(prune(store), 1);
+
+    let endpoint =
+        store.write(|conn| webhooks::create(conn, None, "http://a.example/", "whsec_x", None, None)).unwrap();
+    event(store, "acme", "b", "user.created");
+    event(store, "acme", "c", "user.created");
+    publish_all(store);
+    assert_eq!(prune(store), 0, "not yet queued for the endpoint");
+    store.write(|conn| webhooks::queue(conn, 100)).unwrap();
+    assert_eq!(prune(store), 0, "both deliveries pending");
+    let (b, c) = (seqs(store)[0], seqs(store)[1]);
+    store.write(|conn| webhooks::record(conn, &endpoint.id, b, &Outcome::Delivered { status: 204 })).unwrap();
+    assert_eq!(prune(store), 1, "the delivered one goes");
+    assert_eq!(seqs(store), [c]);
+    let left = store.read(|conn| webhooks::deliveries(conn, &endpoint.id, None, 10)).unwrap();
+    assert_eq!(left.iter().map(|d| d.seq).collect::<Vec<_>>(), [c], "its delivery went with it");
 }
