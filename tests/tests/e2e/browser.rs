@@ -11,9 +11,9 @@ use std::time::Duration;
 
 use fantoccini::{Client as Browser, ClientBuilder, Locator};
 use reqwest::{Method, StatusCode};
-use serde_json::{Value, json};
+use serde_json::json;
 
-use crate::support::{Client, Cluster, Endpoints, Portal, Process, eventually, free_port, id_of};
+use crate::support::{Client, Cluster, Endpoints, Portal, Process, entra, eventually, free_port, id_of};
 
 /// A chromedriver for the test, on a port of its own; stopped with the test.
 struct Driver {
@@ -110,21 +110,6 @@ where
         None
     })
     .await;
-}
-
-/// A SCIM request as Entra ID sends it.
-async fn entra(tenant_url: &str, token: &str, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
-    let mut request = reqwest::Client::new()
-        .request(method, format!("{tenant_url}{path}"))
-        .bearer_auth(token)
-        .header("User-Agent", "Azure Active Directory SCIM Client");
-    if let Some(body) = body {
-        request = request.header("Content-Type", "application/scim+json").body(body.to_string());
-    }
-    let response = request.send().await.expect("SCIM request");
-    let status = response.status();
-    let text = response.text().await.expect("body");
-    (status, if text.is_empty() { Value::Null } else { serde_json::from_str(&text).expect("JSON") })
 }
 
 /// The token table's row of an active token (its shown prefix begins the secret), and its id.

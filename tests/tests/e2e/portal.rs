@@ -8,24 +8,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::support::{Admin, Client, Cluster, ClusterOptions, Endpoints, Portal, Standalone, eventually, id_of};
-
-const ENTRA_AGENT: &str = "Azure Active Directory SCIM Client";
-
-/// A SCIM request as Entra ID sends it (its User-Agent, its token).
-async fn entra(scim_url: &str, token: &str, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
-    let mut request = reqwest::Client::new()
-        .request(method, format!("{scim_url}{path}"))
-        .bearer_auth(token)
-        .header("User-Agent", ENTRA_AGENT);
-    if let Some(body) = body {
-        request = request.header("Content-Type", "application/scim+json").body(body.to_string());
-    }
-    let response = request.send().await.expect("SCIM request");
-    let status = response.status();
-    let text = response.text().await.expect("body");
-    (status, if text.is_empty() { Value::Null } else { serde_json::from_str(&text).expect("JSON") })
-}
+use crate::support::{Admin, Client, Cluster, ClusterOptions, Endpoints, Portal, Standalone, entra, eventually, id_of};
 
 fn codes(overview: &Value) -> Vec<String> {
     overview["problems"]
@@ -128,7 +111,7 @@ async fn admin_sets_up_provisioning_alone(
     })
     .await;
     assert_eq!(overview["connection"]["idp"], "Microsoft Entra ID", "{overview}");
-    assert_eq!(overview["connection"]["user_agent"], ENTRA_AGENT, "{overview}");
+    assert_eq!(overview["connection"]["user_agent"], crate::support::ENTRA_USER_AGENT, "{overview}");
     assert!(overview["connection"]["last_error"].as_str().is_some_and(|e| e.contains("409")), "{overview}");
     let counts = &overview["counts"];
     assert_eq!(

@@ -894,3 +894,28 @@ async fn json_reply(method: &reqwest::Method, path: &str, request: reqwest::Requ
     };
     (status, json)
 }
+
+/// A SCIM request as Microsoft Entra ID sends it (its User-Agent), with `token`: its status and
+/// JSON body (Null when empty).
+pub async fn entra(
+    scim_url: &str,
+    token: &str,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let mut request = reqwest::Client::new()
+        .request(method, format!("{scim_url}{path}"))
+        .bearer_auth(token)
+        .header("User-Agent", ENTRA_USER_AGENT);
+    if let Some(body) = body {
+        request = request.header("Content-Type", "application/scim+json").body(body.to_string());
+    }
+    let response = request.send().await.expect("SCIM request");
+    let status = response.status();
+    let text = response.text().await.expect("body");
+    (status, if text.is_empty() { Value::Null } else { serde_json::from_str(&text).expect("JSON") })
+}
+
+/// The User-Agent Entra ID's provisioning service sends.
+pub const ENTRA_USER_AGENT: &str = "Azure Active Directory SCIM Client";
