@@ -218,57 +218,53 @@ async function generate() {
   });
 }
 
-async function loadUsers() {
-  const search = state.usersSearch;
-  const query = new URLSearchParams({ start_index: state.usersStart, count: state.pageSize });
+// One page of users or groups, with the applied search: rendered, counted, the pager set.
+async function loadList(kind, start, search, columns, render) {
+  const query = new URLSearchParams({ start_index: start, count: state.pageSize });
   if (search) query.set("search", search);
-  const page = await api("GET", "/users?" + query);
-  const body = $("users").tBodies[0];
+  const page = await api("GET", "/" + kind + "?" + query);
+  const items = page[kind];
+  const body = $(kind).tBodies[0];
   body.replaceChildren();
-  for (const user of page.users) {
-    const name = [user.given_name, user.family_name].filter(Boolean).join(" ") || user.display_name;
-    const tr = row([user.user_name, name, user.email, user.active ? "yes" : "no", when(user.updated_at)]);
-    tr.dataset.userId = user.id;
-    body.appendChild(tr);
+  for (const item of items) body.appendChild(render(item));
+  if (items.length === 0) {
+    body.appendChild(row(["No " + kind + (search ? " match" : " yet"), ...Array(columns - 1).fill("")]));
   }
-  if (page.users.length === 0) body.appendChild(row(["No users" + (search ? " match" : " yet"), "", "", "", ""]));
-  $("users-total").textContent = "(" + page.total + ")";
-  $("users-previous").disabled = state.usersStart <= 1;
-  $("users-next").disabled = state.usersStart + page.users.length > page.total;
+  $(kind + "-total").textContent = "(" + page.total + ")";
+  $(kind + "-previous").disabled = start <= 1;
+  $(kind + "-next").disabled = start + items.length > page.total;
 }
 
-async function loadGroups() {
-  const search = state.groupsSearch;
-  const query = new URLSearchParams({ start_index: state.groupsStart, count: state.pageSize });
-  if (search) query.set("search", search);
-  const page = await api("GET", "/groups?" + query);
-  const body = $("groups").tBodies[0];
-  body.replaceChildren();
-  for (const group of page.groups) {
-    const form = element("form", null, "permissions");
-    const label = element("label", "Permissions of " + group.display_name, "visually-hidden");
-    const input = element("input");
-    input.type = "text";
-    input.id = "permissions-" + group.id;
-    label.htmlFor = input.id;
-    input.value = group.permissions.join(", ");
-    const save = element("button", "Save");
-    save.type = "submit";
-    save.setAttribute("aria-label", "Save the permissions of " + group.display_name);
-    form.append(label, input, save);
-    form.addEventListener("submit", (event) => {
-      event.preventDefault();
-      savePermissions(group, input.value);
-    });
-    const tr = row([group.display_name, group.members, form]);
-    tr.dataset.groupId = group.id;
-    body.appendChild(tr);
-  }
-  if (page.groups.length === 0) body.appendChild(row(["No groups" + (search ? " match" : " yet"), "", ""]));
-  $("groups-total").textContent = "(" + page.total + ")";
-  $("groups-previous").disabled = state.groupsStart <= 1;
-  $("groups-next").disabled = state.groupsStart + page.groups.length > page.total;
+function userRow(user) {
+  const name = [user.given_name, user.family_name].filter(Boolean).join(" ") || user.display_name;
+  const tr = row([user.user_name, name, user.email, user.active ? "yes" : "no", when(user.updated_at)]);
+  tr.dataset.userId = user.id;
+  return tr;
 }
+
+function groupRow(group) {
+  const form = element("form", null, "permissions");
+  const label = element("label", "Permissions of " + group.display_name, "visually-hidden");
+  const input = element("input");
+  input.type = "text";
+  input.id = "permissions-" + group.id;
+  label.htmlFor = input.id;
+  input.value = group.permissions.join(", ");
+  const save = element("button", "Save");
+  save.type = "submit";
+  save.setAttribute("aria-label", "Save the permissions of " + group.display_name);
+  form.append(label, input, save);
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    savePermissions(group, input.value);
+  });
+  const tr = row([group.display_name, group.members, form]);
+  tr.dataset.groupId = group.id;
+  return tr;
+}
+
+const loadUsers = () => loadList("users", state.usersStart, state.usersSearch, 5, userRow);
+const loadGroups = () => loadList("groups", state.groupsStart, state.groupsSearch, 3, groupRow);
 
 async function savePermissions(group, text) {
   const permissions = text.split(",").map((p) => p.trim()).filter(Boolean);
