@@ -86,6 +86,7 @@ diesel::table! {
         failure -> Nullable<Text>,
         trace_context -> Nullable<Text>,
         webhooks_queued_at -> Nullable<BigInt>,
+        txid -> BigInt,
     }
 }
 

@@ -44,6 +44,7 @@ pub const USAGE: &str = "usage: admin <command>  (ADMIN_URL, default http://127.
   webhooks deliveries <webhook id> [--state <pending|delivered|dead>] [--limit <n>]
   webhooks replay <webhook id> [--since <RFC 3339>] [--state <delivered|dead>]
   webhooks delete <webhook id>
+  events [--tenant <slug>] [--after <cursor>] [--limit <n>]
   log <slug> [--since <RFC 3339>] [--until <RFC 3339>] [--status <404|4xx|error>] [--resource-id <id>] [--limit <n>]";
 
 /// One admin API request, as the command line asks for it.
@@ -101,6 +102,15 @@ pub fn parse(arguments: &[String]) -> anyhow::Result<Call> {
     let tenants = "/admin/v1/tenants";
     let words: Vec<&str> = arguments.iter().take(2).map(String::as_str).collect();
     let rest = arguments.get(2..).unwrap_or_default();
+    if words.first() == Some(&"events") {
+        let (positional, named) = options(arguments.get(1..).unwrap_or_default(), &["tenant", "after", "limit"])?;
+        if !positional.is_empty() {
+            bail!("events [--tenant <slug>] [--after <cursor>] [--limit <n>]");
+        }
+        let query: Vec<String> = named.iter().map(|(name, value)| format!("{name}={}", segment(value))).collect();
+        let query = if query.is_empty() { String::new() } else { format!("?{}", query.join("&")) };
+        return call(Method::GET, format!("/admin/v1/events{query}"), None);
+    }
     match words.as_slice() {
         ["tenants", "list"] => call(Method::GET, tenants.to_owned(), None),
         ["tenants", verb @ ("show" | "disable" | "enable")] => {
@@ -399,6 +409,14 @@ mod tests {
         assert_eq!(parse(&words("webhooks delete 0193")).unwrap().method, Method::DELETE);
         assert!(parse(&words("webhooks deliveries 0193 --tenant acme")).is_err(), "an option of another verb");
         assert!(parse(&words("webhooks list extra")).is_err());
+        assert_eq!(parse(&words("events")).unwrap().path, "/admin/v1/events");
+        let events = parse(&words("events --tenant acme --after djE --limit 5")).unwrap();
+        assert_eq!(
+            (events.method, events.path.as_str()),
+            (Method::GET, "/admin/v1/events?tenant=acme&after=djE&limit=5")
+        );
+        assert!(parse(&words("events acme")).is_err());
+        assert!(parse(&words("events --state dead")).is_err());
     }
 
     #[test]

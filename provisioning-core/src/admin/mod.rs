@@ -4,6 +4,7 @@
 //! constant time; a SCIM token is never one. Errors are `{"status": N, "detail": "…"}`.
 
 pub mod cli;
+mod events;
 mod portal_api;
 mod repair;
 mod webhooks;
@@ -48,6 +49,10 @@ struct Admin {
     relay_wake: std::sync::Arc<tokio::sync::Notify>,
     /// The portal page's public address, for the links portal sessions come with.
     portal_url: Option<String>,
+    /// How events are named in JSON (the events API).
+    naming: crate::events_json::Naming,
+    /// `OUTBOX_RETENTION_DAYS`: an events cursor older than this is refused.
+    outbox_retention_days: u32,
 }
 
 impl Admin {
@@ -920,6 +925,7 @@ fn routes(config: &mut web::ServiceConfig) {
                 .service(resource("/{seq}").route(web::delete().to(repair::discard_one)))
                 .service(resource("/{seq}/retry").route(web::post().to(repair::retry_one))),
         )
+        .service(resource("/admin/v1/events").route(web::get().to(events::list)))
         .service(
             web::scope("/admin/v1/webhooks")
                 .service(resource("").route(web::get().to(webhooks::list)).route(web::post().to(webhooks::create)))
@@ -1020,6 +1026,8 @@ impl AdminServer {
             directory,
             relay_wake,
             portal_url: portal_url.clone(),
+            naming: config.webhooks.naming.clone(),
+            outbox_retention_days: config.safeguards.outbox_retention_days,
         });
         if admin.credential.is_none() {
             tracing::warn!("ADMIN_TOKEN is not set: the admin API refuses every request");

@@ -222,3 +222,57 @@ pub fn discard_set_aside(conn: &mut DbConnection, seq: i64, tenant: Option<&str>
     }
     Ok(target.execute(conn)?)
 }
+
+/// A position in the events feed: after the event of transaction `txid` and outbox `seq`,
+/// written at `created_at` (which tells whether retention may have pruned what follows).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FeedPosition {
+    pub txid: i64,
+    pub seq: i64,
+    pub created_at: i64,
+}
+
+/// The oldest transaction id that may still write to this database's outbox: the lowest of the
+/// snapshot's running transactions, less those seen running in another database (the snapshot
+/// is cluster-wide: a long transaction elsewhere on the server must not hold the feed back),
+/// else the snapshot's xmax (ids from there on have not started). A transaction that ended
+/// between the snapshot and the look at `pg_stat_activity` counts as running: the bound only
+/// errs early.
+const OLDEST_RUNNING_HERE: &str = "(SELECT coalesce(\
+         (SELECT min(x::text::bigint) FROM pg_snapshot_xip(snap.s) AS x \
+          WHERE NOT EXISTS (SELECT 1 FROM pg_stat_activity AS a \
+              WHERE a.datname <> current_database() AND a.backend_xid = x::xid)), \
+         pg_snapshot_xmax(snap.s)::text::bigint) \
+     FROM (SELECT pg_current_snapshot() AS s) AS snap)";
+
+/// A page of the events feed: at most `limit` events after `after` (from the oldest retained
+/// when `None`), of one tenant or all, in the order they became visible. On PostgreSQL that is
+/// (txid, seq) among the rows whose transaction is older than every transaction still running,
+/// so a row committed later can never fall before a position already served; SQLite has one
+/// writer, and seq alone orders (txid is 0).
+pub fn feed(
+    conn: &mut DbConnection,
+    after: Option<FeedPosition>,
+    tenant: Option<&str>,
+    limit: i64,
+) -> Result<Vec<(FeedPosition, OutboxEvent)>, CoreError> {
+    let mut query = outbox::table
+        .select((outbox::txid, OutboxEvent::as_select()))
+        .order((outbox::txid.asc(), outbox::seq.asc()))
+        .limit(limit)
+        .into_boxed();
+    if conn.backend() == platform::db::Backend::Postgres {
+        query = query.filter(outbox::txid.lt(diesel::dsl::sql::<diesel::sql_types::BigInt>(OLDEST_RUNNING_HERE)));
+    }
+    if let Some(FeedPosition { txid, seq, .. }) = after {
+        query = query.filter(outbox::txid.gt(txid).or(outbox::txid.eq(txid).and(outbox::seq.gt(seq))));
+    }
+    if let Some(tenant) = tenant {
+        query = query.filter(outbox::tenant_id.eq(tenant));
+    }
+    let rows: Vec<(i64, OutboxEvent)> = query.load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|(txid, event)| (FeedPosition { txid, seq: event.seq, created_at: event.created_at }, event))
+        .collect())
+}

@@ -5,6 +5,7 @@
 
 mod agreement;
 mod context;
+mod feed;
 mod groups;
 mod outbox;
 mod pipeline;

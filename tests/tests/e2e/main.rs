@@ -11,6 +11,7 @@ mod browser;
 mod conformance;
 mod entra;
 mod events;
+mod events_api;
 mod faults;
 mod hostile;
 mod isolation;
