@@ -294,8 +294,15 @@ class Tansu:
 
 # --- the targets --------------------------------------------------------------------------------
 
+# The directory API needs a service credential: every target registers this one (global, read)
+# as the core's (DIRECTORY_INTERNAL_TOKEN, DIRECTORY_TOKEN), and the bench reads with it too.
+DIRECTORY_TOKEN = "dirsvc_bench_internal_credential_read_all"
+DIRECTORY_AUTH = {"Authorization": f"Bearer {DIRECTORY_TOKEN}"}
+
+
 def base_env(extra):
     env = {k: os.environ[k] for k in ("PATH", "HOME", "LANG", "TMPDIR") if k in os.environ}
+    env.update({"DIRECTORY_INTERNAL_TOKEN": DIRECTORY_TOKEN, "DIRECTORY_TOKEN": DIRECTORY_TOKEN})
     env.update(extra)
     return env
 
@@ -339,7 +346,7 @@ def warm_up(target, deadline=90):
     started = time.time()
     for kind, rid in (("accounts", uid), ("teams", gid)):
         while True:
-            status, _ = http_status(f"{target.directory}/v1/tenants/{target.tenant}/{kind}/{rid}")
+            status, _ = http_status(f"{target.directory}/v1/tenants/{target.tenant}/{kind}/{rid}", DIRECTORY_AUTH)
             if status == 200:
                 break
             if time.time() - started > deadline:
@@ -501,7 +508,7 @@ class Bench:
                 argv += [f"--{k.replace('_', '-')}", str(v)]
         log(f"{target.name}: {subcommand} " + " ".join(argv[8:]))
         try:
-            env = dict(os.environ, RUST_BACKTRACE="0", RUST_LIB_BACKTRACE="0")
+            env = dict(os.environ, RUST_BACKTRACE="0", RUST_LIB_BACKTRACE="0", DIRECTORY_TOKEN=DIRECTORY_TOKEN)
             r = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=env)
         except subprocess.TimeoutExpired:
             return {"scenario": subcommand, "failed": f"no answer within {timeout:.0f} s (killed)"}
@@ -750,7 +757,7 @@ def run_rss(runner, pg, bins, tansu, bench, sizes, users, record, work, extra_en
             raise RuntimeError(f"rss: template user → {status}: {reply[:300]!r}")
         template_id = json.loads(reply)["id"]
         end = time.time() + 60
-        while http_status(f"{stack.directory}/v1/tenants/{stack.tenant}/accounts/{template_id}")[0] != 200:
+        while http_status(f"{stack.directory}/v1/tenants/{stack.tenant}/accounts/{template_id}", DIRECTORY_AUTH)[0] != 200:
             if time.time() > end:
                 raise RuntimeError("rss: the template user never reached the directory")
             time.sleep(0.05)

@@ -1,5 +1,6 @@
 //! Directory lag: how long after the SCIM 201 a created user (group) can be read from
-//! directory-store's HTTP API (`GET {D}/v1/tenants/{tenant}/accounts/{id}`, `…/teams/{id}`).
+//! directory-store's HTTP API (`GET {D}/v1/tenants/{tenant}/accounts/{id}`, `…/teams/{id}`), with the
+//! service credential in `DIRECTORY_TOKEN` when it is set.
 //!
 //! A sampled create starts a poller that asks every `--poll-ms` (2 ms) until the record is
 //! there (200; 404 until then). At most `--max-inflight` pollers run at once (a sample is
@@ -55,6 +56,7 @@ impl LagProbe {
         let max_inflight = args.u64_or("max-inflight", 4)?.max(1) as usize;
         Ok(Self {
             client: reqwest::Client::builder()
+                .default_headers(directory_credential()?)
                 .no_proxy()
                 .tcp_nodelay(true)
                 .pool_max_idle_per_host(max_inflight)
@@ -212,4 +214,15 @@ pub async fn lag(target: &Target, args: &Args) -> anyhow::Result<Map<String, Val
     report.insert("clients".to_owned(), json!(clients));
     report.extend(probe.finish().await);
     Ok(report)
+}
+
+/// `Authorization: Bearer $DIRECTORY_TOKEN` (the directory API's service credential), when set.
+fn directory_credential() -> anyhow::Result<reqwest::header::HeaderMap> {
+    let mut headers = reqwest::header::HeaderMap::new();
+    if let Ok(token) = std::env::var("DIRECTORY_TOKEN") {
+        let mut value = reqwest::header::HeaderValue::try_from(format!("Bearer {token}"))?;
+        value.set_sensitive(true);
+        headers.insert(reqwest::header::AUTHORIZATION, value);
+    }
+    Ok(headers)
 }

@@ -66,6 +66,13 @@ pub struct DirectoryApp {
 
 impl DirectoryApp {
     pub async fn build(config: &DirectoryConfig, directory: Directory) -> anyhow::Result<Self> {
+        if let Some(token) = &config.internal_token {
+            use secrecy::ExposeSecret as _;
+            let token = token.expose_secret().to_owned();
+            directory
+                .write(|conn| crate::credentials::ensure_internal(conn, &token))
+                .context("DIRECTORY_INTERNAL_TOKEN")?;
+        }
         let broker = crate::observe::BrokerState::default();
         let consumer = match &config.kafka {
             Some(kafka) => Some(EventConsumer::new(kafka, directory.clone(), broker.clone())?),

@@ -123,6 +123,8 @@ fn is_transient(error: &DirectoryError) -> bool {
         }
         DirectoryError::Database(_)
         | DirectoryError::NotFound(_)
+        | DirectoryError::Unauthorized(_)
+        | DirectoryError::Forbidden(_)
         | DirectoryError::Invalid(_)
         | DirectoryError::Conflict(_)
         | DirectoryError::Internal(_) => false,

@@ -13,6 +13,7 @@ use proto::{
 use tonic::{Request, Response, Status};
 
 use crate::Directory;
+use crate::credentials::{self, Grant, Scope};
 use crate::error::DirectoryError;
 use crate::{dead_letter, paging, read};
 
@@ -35,6 +36,19 @@ impl DirectoryService {
         Self { directory }
     }
 
+    /// The caller's grant, from its `authorization: Bearer …` metadata (UNAUTHENTICATED without a
+    /// valid one).
+    async fn grant(&self, metadata: &tonic::metadata::MetadataMap) -> Result<Grant, Status> {
+        let value = metadata.get(proto::credential::METADATA_KEY).and_then(|v| v.to_str().ok());
+        let token = credentials::presented(value)?.to_owned();
+        self.blocking(move |d| d.read(|conn| credentials::authenticate(conn, &token))).await
+    }
+
+    /// UNAUTHENTICATED / PERMISSION_DENIED unless the caller may read `tenant`.
+    async fn may_read(&self, metadata: &tonic::metadata::MetadataMap, tenant: &str) -> Result<(), Status> {
+        Ok(self.grant(metadata).await?.check(tenant, Scope::Read)?)
+    }
+
     async fn blocking<T: Send + 'static>(
         &self,
         work: impl FnOnce(&Directory) -> Result<T, DirectoryError> + Send + 'static,
@@ -51,6 +65,7 @@ impl DirectoryService {
 impl DirectoryRpc for DirectoryService {
     #[tracing::instrument(skip_all, fields(rpc.system = "grpc", rpc.method = "GetAccount"))]
     async fn get_account(&self, request: Request<GetAccountRequest>) -> Result<Response<Account>, Status> {
+        self.may_read(request.metadata(), &request.get_ref().tenant_id).await?;
         let GetAccountRequest { tenant_id, id } = request.into_inner();
         let account = self.blocking(move |d| d.read(|conn| read::account(conn, &tenant_id, &id))).await?;
         Ok(Response::new(account.into()))
@@ -58,6 +73,7 @@ impl DirectoryRpc for DirectoryService {
 
     #[tracing::instrument(skip_all, fields(rpc.system = "grpc", rpc.method = "GetTeam"))]
     async fn get_team(&self, request: Request<GetTeamRequest>) -> Result<Response<Team>, Status> {
+        self.may_read(request.metadata(), &request.get_ref().tenant_id).await?;
         let GetTeamRequest { tenant_id, id } = request.into_inner();
         let team = self.blocking(move |d| d.read(|conn| read::team_without_members(conn, &tenant_id, &id))).await?;
         Ok(Response::new(team))
@@ -68,6 +84,7 @@ impl DirectoryRpc for DirectoryService {
         &self,
         request: Request<ListTeamMembersRequest>,
     ) -> Result<Response<ListTeamMembersResponse>, Status> {
+        self.may_read(request.metadata(), &request.get_ref().tenant_id).await?;
         let ListTeamMembersRequest { tenant_id, team_id, cursor, limit } = request.into_inner();
         if tenant_id.is_empty() {
             return Err(DirectoryError::Invalid("tenant_id is required".to_owned()).into());
@@ -89,6 +106,7 @@ impl DirectoryRpc for DirectoryService {
         &self,
         request: Request<FindAccountsRequest>,
     ) -> Result<Response<FindAccountsResponse>, Status> {
+        self.may_read(request.metadata(), &request.get_ref().tenant_id).await?;
         let FindAccountsRequest { tenant_id, email } = request.into_inner();
         if tenant_id.is_empty() {
             return Err(DirectoryError::Invalid("tenant_id is required".to_owned()).into());
@@ -105,6 +123,7 @@ impl DirectoryRpc for DirectoryService {
         &self,
         request: Request<ListStatesRequest>,
     ) -> Result<Response<ListAccountStatesResponse>, Status> {
+        self.may_read(request.metadata(), &request.get_ref().tenant_id).await?;
         let (tenant_id, after, limit) = states_request(request.into_inner())?;
         let accounts = self
             .blocking(move |d| d.read(|conn| read::account_states(conn, &tenant_id, after.as_deref(), limit)))
@@ -117,6 +136,7 @@ impl DirectoryRpc for DirectoryService {
         &self,
         request: Request<ListStatesRequest>,
     ) -> Result<Response<ListTeamStatesResponse>, Status> {
+        self.may_read(request.metadata(), &request.get_ref().tenant_id).await?;
         let (tenant_id, after, limit) = states_request(request.into_inner())?;
         let teams =
             self.blocking(move |d| d.read(|conn| read::team_states(conn, &tenant_id, after.as_deref(), limit))).await?;
@@ -128,7 +148,13 @@ impl DirectoryRpc for DirectoryService {
         &self,
         request: Request<ListDeadLettersRequest>,
     ) -> Result<Response<ListDeadLettersResponse>, Status> {
+        let caller = self.grant(request.metadata()).await?;
         let ListDeadLettersRequest { tenant_id, limit } = request.into_inner();
+        if tenant_id.is_empty() {
+            caller.check_all_tenants()?;
+        } else {
+            caller.check(&tenant_id, Scope::Read)?;
+        }
         let limit = paging::page_size_within(
             paging::grpc_limit(limit),
             paging::DEFAULT_DEAD_LETTERS,

@@ -3,13 +3,16 @@
 //! reconciliation, the states of a tenant's accounts and teams and the dead letters. Errors are
 //! `{"status": N, "detail": "…"}`.
 
+use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, get, web};
 use serde::{Deserialize, Serialize};
 
 use crate::Directory;
+use crate::credentials::{self, Grant, Scope};
 use crate::dead_letter::DeadLetterRecord;
 use crate::error::DirectoryError;
 use crate::manual::{self, NewAccount, NewAccountRequest};
+use crate::read::{AccountFilter, TeamSummary};
 use crate::records::{AccountRecord, AccountState, TeamState};
 use crate::{dead_letter, paging, read};
 
@@ -19,6 +22,30 @@ const MAX_BODY_BYTES: usize = 16 * 1024;
 #[derive(Debug, Serialize)]
 struct AccountsBody {
     accounts: Vec<AccountRecord>,
+    next_cursor: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct TeamsBody {
+    teams: Vec<TeamSummary>,
+    next_cursor: Option<String>,
+}
+
+/// The caller's grant: its bearer token looked up (401 without a valid one).
+async fn grant(directory: &Directory, request: &HttpRequest) -> Result<Grant, DirectoryError> {
+    let value = request.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    let token = credentials::presented(value)?.to_owned();
+    blocking(directory, move |d| d.read(|conn| credentials::authenticate(conn, &token))).await
+}
+
+/// 401/403 unless the caller may do `scope` on `tenant`.
+async fn authorize(
+    directory: &Directory,
+    request: &HttpRequest,
+    tenant: &str,
+    scope: Scope,
+) -> Result<(), DirectoryError> {
+    grant(directory, request).await?.check(tenant, scope)
 }
 
 #[derive(Debug, Serialize)]
@@ -56,8 +83,10 @@ async fn blocking<T: Send + 'static>(
 async fn get_account(
     directory: web::Data<Directory>,
     path: web::Path<(String, String)>,
+    request: HttpRequest,
 ) -> Result<HttpResponse, DirectoryError> {
     let (tenant, id) = path.into_inner();
+    authorize(&directory, &request, &tenant, Scope::Read).await?;
     let account = blocking(&directory, move |d| d.read(|conn| read::account(conn, &tenant, &id))).await?;
     Ok(HttpResponse::Ok().json(account))
 }
@@ -65,25 +94,91 @@ async fn get_account(
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct AccountsQuery {
+    external_id: Option<String>,
+    user_name: Option<String>,
     email: Option<String>,
+    scim_user_id: Option<String>,
+    active: Option<String>,
+    team: Option<String>,
+    cursor: Option<String>,
+    limit: Option<String>,
 }
 
-/// `GET /v1/tenants/{tenant}/accounts?email=…`: the live accounts with this email
-/// (case-insensitive).
-async fn find_accounts(
+/// A filter value: absent, or not blank.
+fn given(name: &str, value: Option<String>) -> Result<Option<String>, DirectoryError> {
+    match value {
+        Some(value) if value.trim().is_empty() => Err(DirectoryError::Invalid(format!("{name} must not be blank"))),
+        other => Ok(other),
+    }
+}
+
+/// `GET /v1/tenants/{tenant}/accounts?external_id=&user_name=&email=&scim_user_id=&active=&team=&cursor=&limit=`:
+/// a page of the live accounts matching every filter given, by id, and the cursor of the next
+/// page (`null` after the last).
+async fn list_accounts(
     directory: web::Data<Directory>,
     tenant: web::Path<String>,
     request: HttpRequest,
 ) -> Result<HttpResponse, DirectoryError> {
     let tenant = tenant.into_inner();
-    let AccountsQuery { email } = web::Query::<AccountsQuery>::from_query(request.query_string())
+    authorize(&directory, &request, &tenant, Scope::Read).await?;
+    let query = web::Query::<AccountsQuery>::from_query(request.query_string())
         .map_err(|e| DirectoryError::Invalid(format!("invalid query: {e}")))?
         .into_inner();
-    let email = email
-        .filter(|email| !email.trim().is_empty())
-        .ok_or_else(|| DirectoryError::Invalid("the email query parameter is required (?email=…)".to_owned()))?;
-    let accounts = blocking(&directory, move |d| d.read(|conn| read::accounts_by_email(conn, &tenant, &email))).await?;
-    Ok(HttpResponse::Ok().json(AccountsBody { accounts }))
+    let active = match query.active.as_deref() {
+        None => None,
+        Some("true") => Some(true),
+        Some("false") => Some(false),
+        Some(other) => return Err(DirectoryError::Invalid(format!("active is true or false, not {other:?}"))),
+    };
+    let filter = AccountFilter {
+        external_id: given("external_id", query.external_id)?,
+        user_name: given("user_name", query.user_name)?,
+        email: given("email", query.email)?,
+        scim_user_id: given("scim_user_id", query.scim_user_id)?,
+        active,
+        team: given("team", query.team)?,
+    };
+    let limit = paging::parse_page_size_within(query.limit.as_deref(), paging::DEFAULT_RECORDS, paging::MAX_RECORDS)?;
+    let after = paging::decode_cursor(query.cursor.as_deref().unwrap_or_default())?;
+    let (accounts, next) = blocking(&directory, move |d| {
+        d.read(|conn| read::list_accounts(conn, &tenant, &filter, after.as_deref(), limit))
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(AccountsBody { accounts, next_cursor: next.as_deref().map(paging::encode_cursor) }))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TeamsQuery {
+    external_id: Option<String>,
+    name: Option<String>,
+    cursor: Option<String>,
+    limit: Option<String>,
+}
+
+/// `GET /v1/tenants/{tenant}/teams?external_id=&name=&cursor=&limit=`: a page of the live teams
+/// (each with its member count, not its members), by id.
+#[get("/v1/tenants/{tenant}/teams")]
+async fn list_teams(
+    directory: web::Data<Directory>,
+    tenant: web::Path<String>,
+    request: HttpRequest,
+) -> Result<HttpResponse, DirectoryError> {
+    let tenant = tenant.into_inner();
+    authorize(&directory, &request, &tenant, Scope::Read).await?;
+    let query = web::Query::<TeamsQuery>::from_query(request.query_string())
+        .map_err(|e| DirectoryError::Invalid(format!("invalid query: {e}")))?
+        .into_inner();
+    let external_id = given("external_id", query.external_id)?;
+    let name = given("name", query.name)?;
+    let limit = paging::parse_page_size_within(query.limit.as_deref(), paging::DEFAULT_RECORDS, paging::MAX_RECORDS)?;
+    let after = paging::decode_cursor(query.cursor.as_deref().unwrap_or_default())?;
+    let (teams, next) = blocking(&directory, move |d| {
+        d.read(|conn| read::list_teams(conn, &tenant, external_id.as_deref(), name.as_deref(), after.as_deref(), limit))
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(TeamsBody { teams, next_cursor: next.as_deref().map(paging::encode_cursor) }))
 }
 
 /// `POST /v1/tenants/{tenant}/accounts`: a manual account; 409 when a live account of the tenant
@@ -91,9 +186,11 @@ async fn find_accounts(
 async fn create_account(
     directory: web::Data<Directory>,
     tenant: web::Path<String>,
+    request: HttpRequest,
     body: web::Bytes,
 ) -> Result<HttpResponse, DirectoryError> {
     let tenant = tenant.into_inner();
+    authorize(&directory, &request, &tenant, Scope::Write).await?;
     let request: NewAccountRequest =
         serde_json::from_slice(&body).map_err(|e| DirectoryError::Invalid(format!("invalid request body: {e}")))?;
     let new = NewAccount::parse(request)?;
@@ -106,8 +203,10 @@ async fn create_account(
 async fn get_team(
     directory: web::Data<Directory>,
     path: web::Path<(String, String)>,
+    request: HttpRequest,
 ) -> Result<HttpResponse, DirectoryError> {
     let (tenant, id) = path.into_inner();
+    authorize(&directory, &request, &tenant, Scope::Read).await?;
     let team = blocking(&directory, move |d| d.read(|conn| read::team(conn, &tenant, &id))).await?;
     Ok(HttpResponse::Ok().json(TeamBody::from(team)))
 }
@@ -128,6 +227,7 @@ async fn get_team_members(
     request: HttpRequest,
 ) -> Result<HttpResponse, DirectoryError> {
     let (tenant, id) = path.into_inner();
+    authorize(&directory, &request, &tenant, Scope::Read).await?;
     let MembersQuery { cursor, limit } = web::Query::<MembersQuery>::from_query(request.query_string())
         .map_err(|e| DirectoryError::Invalid(format!("invalid query: {e}")))?
         .into_inner();
@@ -170,6 +270,7 @@ async fn get_account_states(
     request: HttpRequest,
 ) -> Result<HttpResponse, DirectoryError> {
     let tenant = tenant.into_inner();
+    authorize(&directory, &request, &tenant, Scope::Read).await?;
     let (after, limit) = StatesQuery::parse(&request)?;
     let accounts =
         blocking(&directory, move |d| d.read(|conn| read::account_states(conn, &tenant, after.as_deref(), limit)))
@@ -191,6 +292,7 @@ async fn get_team_states(
     request: HttpRequest,
 ) -> Result<HttpResponse, DirectoryError> {
     let tenant = tenant.into_inner();
+    authorize(&directory, &request, &tenant, Scope::Read).await?;
     let (after, limit) = StatesQuery::parse(&request)?;
     let teams =
         blocking(&directory, move |d| d.read(|conn| read::team_states(conn, &tenant, after.as_deref(), limit))).await?;
@@ -223,6 +325,11 @@ async fn get_dead_letters(
     let limit =
         paging::parse_page_size_within(limit.as_deref(), paging::DEFAULT_DEAD_LETTERS, paging::MAX_DEAD_LETTERS)?;
     let tenant = tenant.filter(|tenant| !tenant.is_empty());
+    let caller = grant(&directory, &request).await?;
+    match &tenant {
+        Some(tenant) => caller.check(tenant, Scope::Read)?,
+        None => caller.check_all_tenants()?,
+    }
     let (dead_letters, total) =
         blocking(&directory, move |d| d.read(|conn| dead_letter::list(conn, tenant.as_deref(), limit))).await?;
     Ok(HttpResponse::Ok().json(DeadLettersBody { dead_letters, total }))
@@ -239,10 +346,11 @@ pub fn routes(config: &mut web::ServiceConfig) {
         .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
         .service(
             web::resource("/v1/tenants/{tenant}/accounts")
-                .route(web::get().to(find_accounts))
+                .route(web::get().to(list_accounts))
                 .route(web::post().to(create_account)),
         )
         .service(get_account)
+        .service(list_teams)
         .service(get_team)
         .service(get_team_members)
         .service(get_account_states)

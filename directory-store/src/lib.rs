@@ -8,6 +8,7 @@ pub mod app;
 pub mod apply;
 pub mod config;
 pub mod consumer;
+pub mod credentials;
 pub mod dead_letter;
 pub mod error;
 pub mod grpc;

@@ -1,4 +1,5 @@
-//! `directory-store serve` (default) or `directory-store migrate`.
+//! `directory-store serve` (default), `directory-store migrate`, or `directory-store credentials …`
+//! (issue, list and revoke the API's service credentials).
 
 use anyhow::Context;
 use directory_store::app::DirectoryApp;
@@ -11,6 +12,13 @@ use platform::db::Database;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let _telemetry = platform::telemetry::init(&Env, "directory-store");
+    let arguments: Vec<String> = std::env::args().skip(1).collect();
+    if arguments.first().map(String::as_str) == Some("credentials") {
+        let config = DirectoryConfig::from_source(&Env).context("invalid configuration")?;
+        let database = Database::connect(&config.database_url, 2)?;
+        database.ensure_migrated(MIGRATIONS_POSTGRES, MIGRATIONS_SQLITE)?;
+        return directory_store::credentials::command(&Directory::new(database), &arguments[1..]);
+    }
     let command = Command::from_args()?;
     let config = DirectoryConfig::from_source(&Env).context("invalid configuration")?;
     let database = Database::connect(&config.database_url, config.max_connections)?;

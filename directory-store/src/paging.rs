@@ -14,6 +14,11 @@ pub const DEFAULT_PAGE_SIZE: i64 = 1000;
 /// The most members a page may ask for.
 pub const MAX_PAGE_SIZE: i64 = 10_000;
 
+/// Accounts or teams per listing page when the request does not say.
+pub const DEFAULT_RECORDS: i64 = 100;
+/// The most accounts or teams a listing page may ask for.
+pub const MAX_RECORDS: i64 = 1000;
+
 /// Dead letters per listing when the request does not say.
 pub const DEFAULT_DEAD_LETTERS: i64 = 100;
 /// The most dead letters a listing may ask for.

@@ -299,3 +299,168 @@ pub fn team_states(
         })
         .collect())
 }
+
+/// What a listing of accounts narrows to; every field given must match (exactly; `email`
+/// case-insensitively). `team`: the team's members.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AccountFilter {
+    pub external_id: Option<String>,
+    pub user_name: Option<String>,
+    pub email: Option<String>,
+    pub scim_user_id: Option<String>,
+    pub active: Option<bool>,
+    pub team: Option<String>,
+}
+
+/// A page of the tenant's live accounts matching `filter`, by id ascending: at most `limit`
+/// after `after`, and the `after` of the next page when more follow. Three queries whatever the
+/// page holds: the accounts, then their live teams at once.
+pub fn list_accounts(
+    conn: &mut DbConnection,
+    tenant: &str,
+    filter: &AccountFilter,
+    after: Option<&str>,
+    limit: i64,
+) -> Result<(Vec<AccountRecord>, Option<String>), DirectoryError> {
+    let mut query = accounts::table
+        .filter(accounts::tenant_id.eq(tenant))
+        .filter(accounts::deleted.eq(false))
+        .select(AccountRow::as_select())
+        .order(accounts::id.asc())
+        .limit(limit.saturating_add(1))
+        .into_boxed::<DbBackend>();
+    if let Some(after) = after {
+        query = query.filter(accounts::id.gt(after.to_owned()));
+    }
+    if let Some(external_id) = &filter.external_id {
+        query = query.filter(accounts::external_id.eq(external_id.clone()));
+    }
+    if let Some(user_name) = &filter.user_name {
+        query = query.filter(accounts::user_name.eq(user_name.clone()));
+    }
+    if let Some(email) = &filter.email {
+        query = query.filter(accounts::email_key.eq(email_key(email)));
+    }
+    if let Some(scim_user_id) = &filter.scim_user_id {
+        query = query.filter(accounts::scim_user_id.eq(scim_user_id.clone()));
+    }
+    if let Some(active) = filter.active {
+        query = query.filter(accounts::active.eq(active));
+    }
+    if let Some(team) = &filter.team {
+        let members = memberships::table
+            .filter(memberships::tenant_id.eq(tenant.to_owned()))
+            .filter(memberships::team_id.eq(team.clone()))
+            .select(memberships::account_id);
+        query = query.filter(accounts::id.eq_any(members));
+    }
+    let mut rows: Vec<AccountRow> = query.load(conn)?;
+    let next = next_after(&mut rows, limit, |row| row.id.clone());
+    let ids: Vec<&str> = rows.iter().map(|row| row.id.as_str()).collect();
+    let mut teams_of: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    if !ids.is_empty() {
+        let pairs: Vec<(String, String)> = memberships::table
+            .inner_join(
+                teams::table.on(teams::tenant_id.eq(memberships::tenant_id).and(teams::id.eq(memberships::team_id))),
+            )
+            .filter(memberships::tenant_id.eq(tenant))
+            .filter(memberships::account_id.eq_any(&ids))
+            .filter(teams::deleted.eq(false))
+            .select((memberships::account_id, memberships::team_id))
+            .order((memberships::account_id.asc(), memberships::team_id.asc()))
+            .load(conn)?;
+        for (account, team) in pairs {
+            teams_of.entry(account).or_default().push(team);
+        }
+    }
+    let records = rows
+        .into_iter()
+        .map(|row| {
+            let teams = teams_of.remove(&row.id).unwrap_or_default();
+            row.into_record(teams)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((records, next))
+}
+
+/// Drops the extra row a page query read past `limit` and returns the last id kept when there
+/// was one (more follow).
+fn next_after<T>(rows: &mut Vec<T>, limit: i64, id: impl Fn(&T) -> String) -> Option<String> {
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    if rows.len() <= limit {
+        return None;
+    }
+    rows.truncate(limit);
+    rows.last().map(id)
+}
+
+/// A team as a listing shows it: without its members, with how many live ones it has.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct TeamSummary {
+    pub id: String,
+    pub name: String,
+    pub external_id: Option<String>,
+    pub permissions: Vec<String>,
+    pub member_count: i64,
+}
+
+/// A page of the tenant's live teams (with `external_id` or `name` when given, exactly), by id
+/// ascending, as [`list_accounts`] pages. Two queries: the teams, then their members counted.
+pub fn list_teams(
+    conn: &mut DbConnection,
+    tenant: &str,
+    external_id: Option<&str>,
+    name: Option<&str>,
+    after: Option<&str>,
+    limit: i64,
+) -> Result<(Vec<TeamSummary>, Option<String>), DirectoryError> {
+    let mut query = teams::table
+        .filter(teams::tenant_id.eq(tenant))
+        .filter(teams::deleted.eq(false))
+        .select((teams::id, teams::name, teams::external_id, teams::permissions))
+        .order(teams::id.asc())
+        .limit(limit.saturating_add(1))
+        .into_boxed::<DbBackend>();
+    if let Some(after) = after {
+        query = query.filter(teams::id.gt(after.to_owned()));
+    }
+    if let Some(external_id) = external_id {
+        query = query.filter(teams::external_id.eq(external_id.to_owned()));
+    }
+    if let Some(name) = name {
+        query = query.filter(teams::name.eq(name.to_owned()));
+    }
+    let mut rows: Vec<(String, String, Option<String>, String)> = query.load(conn)?;
+    let next = next_after(&mut rows, limit, |row| row.0.clone());
+    let ids: Vec<&str> = rows.iter().map(|row| row.0.as_str()).collect();
+    let counts: BTreeMap<String, i64> = if ids.is_empty() {
+        BTreeMap::new()
+    } else {
+        memberships::table
+            .left_join(
+                accounts::table
+                    .on(accounts::tenant_id.eq(memberships::tenant_id).and(accounts::id.eq(memberships::account_id))),
+            )
+            .filter(memberships::tenant_id.eq(tenant))
+            .filter(memberships::team_id.eq_any(&ids))
+            .filter(accounts::deleted.eq(false).or(accounts::deleted.is_null()))
+            .group_by(memberships::team_id)
+            .select((memberships::team_id, diesel::dsl::count_star()))
+            .load::<(String, i64)>(conn)?
+            .into_iter()
+            .collect()
+    };
+    let teams = rows
+        .into_iter()
+        .map(|(id, name, external_id, permissions)| {
+            Ok(TeamSummary {
+                member_count: counts.get(&id).copied().unwrap_or(0),
+                permissions: stored_json("team permissions", &permissions)?,
+                id,
+                name,
+                external_id,
+            })
+        })
+        .collect::<Result<Vec<_>, DirectoryError>>()?;
+    Ok((teams, next))
+}

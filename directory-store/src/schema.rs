@@ -71,4 +71,25 @@ diesel::table! {
     }
 }
 
-diesel::allow_tables_to_appear_in_same_query!(accounts, teams, memberships, consumed_offsets, dead_letters);
+diesel::table! {
+    service_credentials (id) {
+        id -> Text,
+        name -> Text,
+        tenant_id -> Nullable<Text>,
+        scope -> Text,
+        token_sha256 -> Text,
+        prefix -> Text,
+        internal -> Bool,
+        created_at -> BigInt,
+        revoked_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(
+    accounts,
+    teams,
+    memberships,
+    consumed_offsets,
+    dead_letters,
+    service_credentials
+);

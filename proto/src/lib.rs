@@ -43,6 +43,43 @@ pub mod credential {
         let token = token.trim();
         (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
     }
+
+    /// Puts `authorization: Bearer <token>` (sensitive) on every call of a client; with no
+    /// token, calls go without.
+    #[derive(Clone, Default)]
+    pub struct BearerInterceptor(Option<tonic::metadata::AsciiMetadataValue>);
+
+    impl std::fmt::Debug for BearerInterceptor {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("BearerInterceptor([redacted])")
+        }
+    }
+
+    impl BearerInterceptor {
+        /// `None` when the token cannot be a header value (not visible ASCII).
+        pub fn new(token: Option<&str>) -> Option<Self> {
+            match token {
+                None => Some(Self(None)),
+                Some(token) => {
+                    let mut value = tonic::metadata::AsciiMetadataValue::try_from(format!("Bearer {token}")).ok()?;
+                    value.set_sensitive(true);
+                    Some(Self(Some(value)))
+                }
+            }
+        }
+    }
+
+    impl tonic::service::Interceptor for BearerInterceptor {
+        fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+            if let Some(value) = &self.0 {
+                request.metadata_mut().insert(METADATA_KEY, value.clone());
+            }
+            Ok(request)
+        }
+    }
+
+    /// A channel whose calls carry a bearer token.
+    pub type Authorized = tonic::service::interceptor::InterceptedService<tonic::transport::Channel, BearerInterceptor>;
 }
 
 /// The IdP's `User-Agent` as the gateway forwards it (gRPC sets a `user-agent` of its own): the

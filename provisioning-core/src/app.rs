@@ -121,7 +121,10 @@ impl Core {
         let (log, log_writer) = ProvisioningLog::new(store.clone(), retention, config.log_enabled);
         let limits = crate::rate_limit::TenantLimits::new(config.rate_limit);
         let admin = AdminServer::build(config, store.clone(), limits.clone(), wake.clone())?;
-        let linker = config.directory_url.as_deref().map(crate::linking::Linker::new).transpose()?;
+        let linker = match config.directory_url.as_deref() {
+            Some(url) => Some(crate::linking::Linker::new(url, crate::linking::directory_credential(config)?)?),
+            None => None,
+        };
         let purge = Purge {
             store: store.clone(),
             wake: wake.clone(),

@@ -35,6 +35,8 @@ pub struct CoreConfig {
     /// `DIRECTORY_GRPC_URL`: the directory store, asked for accounts to link new users to.
     /// Without it, no linking.
     pub directory_url: Option<String>,
+    /// `DIRECTORY_TOKEN`: the core's credential at the directory (its `DIRECTORY_INTERNAL_TOKEN`).
+    pub directory_token: Option<SecretString>,
     /// `PURGE_INTERVAL_SECONDS`, default 3600: how often due tombstones are purged.
     pub purge_interval_seconds: u64,
     /// What keeps one tenant or one request from hurting the others, and what is kept.
@@ -240,6 +242,7 @@ impl CoreConfig {
             rate_limit: RateLimit::from_source(source)?,
             admin: AdminConfig::from_source(source)?,
             directory_url: source.get("DIRECTORY_GRPC_URL").map(|u| u.trim().to_owned()).filter(|u| !u.is_empty()),
+            directory_token: source.get("DIRECTORY_TOKEN").filter(|t| !t.trim().is_empty()).map(SecretString::from),
             purge_interval_seconds: source.parse_or("PURGE_INTERVAL_SECONDS", 3600)?,
             safeguards: Safeguards::from_source(source, max_connections)?,
             webhooks: WebhookSettings::from_source(source)?,

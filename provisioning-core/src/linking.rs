@@ -8,26 +8,34 @@
 use std::time::Duration;
 
 use proto::FindAccountsRequest;
+use proto::credential::{Authorized, BearerInterceptor};
 use proto::directory_client::DirectoryClient;
 use scim::ScimError;
-use tonic::transport::Channel;
+use secrecy::ExposeSecret;
 
 use crate::error::CoreError;
 
+/// The credential the core presents to the directory (`DIRECTORY_TOKEN`, the directory's
+/// `DIRECTORY_INTERNAL_TOKEN`).
+pub fn directory_credential(config: &crate::config::CoreConfig) -> anyhow::Result<BearerInterceptor> {
+    BearerInterceptor::new(config.directory_token.as_ref().map(|token| token.expose_secret()))
+        .ok_or_else(|| anyhow::anyhow!("DIRECTORY_TOKEN must be printable ASCII"))
+}
+
 #[derive(Clone)]
 pub struct Linker {
-    client: DirectoryClient<Channel>,
+    client: DirectoryClient<Authorized>,
 }
 
 impl Linker {
-    /// A client of the directory at `url` (connected lazily).
-    pub fn new(url: &str) -> anyhow::Result<Self> {
+    /// A client of the directory at `url` (connected lazily), presenting `DIRECTORY_TOKEN`.
+    pub fn new(url: &str, credential: BearerInterceptor) -> anyhow::Result<Self> {
         let channel = tonic::transport::Endpoint::from_shared(url.to_owned())
             .map_err(|e| anyhow::anyhow!("DIRECTORY_GRPC_URL={url:?} is not a valid URI: {e}"))?
             .connect_timeout(Duration::from_secs(3))
             .timeout(Duration::from_secs(5))
             .connect_lazy();
-        Ok(Self { client: DirectoryClient::new(channel) })
+        Ok(Self { client: DirectoryClient::with_interceptor(channel, credential) })
     }
 
     /// The account to link a new user with this email to, if exactly one is waiting; why none

@@ -31,6 +31,20 @@ async fn main() -> anyhow::Result<()> {
     }
     let data_dir = PathBuf::from(Env.get("DATA_DIR").filter(|d| !d.is_empty()).unwrap_or_else(|| "./data".to_owned()));
     std::fs::create_dir_all(&data_dir).with_context(|| format!("creating DATA_DIR {}", data_dir.display()))?;
+    let directory_url = DatabaseUrl::sqlite_file(&data_dir.join("directory.db"));
+    if arguments.first().map(String::as_str) == Some("directory-credentials") {
+        // Beside a running standalone too: SQLite takes the second process's writes in turn.
+        let database = Database::connect(&directory_url, 2)?;
+        database.migrate(directory_store::MIGRATIONS_POSTGRES, directory_store::MIGRATIONS_SQLITE)?;
+        return directory_store::credentials::command(&Directory::new(database), &arguments[1..]);
+    }
+    // The core's credential at the in-process directory: DIRECTORY_INTERNAL_TOKEN, or one made
+    // for this run.
+    let internal_token = SecretString::from(
+        Env.get("DIRECTORY_INTERNAL_TOKEN")
+            .filter(|t| !t.trim().is_empty())
+            .unwrap_or_else(directory_store::credentials::new_token),
+    );
 
     let mut gateway_config = GatewayConfig::from_source(&Env).context("invalid gateway configuration")?;
     // One process: the admin listener serves /metrics (every component's) and health.
@@ -71,6 +85,7 @@ async fn main() -> anyhow::Result<()> {
         }),
         admin,
         directory_url: Some(format!("http://{}", Env.socket_addr_or("DIRECTORY_GRPC_ADDR", "127.0.0.1:50052")?)),
+        directory_token: Some(internal_token.clone()),
         purge_interval_seconds: Env.parse_or("PURGE_INTERVAL_SECONDS", 3600)?,
         safeguards: provisioning_core::config::Safeguards::from_source(&Env, 8)?,
         webhooks: provisioning_core::config::WebhookSettings::from_source(&Env)?,
@@ -83,10 +98,11 @@ async fn main() -> anyhow::Result<()> {
         )?;
     }
     let directory_config = DirectoryConfig {
-        database_url: DatabaseUrl::sqlite_file(&data_dir.join("directory.db")),
+        database_url: directory_url,
         max_connections: 8,
         http_addr: Env.socket_addr_or("DIRECTORY_HTTP_ADDR", "127.0.0.1:8090")?,
         grpc_addr: Env.socket_addr_or("DIRECTORY_GRPC_ADDR", "127.0.0.1:50052")?,
+        internal_token: Some(internal_token),
         kafka: None,
     };
 
@@ -122,7 +138,10 @@ async fn main() -> anyhow::Result<()> {
         Some(token) => println!("Secret token (shown once, stored only as a hash): {}", token.expose_secret()),
         None => println!("Secret token: the one already issued (or SCIM_BOOTSTRAP_TOKEN)"),
     }
-    println!("Directory API: http://{}/v1/tenants/default/accounts/{{id}}", directory_app.http_address());
+    println!(
+        "Directory API: http://{}/v1/tenants/default/accounts (a credential: `standalone directory-credentials issue <name> [--tenant default] [--scope read|write]`)",
+        directory_app.http_address()
+    );
     println!("Admin API: http://{}/admin/v1/tenants", core.admin_address());
     if let Some(url) = core.portal_url() {
         println!(

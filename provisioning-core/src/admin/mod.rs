@@ -44,7 +44,7 @@ struct Admin {
     token_prefix: String,
     limits: TenantLimits,
     /// The directory's read API, for reconciliation (`DIRECTORY_GRPC_URL`).
-    directory: Option<proto::directory_client::DirectoryClient<tonic::transport::Channel>>,
+    directory: Option<proto::directory_client::DirectoryClient<proto::credential::Authorized>>,
     /// Wakes the outbox relay (after set-aside events are retried).
     relay_wake: std::sync::Arc<tokio::sync::Notify>,
     /// The portal page's public address, for the links portal sessions come with.
@@ -989,12 +989,13 @@ impl AdminServer {
         relay_wake: std::sync::Arc<tokio::sync::Notify>,
     ) -> anyhow::Result<Self> {
         let directory = match config.directory_url.as_deref() {
-            Some(url) => Some(proto::directory_client::DirectoryClient::new(
+            Some(url) => Some(proto::directory_client::DirectoryClient::with_interceptor(
                 tonic::transport::Endpoint::from_shared(url.to_owned())
                     .with_context(|| format!("DIRECTORY_GRPC_URL={url:?} is not a valid URI"))?
                     .connect_timeout(std::time::Duration::from_secs(3))
                     .timeout(std::time::Duration::from_secs(30))
                     .connect_lazy(),
+                crate::linking::directory_credential(config)?,
             )),
             None => None,
         };

@@ -10,7 +10,6 @@ use proto::directory_client::DirectoryClient;
 use proto::{ListStatesRequest, ListTeamMembersRequest};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tonic::transport::Channel;
 
 use super::{Admin, AdminError, Answer, Operator, job_json, time};
 use crate::error::CoreError;
@@ -89,7 +88,7 @@ fn unavailable(status: &tonic::Status) -> AdminError {
 
 /// Every member of a team as the directory lists them.
 async fn team_members(
-    client: &mut DirectoryClient<Channel>,
+    client: &mut DirectoryClient<proto::credential::Authorized>,
     tenant: &str,
     team: &str,
 ) -> Result<BTreeSet<String>, AdminError> {

@@ -535,7 +535,15 @@ async fn every_acknowledged_change_survives_crashes_of_every_component() {
     // Nothing was set aside on the way, nothing refused by the directory.
     let (status, set_aside) = admin.call(Method::GET, "/admin/v1/outbox/set-aside", None).await;
     assert_eq!((status, &set_aside["total"]), (StatusCode::OK, &json!(0)), "{set_aside}");
-    let dead: Value = reqwest::get(format!("{directory}/v1/dead-letters")).await.unwrap().json().await.unwrap();
+    let dead: Value = reqwest::Client::new()
+        .get(format!("{directory}/v1/dead-letters"))
+        .bearer_auth(crate::support::DIRECTORY_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(dead["total"], 0, "{dead}");
 
     eprintln!(

@@ -123,7 +123,8 @@ async fn directory_members(client: &Client, team: &str) -> Option<BTreeSet<Strin
             client.endpoints.tenant,
             if cursor.is_empty() { String::new() } else { format!("&cursor={cursor}") }
         );
-        let response = http.get(url).send().await.expect("directory request");
+        let response =
+            http.get(url).bearer_auth(crate::support::DIRECTORY_TOKEN).send().await.expect("directory request");
         if response.status() != StatusCode::OK {
             return None;
         }

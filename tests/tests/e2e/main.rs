@@ -9,6 +9,7 @@ mod admin;
 mod broker_down;
 mod browser;
 mod conformance;
+mod directory_api;
 mod entra;
 mod events;
 mod events_api;

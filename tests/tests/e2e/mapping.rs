@@ -195,7 +195,13 @@ async fn account_gone(client: &Client, id: &str, what: &str) {
 /// `POST /v1/tenants/{tenant}/accounts` on the directory: an account the product makes by hand.
 async fn manual_account(client: &Client, body: Value) -> (StatusCode, Value) {
     let url = format!("{}/v1/tenants/{}/accounts", client.endpoints.directory, client.endpoints.tenant);
-    let response = reqwest::Client::new().post(&url).json(&body).send().await.expect("directory request");
+    let response = reqwest::Client::new()
+        .post(&url)
+        .bearer_auth(crate::support::DIRECTORY_TOKEN)
+        .json(&body)
+        .send()
+        .await
+        .expect("directory request");
     let status = response.status();
     (status, response.json().await.unwrap_or(Value::Null))
 }
@@ -203,7 +209,13 @@ async fn manual_account(client: &Client, body: Value) -> (StatusCode, Value) {
 /// `GET /v1/tenants/{tenant}/accounts?email=…` on the directory.
 async fn accounts_with_email(client: &Client, email: &str) -> (StatusCode, Value) {
     let url = format!("{}/v1/tenants/{}/accounts", client.endpoints.directory, client.endpoints.tenant);
-    let response = reqwest::Client::new().get(&url).query(&[("email", email)]).send().await.expect("directory request");
+    let response = reqwest::Client::new()
+        .get(&url)
+        .bearer_auth(crate::support::DIRECTORY_TOKEN)
+        .query(&[("email", email)])
+        .send()
+        .await
+        .expect("directory request");
     let status = response.status();
     (status, response.json().await.unwrap_or(Value::Null))
 }

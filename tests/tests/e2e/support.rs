@@ -31,6 +31,21 @@ pub fn binary(name: &str) -> PathBuf {
     path
 }
 
+/// provisioning-core's credential at the directory in every system the suites start
+/// (`DIRECTORY_INTERNAL_TOKEN` there, `DIRECTORY_TOKEN` in the core): global, read.
+pub const INTERNAL_DIRECTORY_TOKEN: &str = "dirsvc_e2e_internal_credential_of_provisioning_core";
+/// The suites' own directory credential, registered at every start: global, write.
+pub const DIRECTORY_TOKEN: &str = "dirsvc_e2e_write_credential_of_every_tenant";
+
+/// Registers [`DIRECTORY_TOKEN`] with a directory's command line (`program args…`).
+pub fn register_directory_token(program: PathBuf, args: &[&str], env: &[(&str, String)]) {
+    let mut env = env.to_vec();
+    env.push(("E2E_DIRECTORY_TOKEN", DIRECTORY_TOKEN.to_owned()));
+    let mut args = args.to_vec();
+    args.extend(["issue", "e2e", "--scope", "write", "--token-env", "E2E_DIRECTORY_TOKEN"]);
+    Process::run_to_completion("registering the suite's directory credential", program, &args, &env);
+}
+
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
 }
@@ -224,7 +239,7 @@ impl Client {
     /// A directory read: `kind` is "accounts" or "teams".
     pub async fn directory(&self, kind: &str, id: &str) -> (StatusCode, Value) {
         let url = format!("{}/v1/tenants/{}/{kind}/{id}", self.endpoints.directory, self.endpoints.tenant);
-        let response = self.http.get(url).send().await.expect("directory request");
+        let response = self.http.get(url).bearer_auth(DIRECTORY_TOKEN).send().await.expect("directory request");
         let status = response.status();
         (status, response.json().await.unwrap_or(Value::Null))
     }
@@ -497,6 +512,7 @@ impl Cluster {
             }
         }
         Process::run_to_completion("directory-store migrate", binary("directory-store"), &["migrate"], &env);
+        register_directory_token(binary("directory-store"), &["credentials"], &env);
         let logs = self.logs.path().join("rebuilt");
         std::fs::create_dir_all(&logs).expect("log dir");
         let mut directory = Process::spawn("directory-store", binary("directory-store"), &["serve"], &env, &logs);
@@ -594,6 +610,7 @@ impl Cluster {
                 ("REGION_TENANT_URLS", format!("{region}=http://127.0.0.1:{}/scim/v2", gateway_ports[0])),
                 ("ADMIN_TOKEN", admin_token.clone()),
                 ("DIRECTORY_GRPC_URL", format!("http://127.0.0.1:{directory_grpc}")),
+                ("DIRECTORY_TOKEN", INTERNAL_DIRECTORY_TOKEN.to_owned()),
                 ("DATABASE_URL", core_database.url.clone()),
                 ("CORE_GRPC_ADDR", format!("127.0.0.1:{core_port}")),
                 ("KAFKA_BOOTSTRAP_SERVERS", options.kafka.clone()),
@@ -607,6 +624,7 @@ impl Cluster {
                 ("DATABASE_URL", directory_database.url.clone()),
                 ("DIRECTORY_HTTP_ADDR", format!("127.0.0.1:{directory_http}")),
                 ("DIRECTORY_GRPC_ADDR", format!("127.0.0.1:{directory_grpc}")),
+                ("DIRECTORY_INTERNAL_TOKEN", INTERNAL_DIRECTORY_TOKEN.to_owned()),
                 ("KAFKA_BOOTSTRAP_SERVERS", options.kafka.clone()),
                 ("KAFKA_TOPIC", topic.clone()),
                 ("KAFKA_GROUP_ID", format!("directory-{suffix}")),
@@ -635,6 +653,7 @@ impl Cluster {
                     &["migrate"],
                     &directory_env,
                 );
+                register_directory_token(binary("directory-store"), &["credentials"], &directory_env);
             }
             let run = logs.path().join(format!("attempt-{attempt}"));
             std::fs::create_dir_all(&run).expect("log dir");
@@ -712,6 +731,8 @@ pub struct Standalone {
     pub admin: Admin,
     /// The self-serve portal listener (page at `/portal/`).
     pub portal: String,
+    /// The directory's gRPC listener, e.g. `http://127.0.0.1:50052`.
+    pub directory_grpc: String,
     process: Process,
     data: tempfile::TempDir,
 }
@@ -727,7 +748,7 @@ impl Standalone {
         let token = format!("scim_{TEST_REGION}_{}", uuid::Uuid::new_v4().simple());
         let admin_token = format!("admin_{}", uuid::Uuid::new_v4().simple());
         let mut attempt = 0;
-        let (gateway_port, directory_http, admin_port, portal_port, process) = loop {
+        let (gateway_port, directory_http, directory_grpc, admin_port, portal_port, process) = loop {
             attempt += 1;
             let (gateway_port, directory_http, directory_grpc, admin_port) =
                 (free_port(), free_port(), free_port(), free_port());
@@ -740,6 +761,7 @@ impl Standalone {
                 ("GATEWAY_HTTP_ADDR", format!("127.0.0.1:{gateway_port}")),
                 ("DIRECTORY_HTTP_ADDR", format!("127.0.0.1:{directory_http}")),
                 ("DIRECTORY_GRPC_ADDR", format!("127.0.0.1:{directory_grpc}")),
+                ("DIRECTORY_INTERNAL_TOKEN", INTERNAL_DIRECTORY_TOKEN.to_owned()),
                 ("SCIM_BOOTSTRAP_TOKEN", token.clone()),
             ];
             // A test may leave ADMIN_TOKEN unset ("" in `extra`) to see standalone generate one.
@@ -748,6 +770,9 @@ impl Standalone {
                 .filter(|(key, _)| !extra.iter().any(|(k, _)| k == key))
                 .chain(extra.iter().cloned())
                 .collect();
+            if attempt == 1 {
+                register_directory_token(binary("standalone"), &["directory-credentials"], &env);
+            }
             let mut process = Process::spawn("standalone", binary("standalone"), &[], &env, data.path());
             let mut ready = wait_ready(&format!("http://127.0.0.1:{gateway_port}/readyz"), &mut [&mut process]).await;
             if ready.is_ok() {
@@ -757,7 +782,7 @@ impl Standalone {
                 ready = wait_ready(&format!("http://127.0.0.1:{admin_port}/livez"), &mut [&mut process]).await;
             }
             match ready {
-                Ok(()) => break (gateway_port, directory_http, admin_port, portal_port, process),
+                Ok(()) => break (gateway_port, directory_http, directory_grpc, admin_port, portal_port, process),
                 Err(failure) if lost_port_race(&failure) && attempt < START_ATTEMPTS => continue,
                 Err(failure) => panic!("{failure}"),
             }
@@ -770,7 +795,27 @@ impl Standalone {
         });
         let admin_token = extra.iter().find(|(k, _)| *k == "ADMIN_TOKEN").map_or(admin_token, |(_, t)| t.clone());
         let admin = Admin::new(format!("http://127.0.0.1:{admin_port}"), admin_token);
-        Self { client, admin, portal: format!("http://127.0.0.1:{portal_port}"), process, data }
+        Self {
+            client,
+            admin,
+            portal: format!("http://127.0.0.1:{portal_port}"),
+            directory_grpc: format!("http://127.0.0.1:{directory_grpc}"),
+            process,
+            data,
+        }
+    }
+
+    /// `standalone directory-credentials <args>` against this instance's data; its JSON answer.
+    pub fn directory_credentials(&self, args: &[&str]) -> Value {
+        let output = Command::new(binary("standalone"))
+            .arg("directory-credentials")
+            .args(args)
+            .env_clear()
+            .env("DATA_DIR", self.data.path().join("data"))
+            .output()
+            .expect("running standalone directory-credentials");
+        assert!(output.status.success(), "directory-credentials {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+        serde_json::from_slice(&output.stdout).expect("a JSON answer")
     }
 
     /// What the process has logged so far.
