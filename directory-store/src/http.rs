@@ -6,6 +6,7 @@
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, get, web};
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, OpenApi, ToSchema};
 
 use crate::Directory;
 use crate::credentials::{self, Grant, Scope};
@@ -19,13 +20,13 @@ use crate::{dead_letter, paging, read};
 /// The largest request body accepted.
 const MAX_BODY_BYTES: usize = 16 * 1024;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct AccountsBody {
     accounts: Vec<AccountRecord>,
     next_cursor: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct TeamsBody {
     teams: Vec<TeamSummary>,
     next_cursor: Option<String>,
@@ -48,7 +49,7 @@ async fn authorize(
     grant(directory, request).await?.check(tenant, scope)
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct TeamBody {
     id: String,
     name: String,
@@ -65,7 +66,7 @@ impl From<proto::Team> for TeamBody {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct MembersBody {
     members: Vec<String>,
     next_cursor: Option<String>,
@@ -79,6 +80,10 @@ async fn blocking<T: Send + 'static>(
     web::block(move || work(&directory)).await.map_err(|e| DirectoryError::Internal(e.to_string()))?
 }
 
+/// One live account, with its teams.
+#[utoipa::path(get, path = "/v1/tenants/{tenant}/accounts/{id}", tag = "accounts", security(("service_credential" = [])), 
+    params(("tenant" = String, Path), ("id" = String, Path, description = "The account id")),
+    responses((status = 200, body = AccountRecord), (status = 404, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 #[get("/v1/tenants/{tenant}/accounts/{id}")]
 async fn get_account(
     directory: web::Data<Directory>,
@@ -91,16 +96,25 @@ async fn get_account(
     Ok(HttpResponse::Ok().json(account))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct AccountsQuery {
+    /// The IdP's id of the user (exact).
     external_id: Option<String>,
+    /// The SCIM userName (exact).
     user_name: Option<String>,
+    /// The email (case-insensitive).
     email: Option<String>,
+    /// The SCIM User id that provisions the account (a linked manual account too).
     scim_user_id: Option<String>,
+    /// `true` or `false`.
     active: Option<String>,
+    /// A team id: its members.
     team: Option<String>,
+    /// `next_cursor` of the previous page.
     cursor: Option<String>,
+    /// 1 to 1000, default 100.
     limit: Option<String>,
 }
 
@@ -115,6 +129,9 @@ fn given(name: &str, value: Option<String>) -> Result<Option<String>, DirectoryE
 /// `GET /v1/tenants/{tenant}/accounts?external_id=&user_name=&email=&scim_user_id=&active=&team=&cursor=&limit=`:
 /// a page of the live accounts matching every filter given, by id, and the cursor of the next
 /// page (`null` after the last).
+#[utoipa::path(get, path = "/v1/tenants/{tenant}/accounts", tag = "accounts", security(("service_credential" = [])), 
+    params(("tenant" = String, Path), AccountsQuery),
+    responses((status = 200, body = AccountsBody), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 async fn list_accounts(
     directory: web::Data<Directory>,
     tenant: web::Path<String>,
@@ -148,17 +165,25 @@ async fn list_accounts(
     Ok(HttpResponse::Ok().json(AccountsBody { accounts, next_cursor: next.as_deref().map(paging::encode_cursor) }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct TeamsQuery {
+    /// The IdP's id of the group (exact).
     external_id: Option<String>,
+    /// The team's name (exact).
     name: Option<String>,
+    /// `next_cursor` of the previous page.
     cursor: Option<String>,
+    /// 1 to 1000, default 100.
     limit: Option<String>,
 }
 
 /// `GET /v1/tenants/{tenant}/teams?external_id=&name=&cursor=&limit=`: a page of the live teams
 /// (each with its member count, not its members), by id.
+#[utoipa::path(get, path = "/v1/tenants/{tenant}/teams", tag = "teams", security(("service_credential" = [])), 
+    params(("tenant" = String, Path), TeamsQuery),
+    responses((status = 200, body = TeamsBody), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 #[get("/v1/tenants/{tenant}/teams")]
 async fn list_teams(
     directory: web::Data<Directory>,
@@ -183,6 +208,10 @@ async fn list_teams(
 
 /// `POST /v1/tenants/{tenant}/accounts`: a manual account; 409 when a live account of the tenant
 /// has the email.
+#[utoipa::path(post, path = "/v1/tenants/{tenant}/accounts", tag = "accounts", security(("service_credential" = [])), 
+    params(("tenant" = String, Path)), request_body = NewAccountRequest,
+    responses((status = 201, body = AccountRecord), (status = 400, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "A live account has this email"), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 async fn create_account(
     directory: web::Data<Directory>,
     tenant: web::Path<String>,
@@ -199,6 +228,10 @@ async fn create_account(
     Ok(HttpResponse::Created().json(account))
 }
 
+/// One live team, with all its members (large teams: page them with `…/members`).
+#[utoipa::path(get, path = "/v1/tenants/{tenant}/teams/{id}", tag = "teams", security(("service_credential" = [])), 
+    params(("tenant" = String, Path), ("id" = String, Path, description = "The SCIM group id")),
+    responses((status = 200, body = TeamBody), (status = 404, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 #[get("/v1/tenants/{tenant}/teams/{id}")]
 async fn get_team(
     directory: web::Data<Directory>,
@@ -211,15 +244,21 @@ async fn get_team(
     Ok(HttpResponse::Ok().json(TeamBody::from(team)))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct MembersQuery {
+    /// `next_cursor` of the previous page.
     cursor: Option<String>,
+    /// 1 to 10000, default 1000.
     limit: Option<String>,
 }
 
 /// `GET /v1/tenants/{tenant}/teams/{id}/members?cursor=…&limit=…`: a page of the team's live
 /// members by account id, and the cursor of the next page (`null` after the last).
+#[utoipa::path(get, path = "/v1/tenants/{tenant}/teams/{id}/members", tag = "teams", security(("service_credential" = [])), 
+    params(("tenant" = String, Path), ("id" = String, Path, description = "The SCIM group id"), MembersQuery),
+    responses((status = 200, body = MembersBody), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 #[get("/v1/tenants/{tenant}/teams/{id}/members")]
 async fn get_team_members(
     directory: web::Data<Directory>,
@@ -335,6 +374,50 @@ async fn get_dead_letters(
     Ok(HttpResponse::Ok().json(DeadLettersBody { dead_letters, total }))
 }
 
+/// An error: its HTTP status and what to do about it.
+#[derive(Serialize, ToSchema)]
+struct ErrorBody {
+    status: u16,
+    detail: String,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "SCIM provisioning: directory API",
+        description = "The product's directory of accounts and teams, projected from SCIM. Every route needs a \
+                       service credential (`Authorization: Bearer dirsvc_…`), of one tenant or of all, read or \
+                       write (`directory-store credentials issue`). Lists page by an opaque `cursor` \
+                       (`next_cursor`, `null` after the last page). Errors are `{\"status\", \"detail\"}`."
+    ),
+    paths(list_accounts, get_account, create_account, list_teams, get_team, get_team_members),
+    modifiers(&CredentialScheme)
+)]
+struct DirectoryApi;
+
+struct CredentialScheme;
+
+impl utoipa::Modify for CredentialScheme {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        openapi.components.get_or_insert_with(Default::default).add_security_scheme(
+            "service_credential",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("dirsvc_…").build()),
+        );
+    }
+}
+
+/// The directory API's OpenAPI description, generated from the handlers above.
+pub fn openapi_json() -> String {
+    DirectoryApi::openapi().to_pretty_json().unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+}
+
+/// `GET /v1/openapi.json` (no credential needed).
+#[get("/v1/openapi.json")]
+async fn get_openapi() -> HttpResponse {
+    HttpResponse::Ok().content_type("application/json").body(openapi_json())
+}
+
 #[get("/livez")]
 async fn livez() -> HttpResponse {
     HttpResponse::Ok().body("ok")
@@ -356,5 +439,32 @@ pub fn routes(config: &mut web::ServiceConfig) {
         .service(get_account_states)
         .service(get_team_states)
         .service(get_dead_letters)
+        .service(get_openapi)
         .service(livez);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_openapi_description_covers_the_product_routes() {
+        let description: serde_json::Value = serde_json::from_str(&openapi_json()).expect("JSON");
+        for (path, method) in [
+            ("/v1/tenants/{tenant}/accounts", "get"),
+            ("/v1/tenants/{tenant}/accounts", "post"),
+            ("/v1/tenants/{tenant}/accounts/{id}", "get"),
+            ("/v1/tenants/{tenant}/teams", "get"),
+            ("/v1/tenants/{tenant}/teams/{id}", "get"),
+            ("/v1/tenants/{tenant}/teams/{id}/members", "get"),
+        ] {
+            assert!(description["paths"][path][method].is_object(), "{method} {path}");
+        }
+        let params = description["paths"]["/v1/tenants/{tenant}/accounts"]["get"]["parameters"].to_string();
+        for name in ["external_id", "user_name", "email", "scim_user_id", "active", "team", "cursor", "limit"] {
+            assert!(params.contains(&format!("\"{name}\"")), "{name}: {params}");
+        }
+        assert!(description["components"]["schemas"]["AccountRecord"]["properties"]["scim_user_id"].is_object());
+        assert!(description["components"]["securitySchemes"]["service_credential"].is_object());
+    }
 }

@@ -16,7 +16,7 @@ use crate::schema::accounts;
 pub const MAX_FIELD_CHARS: usize = 256;
 
 /// The request body of `POST /v1/tenants/{tenant}/accounts`, as sent.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewAccountRequest {
     pub email: Option<String>,

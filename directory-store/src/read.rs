@@ -395,7 +395,7 @@ fn next_after<T>(rows: &mut Vec<T>, limit: i64, id: impl Fn(&T) -> String) -> Op
 }
 
 /// A team as a listing shows it: without its members, with how many live ones it has.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct TeamSummary {
     pub id: String,
     pub name: String,

@@ -11,7 +11,7 @@ use crate::error::DirectoryError;
 
 /// Who made an account. A manual account stays `Manual` after SCIM links to it, so the product
 /// can tell it apart from one SCIM created.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Origin {
     /// Created by a SCIM user's `user.created` event.
@@ -38,7 +38,7 @@ impl Origin {
 }
 
 /// A live account, as read from the directory (and, without its tenant, the HTTP API's JSON).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct AccountRecord {
     pub id: String,
     #[serde(skip)]

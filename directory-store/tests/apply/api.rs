@@ -16,7 +16,8 @@ use crate::{TENANT, TestDirectory, account_event, apply, event, team_event};
 /// Sends a request to the app and reads the JSON answer (`Null` when the body is empty).
 macro_rules! send {
     ($app:expr, $request:expr) => {{
-        let response = actix_test::call_service(&$app, $request.to_request()).await;
+        let request = $request.insert_header(("authorization", format!("Bearer {}", crate::TOKEN)));
+        let response = actix_test::call_service(&$app, request.to_request()).await;
         let status = response.status();
         let body = actix_test::read_body(response).await;
         let json: Value =
@@ -153,15 +154,19 @@ async fn manual_accounts_and_the_lookup_by_email(directory: &Directory) {
     let manual = found["accounts"].as_array().expect("accounts").iter().find(|a| a["id"] == id.as_str()).cloned();
     assert_eq!(manual, Some(created.clone()));
     let (status, none) = send!(app, find("nobody@example.com"));
-    assert_eq!((status, none), (StatusCode::OK, json!({ "accounts": [] })));
+    assert_eq!((status, none), (StatusCode::OK, json!({ "accounts": [], "next_cursor": null })));
 
     // Another tenant's directory is its own.
     let other = actix_test::TestRequest::get().uri("/v1/tenants/other/accounts?email=alice%40example.com");
     let (status, theirs) = send!(app, other);
-    assert_eq!((status, theirs), (StatusCode::OK, json!({ "accounts": [] })));
+    assert_eq!((status, theirs), (StatusCode::OK, json!({ "accounts": [], "next_cursor": null })));
 
+    // No filter: every live account of the tenant, paged.
     let (status, body) = send!(app, actix_test::TestRequest::get().uri(&accounts_url(TENANT)));
-    assert_error(status, &body, StatusCode::BAD_REQUEST, "email query parameter is required");
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(ids(&body).len(), 4, "alice, bob, s1 and s3: {body}");
+    let (status, body) = send!(app, actix_test::TestRequest::get().uri(&format!("{}?email=", accounts_url(TENANT))));
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "email must not be blank");
     let (status, body) =
         send!(app, actix_test::TestRequest::get().uri(&format!("{}?mail=a%40b", accounts_url(TENANT))));
     assert_error(status, &body, StatusCode::BAD_REQUEST, "invalid query");
@@ -214,7 +219,7 @@ async fn find_accounts_answers_the_live_accounts_with_an_email_postgres() {
 async fn find_accounts_answers_the_live_accounts_with_an_email(directory: &Directory) {
     let service = DirectoryService::new(directory.clone());
     let find = |tenant: &str, email: &str| {
-        tonic::Request::new(FindAccountsRequest { tenant_id: tenant.to_owned(), email: email.to_owned() })
+        crate::authorized(FindAccountsRequest { tenant_id: tenant.to_owned(), email: email.to_owned() })
     };
 
     let manual = crate::manual_account(directory, "Carol@Example.com");

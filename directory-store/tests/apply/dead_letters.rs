@@ -81,7 +81,14 @@ fn sample(series: &str) -> f64 {
 
 macro_rules! get {
     ($app:expr, $uri:expr) => {{
-        let response = actix_test::call_service(&$app, actix_test::TestRequest::get().uri($uri).to_request()).await;
+        let response = actix_test::call_service(
+            &$app,
+            actix_test::TestRequest::get()
+                .uri($uri)
+                .insert_header(("authorization", format!("Bearer {}", crate::TOKEN)))
+                .to_request(),
+        )
+        .await;
         let status = response.status();
         let body: Value = serde_json::from_slice(&actix_test::read_body(response).await).expect("a JSON body");
         (status, body)
@@ -172,7 +179,7 @@ async fn an_event_that_cannot_apply_is_retried_set_aside_and_repaired_by_the_nex
     // Listed over gRPC: newest first, by tenant, with the total.
     let service = DirectoryService::new(directory.clone());
     let list =
-        |tenant: &str, limit: u32| tonic::Request::new(ListDeadLettersRequest { tenant_id: tenant.to_owned(), limit });
+        |tenant: &str, limit: u32| crate::authorized(ListDeadLettersRequest { tenant_id: tenant.to_owned(), limit });
     let listed = service.list_dead_letters(list("", 0)).await.expect("ListDeadLetters").into_inner();
     assert_eq!(listed.total, 1);
     assert_eq!(listed.dead_letters, [proto::DeadLetter::from(letter.clone())]);

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod api;
+mod credentials;
 mod dead_letters;
 mod deletion;
 mod fields;
@@ -43,9 +44,32 @@ impl TestDirectory {
         Self::new(TestDatabase::postgres(MIGRATIONS_POSTGRES, MIGRATIONS_SQLITE))
     }
 
+    /// With [`TOKEN`] registered: a credential of every tenant, write scope.
     fn new((database, pool): (TestDatabase, Database)) -> Self {
-        Self { directory: Directory::new(pool), _database: database }
+        let directory = Directory::new(pool);
+        directory
+            .write(|conn| {
+                directory_store::credentials::issue(
+                    conn,
+                    "tests",
+                    None,
+                    directory_store::credentials::Scope::Write,
+                    Some(TOKEN),
+                )
+            })
+            .expect("registering the tests' credential");
+        Self { directory, _database: database }
     }
+}
+
+/// The tests' service credential (see [`TestDirectory::new`]).
+const TOKEN: &str = "dirsvc_tests_credential_of_every_tenant_write";
+
+/// A gRPC request with the tests' credential.
+fn authorized<T>(message: T) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    request.metadata_mut().insert("authorization", format!("Bearer {TOKEN}").parse().expect("metadata"));
+    request
 }
 
 impl Deref for TestDirectory {

@@ -15,7 +15,10 @@ use crate::{TENANT, TestDirectory, account_event, apply, deleted_account_event, 
 
 macro_rules! send {
     ($app:expr, $uri:expr) => {{
-        let request = actix_test::TestRequest::get().uri(&$uri).to_request();
+        let request = actix_test::TestRequest::get()
+            .uri(&$uri)
+            .insert_header(("authorization", format!("Bearer {}", crate::TOKEN)))
+            .to_request();
         let response = actix_test::call_service(&$app, request).await;
         let status = response.status();
         let body = actix_test::read_body(response).await;
@@ -196,7 +199,7 @@ async fn list_team_members_pages_over_grpc_and_get_team_has_no_members(directory
     populate(directory);
     let service = DirectoryService::new(directory.clone());
     let request = |tenant: &str, team: &str, cursor: &str, limit: u32| {
-        tonic::Request::new(ListTeamMembersRequest {
+        crate::authorized(ListTeamMembersRequest {
             tenant_id: tenant.to_owned(),
             team_id: team.to_owned(),
             cursor: cursor.to_owned(),
@@ -247,7 +250,7 @@ async fn list_team_members_pages_over_grpc_and_get_team_has_no_members(directory
     }
 
     // GetTeam answers the team without its members.
-    let get = |id: &str| tonic::Request::new(GetTeamRequest { tenant_id: TENANT.to_owned(), id: id.to_owned() });
+    let get = |id: &str| crate::authorized(GetTeamRequest { tenant_id: TENANT.to_owned(), id: id.to_owned() });
     let team = service.get_team(get("big")).await.expect("the team").into_inner();
     let expected = proto::Team {
         id: "big".to_owned(),

@@ -23,9 +23,9 @@ fn existing_accounts_become_their_scim_users_postgres() {
 fn existing_accounts_become_their_scim_users(directory: &Directory) {
     {
         let mut conn = directory.database().get().expect("a connection");
-        // Back to the first schema: the migrations after accounts_v2 (dead_letters, email_order),
-        // then it.
-        for _ in 0..3 {
+        // Back to the first schema: the migrations after accounts_v2 (service_credentials,
+        // dead_letters, email_order), then it.
+        for _ in 0..4 {
             match &mut *conn {
                 DbConnection::Postgresql(conn) => conn.revert_last_migration(MIGRATIONS_POSTGRES).map(|_| ()),
                 DbConnection::Sqlite(conn) => conn.revert_last_migration(MIGRATIONS_SQLITE).map(|_| ()),
@@ -41,7 +41,7 @@ fn existing_accounts_become_their_scim_users(directory: &Directory) {
         )
         .expect("inserting accounts of the first schema");
     }
-    assert_eq!(directory.database().migrate(MIGRATIONS_POSTGRES, MIGRATIONS_SQLITE).expect("migrating"), 3);
+    assert_eq!(directory.database().migrate(MIGRATIONS_POSTGRES, MIGRATIONS_SQLITE).expect("migrating"), 4);
 
     assert_eq!(
         stored_account(directory, "u1"),

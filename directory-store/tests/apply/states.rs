@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use crate::{TENANT, TestDirectory, account_event, apply, deleted_account_event, team_event};
 
 fn request(tenant: &str, after: &str, limit: u32) -> tonic::Request<ListStatesRequest> {
-    tonic::Request::new(ListStatesRequest { tenant_id: tenant.to_owned(), after_id: after.to_owned(), limit })
+    crate::authorized(ListStatesRequest { tenant_id: tenant.to_owned(), after_id: after.to_owned(), limit })
 }
 
 /// Every account state of the tenant, walked `limit` at a time as a client would.
@@ -143,7 +143,7 @@ async fn every_state_is_listed_by_id_in_pages(directory: &Directory) {
     }
     // The count is what ListTeamMembers lists.
     let members = service
-        .list_team_members(tonic::Request::new(ListTeamMembersRequest {
+        .list_team_members(crate::authorized(ListTeamMembersRequest {
             tenant_id: TENANT.to_owned(),
             team_id: "t1".to_owned(),
             cursor: String::new(),
@@ -183,7 +183,12 @@ async fn every_state_is_listed_by_id_in_pages(directory: &Directory) {
         App::new().app_data(web::Data::new(directory.clone())).configure(directory_store::http::routes),
     )
     .await;
-    let get = |uri: String| actix_test::TestRequest::get().uri(&uri).to_request();
+    let get = |uri: String| {
+        actix_test::TestRequest::get()
+            .uri(&uri)
+            .insert_header(("authorization", format!("Bearer {}", crate::TOKEN)))
+            .to_request()
+    };
     let read = |response: actix_web::dev::ServiceResponse| async move {
         let status = response.status();
         let body: Value = serde_json::from_slice(&actix_test::read_body(response).await).expect("a JSON body");
