@@ -302,7 +302,9 @@ DIRECTORY_AUTH = {"Authorization": f"Bearer {DIRECTORY_TOKEN}"}
 
 def base_env(extra):
     env = {k: os.environ[k] for k in ("PATH", "HOME", "LANG", "TMPDIR") if k in os.environ}
-    env.update({"DIRECTORY_INTERNAL_TOKEN": DIRECTORY_TOKEN, "DIRECTORY_TOKEN": DIRECTORY_TOKEN})
+    env.update({"DIRECTORY_INTERNAL_TOKEN": DIRECTORY_TOKEN, "DIRECTORY_TOKEN": DIRECTORY_TOKEN,
+                # the webhooks scenario's receiver listens on 127.0.0.1
+                "WEBHOOK_ALLOW_PRIVATE_TARGETS": "true"})
     env.update(extra)
     return env
 

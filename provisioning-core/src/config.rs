@@ -60,6 +60,10 @@ pub struct WebhookSettings {
     /// `WEBHOOK_DEAD_AFTER_SECONDS`, default 86400: a delivery failing for longer is dead
     /// (kept, listed, replayable).
     pub dead_after: std::time::Duration,
+    /// `WEBHOOK_ALLOW_PRIVATE_TARGETS`, default false (true on standalone): whether endpoints may
+    /// be loopback, private, link-local (cloud metadata) or other non-public addresses. Checked
+    /// when an endpoint is made and at every connection, after DNS resolution.
+    pub allow_private_targets: bool,
 }
 
 impl WebhookSettings {
@@ -82,6 +86,7 @@ impl WebhookSettings {
             retry_base: ms("WEBHOOK_RETRY_BASE_MS", 1_000)?,
             retry_max: ms("WEBHOOK_RETRY_MAX_MS", 600_000)?,
             dead_after: std::time::Duration::from_secs(source.parse_or("WEBHOOK_DEAD_AFTER_SECONDS", 86_400)?),
+            allow_private_targets: source.parse_or("WEBHOOK_ALLOW_PRIVATE_TARGETS", false)?,
         })
     }
 }

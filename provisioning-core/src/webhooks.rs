@@ -51,6 +51,78 @@ pub fn backoff(settings: &WebhookSettings, attempts: i32) -> Duration {
     delay.mul_f64(rand::rng().random_range(0.8..=1.2))
 }
 
+/// Whether an address is one a webhook may reach without `WEBHOOK_ALLOW_PRIVATE_TARGETS`: not
+/// loopback, private, link-local (169.254.169.254 is the cloud metadata service), shared
+/// (100.64/10), unspecified, broadcast, documentation, benchmarking or multicast; IPv6 alike
+/// (unique local fc00::/7, link-local fe80::/10, IPv4-mapped checked as IPv4).
+pub fn is_public(ip: std::net::IpAddr) -> bool {
+    use std::net::IpAddr;
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            !(v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.is_documentation()
+                || v4.is_multicast()
+                || a == 0
+                || (a == 100 && (64..128).contains(&b))
+                || (a == 198 && (b == 18 || b == 19))
+                || a >= 240)
+        }
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_public(IpAddr::V4(v4));
+            }
+            let first = v6.segments()[0];
+            !(v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (first & 0xfe00) == 0xfc00
+                || (first & 0xffc0) == 0xfe80
+                || first == 0x2001 && v6.segments()[1] == 0x0db8)
+        }
+    }
+}
+
+/// Refuses a URL whose host is a non-public address or `localhost` (names are checked again
+/// after resolution, by [`PublicOnly`]).
+pub fn target_allowed(url: &str) -> Result<(), String> {
+    let parsed = reqwest::Url::parse(url).map_err(|e| format!("not a URL: {e}"))?;
+    let refused = || {
+        Err("the endpoint is not a public address (set WEBHOOK_ALLOW_PRIVATE_TARGETS=true to allow private ones)"
+            .to_owned())
+    };
+    let host = parsed.host_str().ok_or_else(|| "the URL has no host".to_owned())?.to_ascii_lowercase();
+    match host.trim_start_matches('[').trim_end_matches(']').parse::<std::net::IpAddr>() {
+        Ok(ip) if !is_public(ip) => refused(),
+        Ok(_) => Ok(()),
+        Err(_) if host == "localhost" || host.ends_with(".localhost") => refused(),
+        Err(_) => Ok(()),
+    }
+}
+
+/// A resolver that keeps only public addresses: a name that resolves to a private one (by
+/// design or by DNS rebinding) is refused at connection time, whatever it resolved to when the
+/// endpoint was made.
+struct PublicOnly;
+
+impl reqwest::dns::Resolve for PublicOnly {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        Box::pin(async move {
+            let host = name.as_str().to_owned();
+            let addresses: Vec<std::net::SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.filter(|a| is_public(a.ip())).collect();
+            if addresses.is_empty() {
+                return Err(format!("{host} resolves to no public address (WEBHOOK_ALLOW_PRIVATE_TARGETS)").into());
+            }
+            Ok(Box::new(addresses.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
+}
+
 pub struct Dispatcher {
     store: Store,
     settings: WebhookSettings,
@@ -61,7 +133,11 @@ pub struct Dispatcher {
 
 impl Dispatcher {
     pub fn new(store: Store, settings: WebhookSettings, wake: Arc<Notify>) -> anyhow::Result<Self> {
-        let http = reqwest::Client::builder()
+        let mut http = reqwest::Client::builder();
+        if !settings.allow_private_targets {
+            http = http.dns_resolver(Arc::new(PublicOnly));
+        }
+        let http = http
             .timeout(settings.timeout)
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("scim-provisioning-webhooks/", env!("CARGO_PKG_VERSION")))
@@ -200,6 +276,11 @@ impl Dispatcher {
             Ok(signature) => signature,
             Err(error) => return failed(None, format!("signing failed: {error}")),
         };
+        if !self.settings.allow_private_targets {
+            if let Err(refused) = target_allowed(&endpoint.url) {
+                return failed(None, refused);
+            }
+        }
         let sent = self
             .http
             .post(&endpoint.url)
@@ -230,6 +311,59 @@ mod tests {
 
     use super::*;
 
+    #[test]
+    fn only_public_addresses_are_targets() {
+        for private in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "255.255.255.255",
+            "224.0.0.1",
+            "::1",
+            "::",
+            "fc00::1",
+            "fd12::1",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+            "::ffff:169.254.169.254",
+            "2001:db8::1",
+        ] {
+            assert!(!is_public(private.parse().unwrap()), "{private}");
+        }
+        for public in ["8.8.8.8", "140.82.112.3", "2606:4700::1111", "::ffff:8.8.8.8"] {
+            assert!(is_public(public.parse().unwrap()), "{public}");
+        }
+        for refused in [
+            "http://127.0.0.1:8080/h",
+            "https://169.254.169.254/latest/meta-data",
+            "http://[::1]/h",
+            "http://localhost/h",
+            "http://api.LOCALHOST/h",
+            "http://10.0.0.5/h",
+        ] {
+            assert!(target_allowed(refused).is_err(), "{refused}");
+        }
+        for allowed in ["https://hooks.example.com/scim", "https://8.8.8.8/h", "https://[2606:4700::1111]/h"] {
+            assert!(target_allowed(allowed).is_ok(), "{allowed}");
+        }
+    }
+
+    #[tokio::test]
+    async fn names_resolving_to_private_addresses_are_refused_at_connection() {
+        use reqwest::dns::Resolve as _;
+        let name: reqwest::dns::Name = "localhost".parse().unwrap();
+        let resolved = PublicOnly.resolve(name).await;
+        assert!(resolved.is_err(), "localhost resolves to loopback only");
+        let client = reqwest::Client::builder().dns_resolver(Arc::new(PublicOnly)).build().unwrap();
+        let error = client.get("http://localhost:9/").send().await.expect_err("refused before connecting");
+        let chain = format!("{:?}", anyhow::Error::from(error));
+        assert!(chain.contains("no public address"), "{chain}");
+    }
+
     fn settings() -> WebhookSettings {
         WebhookSettings {
             naming: crate::events_json::Naming { type_prefix: "com.example.scim".into(), source: "/s".into() },
@@ -237,6 +371,7 @@ mod tests {
             retry_base: Duration::from_secs(1),
             retry_max: Duration::from_secs(60),
             dead_after: Duration::from_secs(3600),
+            allow_private_targets: false,
         }
     }
 

@@ -88,7 +88,11 @@ async fn main() -> anyhow::Result<()> {
         directory_token: Some(internal_token.clone()),
         purge_interval_seconds: Env.parse_or("PURGE_INTERVAL_SECONDS", 3600)?,
         safeguards: provisioning_core::config::Safeguards::from_source(&Env, 8)?,
-        webhooks: provisioning_core::config::WebhookSettings::from_source(&Env)?,
+        webhooks: provisioning_core::config::WebhookSettings {
+            // The embedded default runs where its receivers are: on this machine, or this network.
+            allow_private_targets: Env.parse_or("WEBHOOK_ALLOW_PRIVATE_TARGETS", true)?,
+            ..provisioning_core::config::WebhookSettings::from_source(&Env)?
+        },
     };
     if let Some(token) = core_config.bootstrap.as_ref().and_then(|b| b.token.as_ref()) {
         provisioning_core::config::check_bootstrap_token(

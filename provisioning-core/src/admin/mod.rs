@@ -53,6 +53,8 @@ struct Admin {
     naming: crate::events_json::Naming,
     /// `OUTBOX_RETENTION_DAYS`: an events cursor older than this is refused.
     outbox_retention_days: u32,
+    /// `WEBHOOK_ALLOW_PRIVATE_TARGETS`: endpoints on non-public addresses are accepted.
+    allow_private_webhooks: bool,
 }
 
 impl Admin {
@@ -1029,6 +1031,7 @@ impl AdminServer {
             portal_url: portal_url.clone(),
             naming: config.webhooks.naming.clone(),
             outbox_retention_days: config.safeguards.outbox_retention_days,
+            allow_private_webhooks: config.webhooks.allow_private_targets,
         });
         if admin.credential.is_none() {
             tracing::warn!("ADMIN_TOKEN is not set: the admin API refuses every request");

@@ -49,7 +49,7 @@ fn delivery_json(delivery: &Delivery) -> Value {
     })
 }
 
-fn check_url(url: &str) -> Result<(), AdminError> {
+fn check_url(url: &str, allow_private: bool) -> Result<(), AdminError> {
     let parsed = reqwest::Url::parse(url.trim()).map_err(|e| {
         AdminError::bad_request(format!("url is not a URL ({e}): e.g. https://app.example.com/hooks/scim"))
     })?;
@@ -62,13 +62,16 @@ fn check_url(url: &str) -> Result<(), AdminError> {
     if url.len() > 2048 {
         return Err(AdminError::bad_request("url is at most 2048 characters"));
     }
+    if !allow_private {
+        crate::webhooks::target_allowed(url.trim()).map_err(AdminError::bad_request)?;
+    }
     Ok(())
 }
 
 /// `POST /admin/v1/webhooks`: 201 with the endpoint and its secret (shown once).
 pub(super) async fn create(_: Operator, admin: web::Data<Admin>, bytes: web::Bytes) -> Answer {
     let asked: NewEndpoint = body(&bytes)?;
-    check_url(&asked.url)?;
+    check_url(&asked.url, admin.allow_private_webhooks)?;
     if let Some(types) = &asked.event_types {
         if let Some(unknown) = types.iter().find(|t| !crate::events::EVENT_TYPES.contains(&t.as_str())) {
             return Err(AdminError::bad_request(format!(

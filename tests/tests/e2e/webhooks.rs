@@ -99,6 +99,8 @@ fn settings() -> Vec<(&'static str, String)> {
         ("WEBHOOK_RETRY_BASE_MS", "100".to_owned()),
         ("WEBHOOK_DEAD_AFTER_SECONDS", "4".to_owned()),
         ("EVENT_TYPE_PREFIX", "com.acme.scim".to_owned()),
+        // The receiver listens on 127.0.0.1.
+        ("WEBHOOK_ALLOW_PRIVATE_TARGETS", "true".to_owned()),
     ]
 }
 
@@ -268,4 +270,28 @@ async fn webhooks_deliver_every_change(admin: &Admin, client: &Client, receiver:
     assert_eq!(status, StatusCode::NO_CONTENT);
     let (status, _) = admin.call(Method::GET, &format!("/admin/v1/webhooks/{silent}"), None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+/// On the three services (WEBHOOK_ALLOW_PRIVATE_TARGETS unset: false) an endpoint in the
+/// private network, the cloud metadata service or this machine is refused; a public one is made.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhook_endpoints_in_the_private_network_are_refused_on_the_three_services() {
+    let cluster =
+        Cluster::start_with(ClusterOptions::new(crate::support::required_env("KAFKA_BOOTSTRAP_SERVERS"))).await;
+    for url in [
+        "http://127.0.0.1:8080/hooks",
+        "http://169.254.169.254/latest/meta-data/",
+        "https://10.0.0.7/hooks",
+        "http://[::1]/hooks",
+        "http://localhost/hooks",
+    ] {
+        let (status, answer) = cluster.admin.call(Method::POST, "/admin/v1/webhooks", Some(json!({"url": url}))).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{url}: {answer}");
+        assert!(answer["detail"].as_str().is_some_and(|d| d.contains("not a public address")), "{answer}");
+    }
+    let (status, made) = cluster
+        .admin
+        .call(Method::POST, "/admin/v1/webhooks", Some(json!({"url": "https://hooks.example.com/scim"})))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{made}");
 }
