@@ -276,10 +276,10 @@ impl Dispatcher {
             Ok(signature) => signature,
             Err(error) => return failed(None, format!("signing failed: {error}")),
         };
-        if !self.settings.allow_private_targets {
-            if let Err(refused) = target_allowed(&endpoint.url) {
-                return failed(None, refused);
-            }
+        if !self.settings.allow_private_targets
+            && let Err(refused) = target_allowed(&endpoint.url)
+        {
+            return failed(None, refused);
         }
         let sent = self
             .http
