@@ -236,7 +236,12 @@ const DAY_MICROS: i64 = 86_400_000_000;
         log,
         list_users,
         list_groups,
-        put_permissions
+        put_permissions,
+        list_webhooks,
+        create_webhook,
+        delete_webhook,
+        webhook_deliveries,
+        replay_webhook
     ),
     modifiers(&SessionScheme)
 )]
@@ -756,6 +761,57 @@ async fn put_permissions(
     Ok(HttpResponse::Ok().json(PermissionsChanged { group, republishing_job: changed.job.id }))
 }
 
+/// The tenant's webhook endpoints (its events, signed; the secret is shown once).
+#[utoipa::path(get, path = "/portal/v1/webhooks", tag = "webhooks", security(("portal_session" = [])),
+    responses((status = 200, description = "`{webhooks: [{id, url, event_types, description, created_at, deliveries: {pending, delivered, dead}}]}`"),
+        (status = 401, body = ErrorBody)))]
+async fn list_webhooks(session: Session, admin: web::Data<Admin>) -> Answer {
+    super::webhooks::list_in(&admin, super::webhooks::Scope::Tenant(&session.tenant)).await
+}
+
+/// Makes an endpoint for the tenant's events: `{url, event_types?, description?}`; 201 with
+/// `secret` (Standard Webhooks, shown once). Only public addresses, unless the server allows
+/// private ones.
+#[utoipa::path(post, path = "/portal/v1/webhooks", tag = "webhooks", security(("portal_session" = [])),
+    responses((status = 201, description = "the endpoint and its `secret`"), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody)))]
+async fn create_webhook(session: Session, admin: web::Data<Admin>, bytes: web::Bytes) -> Answer {
+    let made = super::webhooks::create_in(&admin, &bytes, super::webhooks::Scope::Tenant(&session.tenant)).await?;
+    tracing::info!(tenant.id = %session.tenant, portal_session.id = %session.id, "webhook endpoint made through the portal");
+    Ok(made)
+}
+
+#[utoipa::path(delete, path = "/portal/v1/webhooks/{id}", tag = "webhooks", security(("portal_session" = [])),
+    params(("id" = String, Path)),
+    responses((status = 204), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn delete_webhook(session: Session, admin: web::Data<Admin>, id: web::Path<String>) -> Answer {
+    super::webhooks::delete_in(&admin, id.into_inner(), super::webhooks::Scope::Tenant(&session.tenant)).await
+}
+
+/// An endpoint's deliveries, newest first (`?state=pending|delivered|dead&limit=`).
+#[utoipa::path(get, path = "/portal/v1/webhooks/{id}/deliveries", tag = "webhooks", security(("portal_session" = [])),
+    params(("id" = String, Path)),
+    responses((status = 200, description = "`{deliveries: [...]}`"), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody)))]
+async fn webhook_deliveries(
+    session: Session,
+    admin: web::Data<Admin>,
+    id: web::Path<String>,
+    request: HttpRequest,
+) -> Answer {
+    super::webhooks::deliveries_in(&admin, id.into_inner(), &request, super::webhooks::Scope::Tenant(&session.tenant))
+        .await
+}
+
+/// Delivered or dead deliveries back in line: `{since?, state?}`.
+#[utoipa::path(post, path = "/portal/v1/webhooks/{id}/replay", tag = "webhooks", security(("portal_session" = [])),
+    params(("id" = String, Path)),
+    responses((status = 200, description = "`{requeued: n}`"), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn replay_webhook(session: Session, admin: web::Data<Admin>, id: web::Path<String>, bytes: web::Bytes) -> Answer {
+    super::webhooks::replay_in(&admin, id.into_inner(), &bytes, super::webhooks::Scope::Tenant(&session.tenant)).await
+}
+
 /// `/portal/v1`: the API; `/portal/`: the page.
 pub(super) fn routes(config: &mut web::ServiceConfig) {
     config
@@ -773,6 +829,14 @@ pub(super) fn routes(config: &mut web::ServiceConfig) {
                 .service(super::resource("/users").route(web::get().to(list_users)))
                 .service(super::resource("/groups").route(web::get().to(list_groups)))
                 .service(super::resource("/groups/{id}/permissions").route(web::put().to(put_permissions)))
+                .service(
+                    super::resource("/webhooks")
+                        .route(web::get().to(list_webhooks))
+                        .route(web::post().to(create_webhook)),
+                )
+                .service(super::resource("/webhooks/{id}").route(web::delete().to(delete_webhook)))
+                .service(super::resource("/webhooks/{id}/deliveries").route(web::get().to(webhook_deliveries)))
+                .service(super::resource("/webhooks/{id}/replay").route(web::post().to(replay_webhook)))
                 .service(super::resource("/openapi.json").route(web::get().to(openapi))),
         )
         .route("/portal", web::get().to(to_page))

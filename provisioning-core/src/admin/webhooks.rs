@@ -1,5 +1,7 @@
 //! Webhook endpoints through the admin API: made (the signing secret shown once), listed with
 //! their delivery counts, their deliveries listed, replayed, removed. See `crate::webhooks`.
+//! The same operations serve the portal (`/portal/v1/webhooks`), confined to the session's
+//! tenant: there an endpoint is always of that tenant, and no other is seen.
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
@@ -49,6 +51,37 @@ fn delivery_json(delivery: &Delivery) -> Value {
     })
 }
 
+/// Who asks: an operator (every endpoint) or one tenant's portal session (its own only).
+#[derive(Clone, Copy)]
+pub(super) enum Scope<'a> {
+    Operator,
+    Tenant(&'a str),
+}
+
+impl Scope<'_> {
+    fn owned(self) -> Option<String> {
+        match self {
+            Scope::Operator => None,
+            Scope::Tenant(tenant) => Some(tenant.to_owned()),
+        }
+    }
+}
+
+/// The endpoint if the caller may see it (a portal sees only its tenant's; others are 404).
+fn visible(
+    conn: &mut platform::db::DbConnection,
+    id: &str,
+    tenant: Option<&str>,
+) -> Result<Endpoint, crate::error::CoreError> {
+    let endpoint = webhooks::find(conn, id)?;
+    match tenant {
+        Some(tenant) if endpoint.tenant_id.as_deref() != Some(tenant) => {
+            Err(crate::error::CoreError::Scim(scim::ScimError::not_found(format!("no webhook endpoint '{id}'"))))
+        }
+        _ => Ok(endpoint),
+    }
+}
+
 fn check_url(url: &str, allow_private: bool) -> Result<(), AdminError> {
     let parsed = reqwest::Url::parse(url.trim()).map_err(|e| {
         AdminError::bad_request(format!("url is not a URL ({e}): e.g. https://app.example.com/hooks/scim"))
@@ -70,7 +103,17 @@ fn check_url(url: &str, allow_private: bool) -> Result<(), AdminError> {
 
 /// `POST /admin/v1/webhooks`: 201 with the endpoint and its secret (shown once).
 pub(super) async fn create(_: Operator, admin: web::Data<Admin>, bytes: web::Bytes) -> Answer {
-    let asked: NewEndpoint = body(&bytes)?;
+    create_in(&admin, &bytes, Scope::Operator).await
+}
+
+pub(super) async fn create_in(admin: &web::Data<Admin>, bytes: &web::Bytes, scope: Scope<'_>) -> Answer {
+    let mut asked: NewEndpoint = body(bytes)?;
+    if let Scope::Tenant(tenant) = scope {
+        if asked.tenant.as_deref().is_some_and(|t| t != tenant) {
+            return Err(AdminError::bad_request("tenant is this portal's tenant (leave it out)"));
+        }
+        asked.tenant = Some(tenant.to_owned());
+    }
     check_url(&asked.url, admin.allow_private_webhooks)?;
     if let Some(types) = &asked.event_types {
         if let Some(unknown) = types.iter().find(|t| !crate::events::EVENT_TYPES.contains(&t.as_str())) {
@@ -112,11 +155,17 @@ pub(super) async fn create(_: Operator, admin: web::Data<Admin>, bytes: web::Byt
 }
 
 pub(super) async fn list(_: Operator, admin: web::Data<Admin>) -> Answer {
+    list_in(&admin, Scope::Operator).await
+}
+
+pub(super) async fn list_in(admin: &web::Data<Admin>, scope: Scope<'_>) -> Answer {
+    let tenant = scope.owned();
     let listed = admin
-        .store(|store| {
+        .store(move |store| {
             store.read(|conn| {
                 webhooks::list(conn)?
                     .into_iter()
+                    .filter(|endpoint| tenant.is_none() || endpoint.tenant_id == tenant)
                     .map(|endpoint| {
                         let counts = webhooks::counts(conn, &endpoint.id)?;
                         Ok(endpoint_json(&endpoint, counts))
@@ -133,7 +182,7 @@ pub(super) async fn get(_: Operator, admin: web::Data<Admin>, id: web::Path<Stri
     let view = admin
         .store(move |store| {
             store.read(|conn| {
-                let endpoint = webhooks::find(conn, &id)?;
+                let endpoint = visible(conn, &id, None)?;
                 Ok(endpoint_json(&endpoint, webhooks::counts(conn, &id)?))
             })
         })
@@ -142,9 +191,20 @@ pub(super) async fn get(_: Operator, admin: web::Data<Admin>, id: web::Path<Stri
 }
 
 pub(super) async fn delete(_: Operator, admin: web::Data<Admin>, id: web::Path<String>) -> Answer {
-    let id = id.into_inner();
+    delete_in(&admin, id.into_inner(), Scope::Operator).await
+}
+
+pub(super) async fn delete_in(admin: &web::Data<Admin>, id: String, scope: Scope<'_>) -> Answer {
     let removed = id.clone();
-    admin.store(move |store| store.write(|conn| webhooks::delete(conn, &id))).await?;
+    let tenant = scope.owned();
+    admin
+        .store(move |store| {
+            store.write(|conn| {
+                visible(conn, &id, tenant.as_deref())?;
+                webhooks::delete(conn, &id)
+            })
+        })
+        .await?;
     tracing::info!(webhook.id = %removed, "webhook endpoint removed by an operator");
     Ok(HttpResponse::NoContent().finish())
 }
@@ -171,6 +231,15 @@ pub(super) async fn deliveries(
     id: web::Path<String>,
     request: HttpRequest,
 ) -> Answer {
+    deliveries_in(&admin, id.into_inner(), &request, Scope::Operator).await
+}
+
+pub(super) async fn deliveries_in(
+    admin: &web::Data<Admin>,
+    id: String,
+    request: &HttpRequest,
+    scope: Scope<'_>,
+) -> Answer {
     let params = web::Query::<DeliveryParams>::from_query(request.query_string())
         .map_err(|e| AdminError::bad_request(format!("invalid query: {e}")))?
         .into_inner();
@@ -179,9 +248,15 @@ pub(super) async fn deliveries(
     if !(1..=1000).contains(&limit) {
         return Err(AdminError::bad_request("limit must be between 1 and 1000"));
     }
-    let id = id.into_inner();
-    let list =
-        admin.store(move |store| store.read(|conn| webhooks::deliveries(conn, &id, state.as_deref(), limit))).await?;
+    let tenant = scope.owned();
+    let list = admin
+        .store(move |store| {
+            store.read(|conn| {
+                visible(conn, &id, tenant.as_deref())?;
+                webhooks::deliveries(conn, &id, state.as_deref(), limit)
+            })
+        })
+        .await?;
     let list: Vec<Value> = list.iter().map(delivery_json).collect();
     Ok(HttpResponse::Ok().json(json!({ "deliveries": list })))
 }
@@ -198,16 +273,26 @@ struct Replay {
 /// `POST /admin/v1/webhooks/{id}/replay` `{since?, state?}`: delivered or dead deliveries back
 /// in line, in their order.
 pub(super) async fn replay(_: Operator, admin: web::Data<Admin>, id: web::Path<String>, bytes: web::Bytes) -> Answer {
-    let asked: Replay = body(&bytes)?;
+    replay_in(&admin, id.into_inner(), &bytes, Scope::Operator).await
+}
+
+pub(super) async fn replay_in(admin: &web::Data<Admin>, id: String, bytes: &web::Bytes, scope: Scope<'_>) -> Answer {
+    let asked: Replay = body(bytes)?;
     let since = instant("since", asked.since)?;
     let state = state_of(asked.state)?;
     if state.as_deref() == Some(PENDING) {
         return Err(AdminError::bad_request("pending deliveries are in line already: state is delivered or dead"));
     }
-    let id = id.into_inner();
     let endpoint = id.clone();
-    let requeued =
-        admin.store(move |store| store.write(|conn| webhooks::replay(conn, &id, since, state.as_deref()))).await?;
+    let tenant = scope.owned();
+    let requeued = admin
+        .store(move |store| {
+            store.write(|conn| {
+                visible(conn, &id, tenant.as_deref())?;
+                webhooks::replay(conn, &id, since, state.as_deref())
+            })
+        })
+        .await?;
     tracing::info!(webhook.id = %endpoint, requeued, "webhook deliveries replayed by an operator");
     Ok(HttpResponse::Ok().json(json!({ "requeued": requeued })))
 }

@@ -461,6 +461,10 @@ async fn the_page_and_the_openapi_description_are_served() {
             "/portal/v1/tokens/{id}/rotate/cancel",
             "/portal/v1/tokens/{id}/rotate/complete",
             "/portal/v1/users",
+            "/portal/v1/webhooks",
+            "/portal/v1/webhooks/{id}",
+            "/portal/v1/webhooks/{id}/deliveries",
+            "/portal/v1/webhooks/{id}/replay",
         ]
     );
     for (path, item) in paths {
@@ -471,4 +475,81 @@ async fn the_page_and_the_openapi_description_are_served() {
     }
     assert_eq!(description["components"]["securitySchemes"]["portal_session"]["scheme"], "bearer");
     assert!(description["components"]["schemas"]["Overview"].is_object(), "the schemas come from the code");
+}
+
+/// The tenant's admin manages webhook endpoints in the portal: made for their tenant only (the
+/// secret shown once), listed without the operator's or another tenant's, deliveries of the
+/// tenant's changes listed and replayed, removed; someone else's endpoint is not found.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_tenants_admin_manages_its_webhooks_in_the_portal() {
+    let standalone = Standalone::start().await;
+    let (portal, _) = Portal::open(&standalone.admin, &standalone.portal, "default").await;
+    let directory = standalone.client.endpoints.directory.clone();
+    standalone.admin.tenant_client("globex", &standalone.client.endpoints.scim, &directory).await;
+    // The operator's endpoints: one of every tenant, one of another tenant.
+    let mut theirs = Vec::new();
+    for body in [json!({"url": "http://127.0.0.1:9/all"}), json!({"url": "http://127.0.0.1:9/g", "tenant": "globex"})] {
+        let (status, made) = standalone.admin.call(Method::POST, "/admin/v1/webhooks", Some(body)).await;
+        assert_eq!(status, StatusCode::CREATED, "{made}");
+        theirs.push(made["id"].as_str().expect("an id").to_owned());
+    }
+
+    // A receiver that is not listening: deliveries stay pending with the error of each attempt.
+    let (status, refused) = portal
+        .call(Method::POST, "/webhooks", Some(json!({"url": "http://127.0.0.1:9/mine", "tenant": "globex"})))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "another tenant: {refused}");
+    let (status, made) = portal
+        .call(
+            Method::POST,
+            "/webhooks",
+            Some(json!({"url": "http://127.0.0.1:9/mine", "event_types": ["user.created"]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{made}");
+    assert_eq!(made["tenant"], "default");
+    assert!(made["secret"].as_str().is_some_and(|s| s.starts_with("whsec_")), "{made}");
+    let mine = made["id"].as_str().expect("an id").to_owned();
+    let (status, listed) = portal.call(Method::GET, "/webhooks", None).await;
+    assert_eq!(status, StatusCode::OK);
+    let ids: Vec<&str> =
+        listed["webhooks"].as_array().expect("webhooks").iter().filter_map(|w| w["id"].as_str()).collect();
+    assert_eq!(ids, [mine.as_str()], "only the tenant's own: {listed}");
+    assert!(listed["webhooks"][0].get("secret").is_none(), "the secret is shown once");
+
+    let (status, _) =
+        standalone.client.scim(Method::POST, "/Users", Some(json!({"userName": "hook@acme.example"}))).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let tried = eventually("an attempt to the endpoint", || async {
+        let (_, page) = portal.call(Method::GET, &format!("/webhooks/{mine}/deliveries"), None).await;
+        let first = page["deliveries"].get(0).cloned()?;
+        (first["attempts"].as_i64() >= Some(1)).then_some(first)
+    })
+    .await;
+    assert_eq!(
+        (tried["event_type"].as_str(), tried["state"].as_str()),
+        (Some("user.created"), Some("pending")),
+        "{tried}"
+    );
+    assert!(tried["last_error"].as_str().is_some_and(|e| !e.is_empty()), "{tried}");
+    let (status, replayed) = portal.call(Method::POST, &format!("/webhooks/{mine}/replay"), Some(json!({}))).await;
+    assert_eq!(status, StatusCode::OK, "{replayed}");
+
+    // The operator's and the other tenant's endpoints do not exist for this portal.
+    for id in &theirs {
+        for (method, path) in [
+            (Method::DELETE, format!("/webhooks/{id}")),
+            (Method::GET, format!("/webhooks/{id}/deliveries")),
+            (Method::POST, format!("/webhooks/{id}/replay")),
+        ] {
+            let (status, answer) = portal.call(method.clone(), &path, Some(json!({}))).await;
+            assert_eq!(status, StatusCode::NOT_FOUND, "{method} {path}: {answer}");
+        }
+    }
+    let (status, _) = portal.call(Method::DELETE, &format!("/webhooks/{mine}"), None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (_, listed) = portal.call(Method::GET, "/webhooks", None).await;
+    assert_eq!(listed["webhooks"], json!([]));
+    let (_, all) = standalone.admin.call(Method::GET, "/admin/v1/webhooks", None).await;
+    assert_eq!(all["webhooks"].as_array().map(Vec::len), Some(2), "the operator's are untouched: {all}");
 }
