@@ -72,6 +72,13 @@ struct MembersBody {
     next_cursor: Option<String>,
 }
 
+/// The query string as `T`; 400 for an unknown parameter or a bad value.
+fn parse_query<T: serde::de::DeserializeOwned>(request: &HttpRequest) -> Result<T, DirectoryError> {
+    Ok(web::Query::<T>::from_query(request.query_string())
+        .map_err(|e| DirectoryError::Invalid(format!("invalid query: {e}")))?
+        .into_inner())
+}
+
 async fn blocking<T: Send + 'static>(
     directory: &Directory,
     work: impl FnOnce(&Directory) -> Result<T, DirectoryError> + Send + 'static,
@@ -139,9 +146,7 @@ async fn list_accounts(
 ) -> Result<HttpResponse, DirectoryError> {
     let tenant = tenant.into_inner();
     authorize(&directory, &request, &tenant, Scope::Read).await?;
-    let query = web::Query::<AccountsQuery>::from_query(request.query_string())
-        .map_err(|e| DirectoryError::Invalid(format!("invalid query: {e}")))?
-        .into_inner();
+    let query = parse_query::<AccountsQuery>(&request)?;
     let active = match query.active.as_deref() {
         None => None,
         Some("true") => Some(true),
@@ -192,9 +197,7 @@ async fn list_teams(
 ) -> Result<HttpResponse, DirectoryError> {
     let tenant = tenant.into_inner();
     authorize(&directory, &request, &tenant, Scope::Read).await?;
-    let query = web::Query::<TeamsQuery>::from_query(request.query_string())
-        .map_err(|e| DirectoryError::Invalid(format!("invalid query: {e}")))?
-        .into_inner();
+    let query = parse_query::<TeamsQuery>(&request)?;
     let external_id = given("external_id", query.external_id)?;
     let name = given("name", query.name)?;
     let limit = paging::parse_page_size_within(query.limit.as_deref(), paging::DEFAULT_RECORDS, paging::MAX_RECORDS)?;
@@ -267,9 +270,7 @@ async fn get_team_members(
 ) -> Result<HttpResponse, DirectoryError> {
     let (tenant, id) = path.into_inner();
     authorize(&directory, &request, &tenant, Scope::Read).await?;
-    let MembersQuery { cursor, limit } = web::Query::<MembersQuery>::from_query(request.query_string())
-        .map_err(|e| DirectoryError::Invalid(format!("invalid query: {e}")))?
-        .into_inner();
+    let MembersQuery { cursor, limit } = parse_query::<MembersQuery>(&request)?;
     let limit = paging::parse_page_size(limit.as_deref())?;
     let after = paging::decode_cursor(cursor.as_deref().unwrap_or_default())?;
     let (members, next) =
@@ -288,9 +289,7 @@ struct StatesQuery {
 impl StatesQuery {
     /// The id to continue after (`None`, or empty: from the first) and the page size.
     fn parse(request: &HttpRequest) -> Result<(Option<String>, i64), DirectoryError> {
-        let StatesQuery { after, limit } = web::Query::<StatesQuery>::from_query(request.query_string())
-            .map_err(|e| DirectoryError::Invalid(format!("invalid query: {e}")))?
-            .into_inner();
+        let StatesQuery { after, limit } = parse_query::<StatesQuery>(request)?;
         Ok((after.filter(|after| !after.is_empty()), paging::parse_page_size(limit.as_deref())?))
     }
 }
@@ -358,9 +357,7 @@ async fn get_dead_letters(
     directory: web::Data<Directory>,
     request: HttpRequest,
 ) -> Result<HttpResponse, DirectoryError> {
-    let DeadLettersQuery { tenant, limit } = web::Query::<DeadLettersQuery>::from_query(request.query_string())
-        .map_err(|e| DirectoryError::Invalid(format!("invalid query: {e}")))?
-        .into_inner();
+    let DeadLettersQuery { tenant, limit } = parse_query::<DeadLettersQuery>(&request)?;
     let limit =
         paging::parse_page_size_within(limit.as_deref(), paging::DEFAULT_DEAD_LETTERS, paging::MAX_DEAD_LETTERS)?;
     let tenant = tenant.filter(|tenant| !tenant.is_empty());
