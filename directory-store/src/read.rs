@@ -178,12 +178,7 @@ pub fn team_members(
     }
     // One more than the page tells whether another page follows.
     let mut members = live_member_ids(conn, tenant, team_id, after, Some(limit.saturating_add(1)))?;
-    let more = usize::try_from(limit).is_ok_and(|limit| members.len() > limit);
-    if !more {
-        return Ok((members, None));
-    }
-    members.truncate(members.len() - 1);
-    let next = members.last().cloned();
+    let next = next_after(&mut members, limit, String::clone);
     Ok((members, next))
 }
 
@@ -313,7 +308,7 @@ pub struct AccountFilter {
 }
 
 /// A page of the tenant's live accounts matching `filter`, by id ascending: at most `limit`
-/// after `after`, and the `after` of the next page when more follow. Three queries whatever the
+/// after `after`, and the `after` of the next page when more follow. Two queries whatever the
 /// page holds: the accounts, then their live teams at once.
 pub fn list_accounts(
     conn: &mut DbConnection,
@@ -383,8 +378,8 @@ pub fn list_accounts(
     Ok((records, next))
 }
 
-/// Drops the extra row a page query read past `limit` and returns the last id kept when there
-/// was one (more follow).
+/// Drops the extra row a page query read past `limit` (one more than the page tells whether
+/// another follows) and returns the last id kept when there was one.
 fn next_after<T>(rows: &mut Vec<T>, limit: i64, id: impl Fn(&T) -> String) -> Option<String> {
     let limit = usize::try_from(limit).unwrap_or(usize::MAX);
     if rows.len() <= limit {

@@ -151,15 +151,7 @@ async fn the_directory_api_needs_a_credential_and_finds_accounts_by_every_key() 
     let by_team = directory.all_accounts(&reader, &format!("&team={team}"), 1000).await;
     assert!(by_team.iter().all(|a| a["teams"] == json!([team])), "{by_team:?}");
     // Active: after a deactivation, the filter sees it.
-    let (status, _) = client
-        .scim(
-            Method::PATCH,
-            &format!("/Users/{}", ids[1]),
-            Some(json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
-                        "Operations": [{"op": "replace", "path": "active", "value": false}]})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK);
+    assert_eq!(client.set_active(&ids[1], false).await, StatusCode::OK);
     let inactive = eventually("bob inactive in the directory", || async {
         let found = directory.all_accounts(&reader, "&active=false", 1000).await;
         (!found.is_empty()).then_some(found)

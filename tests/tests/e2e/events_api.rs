@@ -102,15 +102,7 @@ async fn events_are_paged(admin: &Admin, client: &Client, other: &Client) {
     // Polling on: nothing new, then exactly the next change.
     let (none, same) = drain(admin, &query, cursor.clone()).await;
     assert!(none.is_empty() && same == cursor);
-    let (status, _) = client
-        .scim(
-            Method::PATCH,
-            &format!("/Users/{}", ids[1]),
-            Some(json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
-                        "Operations": [{"op": "replace", "path": "active", "value": false}]})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK);
+    assert_eq!(client.set_active(&ids[1], false).await, StatusCode::OK);
     let next = eventually("the deactivation in the feed", || async {
         let (events, _) = drain(admin, &query, cursor.clone()).await;
         (!events.is_empty()).then_some(events)

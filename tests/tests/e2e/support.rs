@@ -236,6 +236,13 @@ impl Client {
         (status, json)
     }
 
+    /// `PATCH /Users/{id}` setting `active`, as Entra deactivates (and reactivates) a user.
+    pub async fn set_active(&self, id: &str, active: bool) -> StatusCode {
+        let body = serde_json::json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                                      "Operations": [{"op": "replace", "path": "active", "value": active}]});
+        self.scim(reqwest::Method::PATCH, &format!("/Users/{id}"), Some(body)).await.0
+    }
+
     /// A directory read: `kind` is "accounts" or "teams".
     pub async fn directory(&self, kind: &str, id: &str) -> (StatusCode, Value) {
         let url = format!("{}/v1/tenants/{}/{kind}/{id}", self.endpoints.directory, self.endpoints.tenant);
