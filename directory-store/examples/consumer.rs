@@ -1,20 +1,20 @@
-//! A minimal consumer of the change events, as a product service would write one: it joins a
-//! consumer group, decodes each message's protobuf `ChangeEvent`, skips versions it has already
-//! applied (at-least-once delivery: duplicates happen), and prints one JSON line per event.
+//! A minimal consumer of the change events, as a product service would write one with the
+//! `scim-events` crate: it joins a consumer group, decodes each message's `ChangeEvent`
+//! (protobuf or JSON, as its `content-type` says), skips versions it has already applied
+//! (at-least-once delivery: duplicates happen) with a `versions::Ledger`, and prints one JSON
+//! line per event.
 //!
 //!     cargo run -p directory-store --example consumer -- <bootstrap servers> [topic] [group id]
 //!
-//! A real consumer would apply the record to its own store and commit its offsets (or store
-//! them in the same transaction, as directory-store does) only after applying.
+//! A real consumer would apply the record to its own store and store each partition's offset in
+//! the same transaction (`scim_events::offsets::consume_in`, and
+//! `scim_events::kafka::StartAtStoredOffsets` to start there), as directory-store does.
 
-use std::collections::HashMap;
-
-use prost::Message as _;
 use proto::change_event::Record;
 use rdkafka::ClientConfig;
-use rdkafka::Message;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
-use rdkafka::message::Headers;
+use scim_events::kafka::Received;
+use scim_events::versions::Ledger;
 use serde_json::{Value, json};
 
 fn describe(event: &proto::ChangeEvent, ce_type: Option<String>) -> Value {
@@ -64,32 +64,22 @@ async fn main() -> anyhow::Result<()> {
         .set("enable.auto.commit", "false")
         .create()?;
     consumer.subscribe(&[topic.as_str()])?;
-    // The last version applied per (tenant, resource): events of one resource arrive in order
-    // (one key, one partition), but may arrive twice.
-    let mut applied: HashMap<(String, String), i64> = HashMap::new();
+    // The last version applied per resource: events of one resource arrive in order (one key,
+    // one partition), but may arrive twice.
+    let mut applied = Ledger::default();
     loop {
         let message = consumer.recv().await?;
-        let Some(payload) = message.payload() else { continue };
-        let event = match proto::ChangeEvent::decode(payload) {
+        let received = Received::of(&message);
+        let event = match received.decode() {
             Ok(event) => event,
             Err(error) => {
-                eprintln!("skipping a message that is not a ChangeEvent: {error}");
+                eprintln!("skipping a message that is not a change event: {error}");
                 continue;
             }
         };
-        let ce_type = message.headers().and_then(|headers| {
-            headers
-                .iter()
-                .find(|h| h.key == "ce_type")
-                .and_then(|h| h.value)
-                .map(|v| String::from_utf8_lossy(v).into_owned())
-        });
-        let key = (event.tenant_id.clone(), event.resource_id.clone());
-        if applied.get(&key).is_some_and(|version| *version >= event.version) {
-            continue;
+        if applied.admit(&event) {
+            println!("{}", describe(&event, received.attributes.event_type));
         }
-        println!("{}", describe(&event, ce_type));
-        applied.insert(key, event.version);
         consumer.commit_message(&message, CommitMode::Async)?;
     }
 }

@@ -10,9 +10,11 @@ use std::collections::BTreeMap;
 
 use diesel::prelude::*;
 use platform::db::{DbConnection, now_micros};
-use prost::Message;
 use proto::change_event::Record;
 use proto::{Account, ChangeEvent, ResourceKind, Team};
+use scim_events::kafka::Received;
+use scim_events::offsets::{Consumed, OffsetStore, consume_in};
+use scim_events::versions::is_newer;
 
 use crate::dead_letter::{self, Position};
 use crate::error::DirectoryError;
@@ -38,79 +40,88 @@ pub enum Applied {
     DeadLettered,
 }
 
-/// Applies one Kafka message and records its offset, in the caller's transaction. A payload that
-/// is not a change event is recorded as a dead letter instead.
-pub fn apply_message(
-    conn: &mut DbConnection,
-    topic: &str,
-    partition: i32,
-    offset: i64,
-    payload: &[u8],
-) -> Result<Applied, DirectoryError> {
-    if consumed(conn, topic, partition, offset)? {
-        return Ok(Applied::AlreadyConsumed);
+/// The `consumed_offsets` table: each partition's next offset, stored in the transaction that
+/// applies its messages (`scim_events::offsets`).
+pub struct ConsumedOffsets;
+
+impl OffsetStore<DbConnection> for ConsumedOffsets {
+    type Error = DirectoryError;
+
+    fn next_offset(&self, conn: &mut DbConnection, topic: &str, partition: i32) -> Result<Option<i64>, DirectoryError> {
+        Ok(consumed_offsets::table
+            .find((topic, partition))
+            .select(consumed_offsets::next_offset)
+            .first(conn)
+            .optional()?)
     }
-    let applied = match ChangeEvent::decode(payload) {
-        Ok(event) => apply_event(conn, &event)?,
+
+    fn store_next_offset(
+        &self,
+        conn: &mut DbConnection,
+        topic: &str,
+        partition: i32,
+        next: i64,
+    ) -> Result<(), DirectoryError> {
+        let stored = diesel::update(consumed_offsets::table.find((topic, partition)))
+            .set(consumed_offsets::next_offset.eq(next))
+            .execute(conn)?;
+        if stored == 0 {
+            diesel::insert_into(consumed_offsets::table)
+                .values((
+                    consumed_offsets::topic.eq(topic),
+                    consumed_offsets::kafka_partition.eq(partition),
+                    consumed_offsets::next_offset.eq(next),
+                ))
+                .execute(conn)?;
+        }
+        Ok(())
+    }
+
+    fn stored_offsets(&self, conn: &mut DbConnection, topic: &str) -> Result<Vec<(i32, i64)>, DirectoryError> {
+        stored_offsets(conn, topic)
+    }
+}
+
+fn outcome(consumed: Consumed<Applied>) -> Applied {
+    match consumed {
+        Consumed::Done(applied) => applied,
+        Consumed::Before => Applied::AlreadyConsumed,
+    }
+}
+
+/// Applies one Kafka message (protobuf or JSON, as its `content-type` says) and records its
+/// offset, in the caller's transaction. A payload that is not a change event is recorded as a
+/// dead letter instead.
+pub fn apply_message(conn: &mut DbConnection, message: &Received) -> Result<Applied, DirectoryError> {
+    let position = Position::new(&message.topic, message.partition, message.offset);
+    let consumed = consume_in(&ConsumedOffsets, conn, message.position(), |conn| match message.decode() {
+        Ok(event) => apply_event(conn, &event),
         Err(error) => {
             let reason = dead_letter::undecodable_reason(&error);
-            dead_letter::record(conn, &Position::new(topic, partition, offset), payload, &reason)?;
+            dead_letter::record(conn, &position, &ChangeEvent::default(), &message.payload, &reason)?;
             tracing::error!(
-                topic,
-                partition,
-                offset,
+                topic = message.topic,
+                partition = message.partition,
+                offset = message.offset,
                 reason,
                 "a message that is not a change event was set aside as a dead letter"
             );
-            Applied::Undecodable
+            Ok(Applied::Undecodable)
         }
-    };
-    store_offset(conn, topic, partition, offset)?;
-    Ok(applied)
+    })?;
+    Ok(outcome(consumed))
 }
 
 /// Records a poison message as a dead letter instead of applying it, and its offset, in the
 /// caller's transaction.
-pub fn set_aside_message(
-    conn: &mut DbConnection,
-    topic: &str,
-    partition: i32,
-    offset: i64,
-    payload: &[u8],
-    reason: &str,
-) -> Result<Applied, DirectoryError> {
-    if consumed(conn, topic, partition, offset)? {
-        return Ok(Applied::AlreadyConsumed);
-    }
-    dead_letter::record(conn, &Position::new(topic, partition, offset), payload, reason)?;
-    store_offset(conn, topic, partition, offset)?;
-    Ok(Applied::DeadLettered)
-}
-
-/// Whether `offset` is before the partition's stored next offset.
-fn consumed(conn: &mut DbConnection, topic: &str, partition: i32, offset: i64) -> Result<bool, DirectoryError> {
-    let next: Option<i64> = consumed_offsets::table
-        .find((topic, partition))
-        .select(consumed_offsets::next_offset)
-        .first(conn)
-        .optional()?;
-    Ok(next.is_some_and(|next| offset < next))
-}
-
-fn store_offset(conn: &mut DbConnection, topic: &str, partition: i32, offset: i64) -> Result<(), DirectoryError> {
-    let stored = diesel::update(consumed_offsets::table.find((topic, partition)))
-        .set(consumed_offsets::next_offset.eq(offset + 1))
-        .execute(conn)?;
-    if stored == 0 {
-        diesel::insert_into(consumed_offsets::table)
-            .values((
-                consumed_offsets::topic.eq(topic),
-                consumed_offsets::kafka_partition.eq(partition),
-                consumed_offsets::next_offset.eq(offset + 1),
-            ))
-            .execute(conn)?;
-    }
-    Ok(())
+pub fn set_aside_message(conn: &mut DbConnection, message: &Received, reason: &str) -> Result<Applied, DirectoryError> {
+    let position = Position::new(&message.topic, message.partition, message.offset);
+    let decoded = message.decode().unwrap_or_default();
+    let consumed = consume_in(&ConsumedOffsets, conn, message.position(), |conn| {
+        dead_letter::record(conn, &position, &decoded, &message.payload, reason)?;
+        Ok(Applied::DeadLettered)
+    })?;
+    Ok(outcome(consumed))
 }
 
 /// The next offset to consume per partition of `topic`, as stored.
@@ -245,7 +256,7 @@ fn apply_account(conn: &mut DbConnection, event: &ChangeEvent, account: &Account
         accounts::table.find(key).select((accounts::scim_user_id, accounts::version)).first(conn).optional()?;
     if let Some((owner, version)) = &stored {
         let owned = owner.as_deref() == Some(scim_user_id);
-        if owned && *version >= event.version {
+        if owned && !is_newer(Some(*version), event.version) {
             return Ok(Applied::Stale);
         }
         if !owned && event.link.is_none() {
@@ -291,7 +302,7 @@ fn apply_account(conn: &mut DbConnection, event: &ChangeEvent, account: &Account
 fn apply_team(conn: &mut DbConnection, event: &ChangeEvent, team: &Team) -> Result<Applied, DirectoryError> {
     let key = (event.tenant_id.as_str(), event.resource_id.as_str());
     let stored: Option<i64> = teams::table.find(key).select(teams::version).first(conn).optional()?;
-    if stored.is_some_and(|version| version >= event.version) {
+    if !is_newer(stored, event.version) {
         return Ok(Applied::Stale);
     }
     let values = (

@@ -15,9 +15,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, StreamConsumer};
-use rdkafka::types::RDKafkaRespErr;
-use rdkafka::{ClientConfig, ClientContext, Message, Offset, TopicPartitionList};
+use rdkafka::ClientConfig;
+use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use scim_events::kafka::{Received, StartAtStoredOffsets, StoredOffsets};
 
 use crate::Directory;
 use crate::apply::{self, Applied};
@@ -30,16 +30,13 @@ const BATCH: usize = 500;
 
 /// A message to apply, copied out of the consumer's buffer for the blocking pool.
 pub struct Item {
-    pub topic: String,
-    pub partition: i32,
-    pub offset: i64,
-    pub payload: Vec<u8>,
+    pub message: Received,
     pub span: tracing::Span,
 }
 
 impl Item {
     fn position(&self) -> Position {
-        Position::new(&self.topic, self.partition, self.offset)
+        Position::new(&self.message.topic, self.message.partition, self.message.offset)
     }
 }
 
@@ -114,13 +111,13 @@ impl Applier {
                         continue;
                     }
                     Err(error) => tracing::error!(
-                        error = %error, partition = item.partition, offset = item.offset,
+                        error = %error, partition = item.message.partition, offset = item.message.offset,
                         "setting a poison event aside failed; retrying"
                     ),
                 }
             } else {
                 tracing::error!(
-                    error = %reason, partition = item.partition, offset = item.offset,
+                    error = %reason, partition = item.message.partition, offset = item.message.offset,
                     failures = self.streak.failures(), "applying an event failed; retrying"
                 );
             }
@@ -167,8 +164,8 @@ impl Applier {
                 let mut outcomes = Vec::with_capacity(batch.len());
                 for item in batch {
                     let _entered = item.span.enter();
-                    let applied = apply::apply_message(conn, &item.topic, item.partition, item.offset, &item.payload)?;
-                    tracing::debug!(item.partition, item.offset, outcome = ?applied, "event consumed");
+                    let applied = apply::apply_message(conn, &item.message)?;
+                    tracing::debug!(item.message.partition, item.message.offset, outcome = ?applied, "event consumed");
                     outcomes.push(applied);
                 }
                 Ok::<_, DirectoryError>(outcomes)
@@ -188,9 +185,7 @@ impl Applier {
         tokio::task::spawn_blocking(move || {
             let item = &items[index];
             let _entered = item.span.enter();
-            let applied = directory.write(|conn| {
-                apply::set_aside_message(conn, &item.topic, item.partition, item.offset, &item.payload, &reason)
-            })?;
+            let applied = directory.write(|conn| apply::set_aside_message(conn, &item.message, &reason))?;
             if applied == Applied::DeadLettered {
                 dead_letter::log_set_aside(&item.position(), &reason);
             }
@@ -218,65 +213,28 @@ const ASSIGNMENT_CHECK: Duration = Duration::from_secs(5);
 /// member leaves the group and joins it again.
 const REJOIN_AFTER: Duration = Duration::from_secs(20);
 
-/// Assigns partitions at the offsets stored in the directory database.
-pub struct StartFromDatabase {
+/// The directory database's stored offsets (where each assigned partition starts, see
+/// `scim_events::kafka::StartAtStoredOffsets`), and librdkafka's statistics for the metrics.
+pub struct DirectoryOffsets {
     directory: Directory,
-    topic: String,
     broker: crate::observe::BrokerState,
+    topic: String,
 }
 
-impl ClientContext for StartFromDatabase {
-    /// librdkafka's statistics (every `statistics.interval.ms`): consumer lag per partition and
-    /// whether a broker is up.
-    fn stats(&self, statistics: rdkafka::Statistics) {
+type StartFromDatabase = StartAtStoredOffsets<DirectoryOffsets>;
+
+impl StoredOffsets for DirectoryOffsets {
+    fn stored_offsets(&self, topic: &str) -> Result<Vec<(i32, i64)>, String> {
+        self.directory.read(|conn| apply::stored_offsets(conn, topic)).map_err(|error| error.to_string())
+    }
+
+    /// Consumer lag per partition and whether a broker is up.
+    fn statistics(&self, statistics: rdkafka::Statistics) {
         self.broker.set_up(statistics.brokers.values().any(|broker| broker.state == "UP"));
         if let Some(topic) = statistics.topics.get(&self.topic) {
             for (partition, stats) in &topic.partitions {
                 if *partition >= 0 && stats.consumer_lag >= 0 {
                     crate::observe::record_lag(&self.topic, *partition, stats.consumer_lag);
-                }
-            }
-        }
-    }
-}
-
-impl ConsumerContext for StartFromDatabase {
-    fn rebalance(&self, consumer: &BaseConsumer<Self>, err: RDKafkaRespErr, partitions: &mut TopicPartitionList) {
-        match err {
-            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
-                let stored = self.directory.read(|conn| apply::stored_offsets(conn, &self.topic));
-                let stored = stored.unwrap_or_else(|error| {
-                    // Without the stored offsets, start from the beginning: already consumed
-                    // offsets are recognised and skipped when they come again.
-                    tracing::error!(error = %error, "reading stored offsets failed; replaying from the beginning");
-                    Vec::new()
-                });
-                let assigned: Vec<(String, i32)> =
-                    partitions.elements().iter().map(|e| (e.topic().to_owned(), e.partition())).collect();
-                for (topic, partition) in assigned {
-                    let offset = stored
-                        .iter()
-                        .find(|(p, _)| *p == partition && topic == self.topic)
-                        .map_or(Offset::Beginning, |(_, next)| Offset::Offset(*next));
-                    if let Err(error) = partitions.set_partition_offset(&topic, partition, offset) {
-                        tracing::error!(error = %error, partition, "setting the start offset failed");
-                    }
-                }
-                tracing::info!(partitions = partitions.count(), "partitions assigned");
-                if let Err(error) = consumer.assign(partitions) {
-                    tracing::error!(error = %error, "assigning partitions failed");
-                }
-            }
-            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
-                tracing::info!(partitions = partitions.count(), "partitions revoked");
-                if let Err(error) = consumer.unassign() {
-                    tracing::error!(error = %error, "unassigning partitions failed");
-                }
-            }
-            other => {
-                tracing::error!(error = ?other, "rebalance error");
-                if let Err(error) = consumer.unassign() {
-                    tracing::error!(error = %error, "unassigning partitions failed");
                 }
             }
         }
@@ -312,7 +270,8 @@ impl EventConsumer {
         for (key, value) in &config.properties {
             client.set(key, value);
         }
-        let context = StartFromDatabase { directory: directory.clone(), topic: config.topic.clone(), broker };
+        let offsets = DirectoryOffsets { directory: directory.clone(), broker, topic: config.topic.clone() };
+        let context = StartAtStoredOffsets::new(offsets, config.topic.clone());
         let consumer: StreamConsumer<StartFromDatabase> =
             client.create_with_context(context).context("creating the Kafka consumer")?;
         consumer.subscribe(&[config.topic.as_str()]).context("subscribing to the change topic")?;
@@ -406,13 +365,7 @@ impl EventConsumer {
             }
             let items: Vec<Item> = batch
                 .iter()
-                .map(|message| Item {
-                    topic: message.topic().to_owned(),
-                    partition: message.partition(),
-                    offset: message.offset(),
-                    payload: message.payload().unwrap_or_default().to_vec(),
-                    span: crate::observe::process_span(message),
-                })
+                .map(|message| Item { message: Received::of(message), span: crate::observe::process_span(message) })
                 .collect();
             if !self.applier.apply_all(items, &mut shutdown).await {
                 return;

@@ -14,7 +14,6 @@ use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::result::DatabaseErrorKind;
 use platform::db::{DbBackend, DbConnection, now_micros};
-use prost::Message;
 use proto::ChangeEvent;
 use serde::Serialize;
 
@@ -52,7 +51,7 @@ impl Position {
 }
 
 /// The reason stored for a payload that does not decode.
-pub fn undecodable_reason(error: &prost::DecodeError) -> String {
+pub fn undecodable_reason(error: &impl std::fmt::Display) -> String {
     format!("the payload is not a change event: {error}")
 }
 
@@ -156,14 +155,15 @@ struct NewDeadLetter<'a> {
     recorded_at: i64,
 }
 
-/// Records a dead letter in the caller's transaction, with what decodes of the payload.
+/// Records a dead letter in the caller's transaction, with what decoded of the payload (`event`,
+/// the default when nothing did).
 pub fn record(
     conn: &mut DbConnection,
     position: &Position,
+    event: &ChangeEvent,
     payload: &[u8],
     reason: &str,
 ) -> Result<(), DirectoryError> {
-    let event = ChangeEvent::decode(payload).unwrap_or_default();
     let reason: String = reason.chars().take(MAX_REASON_CHARS).collect();
     diesel::insert_into(dead_letters::table)
         .values(NewDeadLetter {

@@ -20,7 +20,6 @@ pub mod convert;
 /// The header and type names of the CloudEvents binary-mode Kafka binding.
 pub mod cloudevents {
     pub const SPEC_VERSION: &str = "1.0";
-    pub const CONTENT_TYPE: &str = "application/protobuf";
     pub const HEADER_ID: &str = "ce_id";
     pub const HEADER_SOURCE: &str = "ce_source";
     pub const HEADER_TYPE: &str = "ce_type";
@@ -29,6 +28,7 @@ pub mod cloudevents {
     pub const HEADER_SPEC_VERSION: &str = "ce_specversion";
     pub const HEADER_CONTENT_TYPE: &str = "content-type";
     pub const HEADER_TENANT: &str = "ce_tenantid";
+    pub const HEADER_DATASCHEMA: &str = "ce_dataschema";
 }
 
 /// How the gateway hands a bearer token to the core: as `authorization: Bearer <token>` gRPC

@@ -50,7 +50,7 @@ pub struct CoreConfig {
 pub struct WebhookSettings {
     /// `EVENT_TYPE_PREFIX` (default `com.example.scim`: set your own reverse-DNS name) and
     /// `CLOUDEVENTS_SOURCE` (default `/scim-provisioning`).
-    pub naming: crate::events_json::Naming,
+    pub naming: scim_events::json::Naming,
     /// `WEBHOOK_TIMEOUT_MS`, default 10000: one attempt's limit.
     pub timeout: std::time::Duration,
     /// `WEBHOOK_RETRY_BASE_MS`, default 1000: the first retry's delay, doubling (with ±20%
@@ -71,17 +71,8 @@ impl WebhookSettings {
         let ms = |name: &str, default: u64| -> anyhow::Result<std::time::Duration> {
             Ok(std::time::Duration::from_millis(source.parse_or(name, default)?))
         };
-        let prefix = source.get("EVENT_TYPE_PREFIX").unwrap_or_else(|| "com.example.scim".to_owned());
-        let valid = !prefix.is_empty()
-            && prefix
-                .split('.')
-                .all(|part| !part.is_empty() && part.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'));
-        anyhow::ensure!(valid, "EVENT_TYPE_PREFIX={prefix:?} is not a reverse-DNS name like com.example.scim");
         Ok(Self {
-            naming: crate::events_json::Naming {
-                type_prefix: prefix,
-                source: source.get("CLOUDEVENTS_SOURCE").unwrap_or_else(|| "/scim-provisioning".to_owned()),
-            },
+            naming: event_naming(source)?,
             timeout: ms("WEBHOOK_TIMEOUT_MS", 10_000)?,
             retry_base: ms("WEBHOOK_RETRY_BASE_MS", 1_000)?,
             retry_max: ms("WEBHOOK_RETRY_MAX_MS", 600_000)?,
@@ -89,6 +80,21 @@ impl WebhookSettings {
             allow_private_targets: source.parse_or("WEBHOOK_ALLOW_PRIVATE_TARGETS", false)?,
         })
     }
+}
+
+/// `EVENT_TYPE_PREFIX` (default `com.example.scim`: set your own reverse-DNS name) and
+/// `CLOUDEVENTS_SOURCE` (default `/scim-provisioning`), for every sink.
+pub fn event_naming(source: &impl Source) -> anyhow::Result<scim_events::json::Naming> {
+    let prefix = source.get("EVENT_TYPE_PREFIX").unwrap_or_else(|| "com.example.scim".to_owned());
+    let valid = !prefix.is_empty()
+        && prefix
+            .split('.')
+            .all(|part| !part.is_empty() && part.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'));
+    anyhow::ensure!(valid, "EVENT_TYPE_PREFIX={prefix:?} is not a reverse-DNS name like com.example.scim");
+    Ok(scim_events::json::Naming {
+        type_prefix: prefix,
+        source: source.get("CLOUDEVENTS_SOURCE").unwrap_or_else(|| "/scim-provisioning".to_owned()),
+    })
 }
 
 /// Bounds on one tenant's and one request's share of the database, and retention.
@@ -211,8 +217,10 @@ pub struct KafkaConfig {
     /// `KAFKA_PROPERTIES`: extra librdkafka settings, `key=value` separated by `;`
     /// (e.g. `security.protocol=SASL_SSL;sasl.mechanism=SCRAM-SHA-512`).
     pub properties: Vec<(String, String)>,
-    /// The CloudEvents `source` prefix, `CLOUDEVENTS_SOURCE`, default `/scim-provisioning`.
-    pub source: String,
+    /// The `ce_type` prefix and `ce_source` (see [`event_naming`]).
+    pub naming: scim_events::json::Naming,
+    /// `KAFKA_EVENT_FORMAT`, `protobuf` (the default) or `json`: the payload's format.
+    pub format: scim_events::Format,
 }
 
 pub const DEFAULT_TOPIC: &str = "scim.changes";
@@ -288,7 +296,8 @@ impl KafkaConfig {
             topic: source.get("KAFKA_TOPIC").filter(|t| !t.is_empty()).unwrap_or_else(|| DEFAULT_TOPIC.to_owned()),
             message_timeout_ms: source.parse_or("KAFKA_MESSAGE_TIMEOUT_MS", 30_000)?,
             properties,
-            source: source.get("CLOUDEVENTS_SOURCE").unwrap_or_else(|| "/scim-provisioning".to_owned()),
+            naming: event_naming(source)?,
+            format: source.parse_or("KAFKA_EVENT_FORMAT", scim_events::Format::Protobuf)?,
         }))
     }
 }

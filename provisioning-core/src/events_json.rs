@@ -1,128 +1,16 @@
-//! Change events as JSON: CloudEvents 1.0 in structured mode (`application/cloudevents+json`),
-//! what webhooks deliver. The `data` is the protobuf `ChangeEvent` as plain JSON: records as
-//! objects, times as RFC 3339, field changes as real JSON values (not JSON text), and types
-//! named in reverse-DNS form under a configurable prefix (`com.example.scim.user.created`).
-//!
-//! The shape is a contract: [`CONTRACT_VERSION`] names it in `dataschema`, and the tests hold
-//! an example of every type (`tests::examples`); changing a shape means changing the version.
+//! Change events as JSON (the contract is `scim_events::json`): the CloudEvent of an outbox
+//! row, and the contract's test. The shape is a contract: `CONTRACT_VERSION` names it in
+//! `dataschema`, and the tests hold an example of every type (`tests::examples`, written to
+//! `contract/events-v<N>.json`); changing a shape means changing the version.
 
 use prost::Message;
-use serde_json::{Map, Value, json};
+use serde_json::Value;
+
+pub use scim_events::json::{CONTRACT_VERSION, Naming, cloud_event, dataschema};
 
 use crate::error::CoreError;
 use crate::store::outbox::OutboxEvent;
-use proto::{ChangeEvent, change_event::Record};
-
-/// The version of the JSON event contract (`dataschema`).
-pub const CONTRACT_VERSION: u32 = 1;
-
-/// The `dataschema` of every event of this contract version.
-pub fn dataschema() -> String {
-    format!("urn:scim-provisioning:events:v{CONTRACT_VERSION}")
-}
-
-/// How events are named and sourced (`EVENT_TYPE_PREFIX`, `CLOUDEVENTS_SOURCE`).
-#[derive(Debug, Clone)]
-pub struct Naming {
-    /// Reverse-DNS prefix of every type, e.g. `com.example.scim`.
-    pub type_prefix: String,
-    /// The CloudEvents `source` before `/tenants/<tenant>`.
-    pub source: String,
-}
-
-fn rfc3339(micros: i64) -> Value {
-    chrono::DateTime::from_timestamp_micros(micros)
-        .map_or(Value::Null, |t| Value::String(t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)))
-}
-
-/// A field change's value: the JSON it was written as (text that is not JSON stays text).
-fn value_of(text: &str) -> Value {
-    serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_owned()))
-}
-
-fn data_of(event: &ChangeEvent) -> Value {
-    let mut data = Map::new();
-    data.insert("tenant_id".into(), json!(event.tenant_id));
-    let kind = if event.resource_kind == proto::ResourceKind::Group as i32 { "group" } else { "user" };
-    data.insert("resource_kind".into(), json!(kind));
-    data.insert("resource_id".into(), json!(event.resource_id));
-    data.insert("external_id".into(), json!(event.external_id));
-    data.insert("version".into(), json!(event.version));
-    data.insert("deleted".into(), json!(event.deleted));
-    match &event.record {
-        Some(Record::Account(account)) => {
-            let custom: Map<String, Value> =
-                account.custom_fields.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect();
-            data.insert(
-                "account".into(),
-                json!({
-                    "id": account.id,
-                    "scim_user_id": account.scim_user_id,
-                    "user_name": account.user_name,
-                    "external_id": account.external_id,
-                    "active": account.active,
-                    "email": account.email,
-                    "given_name": account.given_name,
-                    "family_name": account.family_name,
-                    "display_name": account.display_name,
-                    "roles": account.roles,
-                    "teams": account.teams,
-                    "permissions": account.permissions,
-                    "custom_fields": custom,
-                }),
-            );
-        }
-        Some(Record::Team(team)) => {
-            data.insert(
-                "team".into(),
-                json!({
-                    "id": team.id,
-                    "name": team.name,
-                    "external_id": team.external_id,
-                    "permissions": team.permissions,
-                }),
-            );
-        }
-        None => {}
-    }
-    if kind == "group" {
-        data.insert("added_member_ids".into(), json!(event.added_member_ids));
-        data.insert("removed_member_ids".into(), json!(event.removed_member_ids));
-    }
-    let changes: Vec<Value> = event
-        .changes
-        .iter()
-        .map(|c| json!({"field": c.field, "before": value_of(&c.before_json), "after": value_of(&c.after_json)}))
-        .collect();
-    data.insert("changes".into(), Value::Array(changes));
-    if let Some(link) = &event.link {
-        data.insert("link".into(), json!({"account_id": link.account_id, "reason": link.reason}));
-    }
-    if let Some(purge) = event.purge_after_micros {
-        data.insert("purge_after".into(), rfc3339(purge));
-    }
-    if event.parts > 0 {
-        data.insert("part".into(), json!(event.part));
-        data.insert("parts".into(), json!(event.parts));
-    }
-    Value::Object(data)
-}
-
-/// The CloudEvent (structured JSON) of a change event.
-pub fn cloud_event(event: &ChangeEvent, subject: &str, naming: &Naming) -> Value {
-    json!({
-        "specversion": "1.0",
-        "id": event.event_id,
-        "source": format!("{}/tenants/{}", naming.source, event.tenant_id),
-        "type": format!("{}.{}", naming.type_prefix, event.event_type),
-        "subject": subject,
-        "time": rfc3339(event.occurred_at_micros),
-        "datacontenttype": "application/json",
-        "dataschema": dataschema(),
-        "tenantid": event.tenant_id,
-        "data": data_of(event),
-    })
-}
+use proto::ChangeEvent;
 
 /// The CloudEvent of an outbox row.
 pub fn of_outbox(event: &OutboxEvent, naming: &Naming) -> Result<Value, CoreError> {
@@ -135,6 +23,7 @@ pub fn of_outbox(event: &OutboxEvent, naming: &Naming) -> Result<Value, CoreErro
 mod tests {
     use super::*;
     use proto::{Account, FieldChange, Link, Team};
+    use serde_json::{Map, json};
 
     fn naming() -> Naming {
         Naming { type_prefix: "com.example.scim".to_owned(), source: "/scim-provisioning".to_owned() }
@@ -286,6 +175,5 @@ mod tests {
         assert_eq!(rendered["time"], "2026-11-30T00:53:20.000000Z");
         assert_eq!(rendered["source"], "/scim-provisioning/tenants/acme");
         assert_eq!(rendered["data"]["account"]["custom_fields"], json!({"department": "R&D"}));
-        assert_eq!(value_of("not json"), json!("not json"));
     }
 }

@@ -1,10 +1,13 @@
 //! The Kafka sink: an idempotent producer (acks=all, enable.idempotence) that publishes each
-//! event as a CloudEvents 1.0 binary-mode message keyed by tenant + resource id.
+//! event as a CloudEvents 1.0 binary-mode message keyed by tenant + resource id, its payload the
+//! protobuf `ChangeEvent` (`KAFKA_EVENT_FORMAT=protobuf`, the default) or the JSON contract's
+//! `data` (`json`).
 
 use std::time::Duration;
 
 use anyhow::Context;
 use futures::future::{BoxFuture, join_all};
+use prost::Message as _;
 use proto::cloudevents as ce;
 use rdkafka::ClientConfig;
 
@@ -21,7 +24,8 @@ use crate::store::outbox::OutboxEvent;
 pub struct KafkaSink {
     producer: FutureProducer,
     topic: String,
-    source: String,
+    naming: scim_events::json::Naming,
+    format: scim_events::Format,
     batch_timeout: Duration,
 }
 
@@ -43,7 +47,13 @@ impl KafkaSink {
         }
         let producer: FutureProducer = client.create().context("creating the Kafka producer")?;
         let batch_timeout = Duration::from_millis(u64::from(config.message_timeout_ms)) + Duration::from_secs(10);
-        Ok(Self { producer, topic: config.topic.clone(), source: config.source.clone(), batch_timeout })
+        Ok(Self {
+            producer,
+            topic: config.topic.clone(),
+            naming: config.naming.clone(),
+            format: config.format,
+            batch_timeout,
+        })
     }
 
     /// The CloudEvents headers, and the publish span's W3C trace context (`traceparent`).
@@ -52,20 +62,43 @@ impl KafkaSink {
             .unwrap_or_default()
             .to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
         let subject = event.subject();
-        let source = format!("{}/tenants/{}", self.source, event.tenant_id);
+        let source = format!("{}/tenants/{}", self.naming.source, event.tenant_id);
+        let event_type = format!("{}.{}", self.naming.type_prefix, event.event_type);
+        let dataschema = match self.format {
+            scim_events::Format::Protobuf => scim_events::json::PROTOBUF_DATASCHEMA.to_owned(),
+            scim_events::Format::Json => scim_events::json::dataschema(),
+        };
         [
             (ce::HEADER_SPEC_VERSION, ce::SPEC_VERSION),
             (ce::HEADER_ID, event.event_id.as_str()),
             (ce::HEADER_SOURCE, source.as_str()),
-            (ce::HEADER_TYPE, event.event_type.as_str()),
+            (ce::HEADER_TYPE, event_type.as_str()),
             (ce::HEADER_SUBJECT, subject.as_str()),
             (ce::HEADER_TIME, time.as_str()),
-            (ce::HEADER_CONTENT_TYPE, ce::CONTENT_TYPE),
+            (ce::HEADER_CONTENT_TYPE, self.format.content_type()),
+            (ce::HEADER_DATASCHEMA, dataschema.as_str()),
             (ce::HEADER_TENANT, event.tenant_id.as_str()),
         ]
         .into_iter()
         .chain(trace.iter().map(|(key, value)| (key.as_str(), value.as_str())))
         .fold(OwnedHeaders::new(), |headers, (key, value)| headers.insert(Header { key, value: Some(value) }))
+    }
+}
+
+impl KafkaSink {
+    /// The message's payload: the outbox's protobuf as it is, or its JSON. A payload that does
+    /// not decode can never be written as JSON: the reason is returned, and it is set aside.
+    fn payload<'e>(&self, event: &'e OutboxEvent) -> Result<std::borrow::Cow<'e, [u8]>, String> {
+        match self.format {
+            scim_events::Format::Protobuf => Ok(event.payload.as_slice().into()),
+            scim_events::Format::Json => {
+                let decoded = proto::ChangeEvent::decode(event.payload.as_slice())
+                    .map_err(|e| format!("outbox event {} does not decode: {e}", event.seq))?;
+                serde_json::to_vec(&scim_events::json::data(&decoded))
+                    .map(Into::into)
+                    .map_err(|e| format!("outbox event {} does not encode as JSON: {e}", event.seq))
+            }
+        }
     }
 }
 
@@ -82,13 +115,20 @@ impl EventSink for KafkaSink {
             // partition. When the local queue is full, the rest waits for the next batch.
             let mut deliveries = Vec::with_capacity(events.len());
             for event in events {
+                let payload = match self.payload(event) {
+                    Ok(payload) => payload,
+                    Err(reason) => {
+                        delivery.rejected.push((event.seq, reason));
+                        continue;
+                    }
+                };
                 let key = event.key();
                 let span = event.publish_span("kafka", &self.topic);
                 let _entered = span.enter();
                 let trace = platform::telemetry::context_of(&span);
                 let record = FutureRecord::to(&self.topic)
                     .key(key.as_bytes())
-                    .payload(event.payload.as_slice())
+                    .payload(payload.as_ref())
                     .headers(self.headers(event, &trace));
                 match self.producer.send_result(record) {
                     Ok(pending) => deliveries.push(async move { (event.seq, pending.await) }),

@@ -32,7 +32,8 @@ impl DirectorySink {
 /// Records the event at `seq` as a dead letter in its own transaction.
 fn set_aside(directory: &Directory, seq: i64, payload: &[u8], reason: &str) -> Result<(), DirectoryError> {
     let position = Position::in_process(seq);
-    directory.write(|conn| dead_letter::record(conn, &position, payload, reason))?;
+    let decoded = <proto::ChangeEvent as prost::Message>::decode(payload).unwrap_or_default();
+    directory.write(|conn| dead_letter::record(conn, &position, &decoded, payload, reason))?;
     dead_letter::log_set_aside(&position, reason);
     Ok(())
 }

@@ -47,7 +47,7 @@ fn offsets(directory: &Directory) -> Vec<(i32, i64)> {
 }
 
 fn item(partition: i32, offset: i64, payload: Vec<u8>) -> Item {
-    Item { topic: TOPIC.to_owned(), partition, offset, payload, span: tracing::Span::none() }
+    Item { message: crate::offsets::received(partition, offset, &payload), span: tracing::Span::none() }
 }
 
 /// Retries at once, so that a test does not wait for the production backoff.

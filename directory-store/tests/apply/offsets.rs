@@ -6,13 +6,26 @@ use directory_store::apply::{Applied, apply_message, stored_offsets};
 use directory_store::error::DirectoryError;
 use prost::Message;
 use proto::ChangeEvent;
+use scim_events::Attributes;
+use scim_events::kafka::Received;
 
 use crate::{TestDirectory, account, account_event, assert_not_found};
 
 const TOPIC: &str = "scim.changes";
 
+/// A protobuf message (no `content-type`, as before the header was set) at that position.
+pub fn received(partition: i32, offset: i64, payload: &[u8]) -> Received {
+    Received {
+        topic: TOPIC.to_owned(),
+        partition,
+        offset,
+        attributes: Attributes::default(),
+        payload: payload.to_vec(),
+    }
+}
+
 fn consume(directory: &Directory, partition: i32, offset: i64, payload: &[u8]) -> Applied {
-    directory.write(|conn| apply_message(conn, TOPIC, partition, offset, payload)).expect("applying a message")
+    directory.write(|conn| apply_message(conn, &received(partition, offset, payload))).expect("applying a message")
 }
 
 fn offsets(directory: &Directory) -> Vec<(i32, i64)> {
@@ -54,7 +67,7 @@ fn a_consumed_offset_is_not_applied_again(directory: &Directory) {
 
     // A transaction that fails after applying the message stores neither the change nor the offset…
     let rolled_back = directory.write(|conn| {
-        assert_eq!(apply_message(conn, TOPIC, 0, 7, &message(3, "v3"))?, Applied::Applied);
+        assert_eq!(apply_message(conn, &received(0, 7, &message(3, "v3")))?, Applied::Applied);
         Err::<(), _>(DirectoryError::Internal("failing after the message".into()))
     });
     assert!(matches!(rolled_back, Err(DirectoryError::Internal(_))), "{rolled_back:?}");
@@ -89,7 +102,7 @@ fn an_undecodable_message_is_set_aside_and_its_offset_stored(directory: &Directo
     // An event without a record cannot be applied either: its transaction fails and stores
     // nothing (the consumer retries it, then sets it aside).
     let no_record = ChangeEvent { record: None, ..account_event("u1", 1, "alice") };
-    let refused = directory.write(|conn| apply_message(conn, TOPIC, 0, 1, &no_record.encode_to_vec()));
+    let refused = directory.write(|conn| apply_message(conn, &received(0, 1, &no_record.encode_to_vec())));
     assert!(matches!(&refused, Err(DirectoryError::Invalid(detail)) if detail.contains("no record")), "{refused:?}");
     assert_eq!(offsets(directory), [(0, 1)]);
     assert_not_found(account(directory, "u1"));
@@ -97,4 +110,47 @@ fn an_undecodable_message_is_set_aside_and_its_offset_stored(directory: &Directo
     // The messages after them apply.
     assert_eq!(consume(directory, 0, 1, &account_event("u1", 1, "alice").encode_to_vec()), Applied::Applied);
     assert_eq!((user_name(directory, "u1"), offsets(directory)), ("alice".to_owned(), vec![(0, 2)]));
+}
+
+#[test]
+fn json_messages_apply_as_protobuf_ones_do_sqlite() {
+    json_messages_apply_as_protobuf_ones_do(&TestDirectory::sqlite());
+}
+
+#[test]
+fn json_messages_apply_as_protobuf_ones_do_postgres() {
+    json_messages_apply_as_protobuf_ones_do(&TestDirectory::postgres());
+}
+
+/// `KAFKA_EVENT_FORMAT=json`: the contract's `data` as the payload, id, type and time in the
+/// CloudEvents headers.
+fn json_messages_apply_as_protobuf_ones_do(directory: &Directory) {
+    let naming = scim_events::json::Naming { type_prefix: "com.example.scim".into(), source: "/s".into() };
+    let json_message = |offset: i64, event: &ChangeEvent, content_type: &str| Received {
+        attributes: Attributes {
+            id: Some(event.event_id.clone()),
+            event_type: Some(naming.event_type(event)),
+            time: scim_events::json::rfc3339(event.occurred_at_micros),
+            content_type: Some(content_type.to_owned()),
+        },
+        ..received(0, offset, &serde_json::to_vec(&scim_events::json::data(event)).expect("JSON"))
+    };
+    let created = account_event("u1", 1, "alice");
+    let applied = directory.write(|conn| apply_message(conn, &json_message(0, &created, "application/json")));
+    assert_eq!(applied.expect("applying a JSON message"), Applied::Applied);
+    assert_eq!((user_name(directory, "u1"), offsets(directory)), ("alice".to_owned(), vec![(0, 1)]));
+
+    // Versions are skipped the same way, whatever the format.
+    let stale = json_message(1, &account_event("u1", 1, "stale"), "application/json; charset=utf-8");
+    assert_eq!(directory.write(|conn| apply_message(conn, &stale)).expect("applying"), Applied::Stale);
+    assert_eq!(user_name(directory, "u1"), "alice");
+
+    // A content type that is neither format is not a change event: set aside, and the partition
+    // goes on.
+    let unknown = json_message(2, &account_event("u1", 2, "text"), "text/plain");
+    assert_eq!(directory.write(|conn| apply_message(conn, &unknown)).expect("applying"), Applied::Undecodable);
+    let (letters, total) = crate::dead_letters::stored(directory, None);
+    assert_eq!(total, 1, "{letters:?}");
+    assert!(letters[0].reason.contains("text/plain"), "{letters:?}");
+    assert_eq!((user_name(directory, "u1"), offsets(directory)), ("alice".to_owned(), vec![(0, 3)]));
 }
