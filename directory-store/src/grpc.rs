@@ -7,8 +7,9 @@
 use proto::directory_server::Directory as DirectoryRpc;
 use proto::{
     Account, FindAccountsRequest, FindAccountsResponse, GetAccountRequest, GetTeamRequest, ListAccountStatesResponse,
-    ListDeadLettersRequest, ListDeadLettersResponse, ListStatesRequest, ListTeamMembersRequest,
-    ListTeamMembersResponse, ListTeamStatesResponse, Team,
+    ListAccountsRequest, ListAccountsResponse, ListDeadLettersRequest, ListDeadLettersResponse, ListStatesRequest,
+    ListTeamMembersRequest, ListTeamMembersResponse, ListTeamStatesResponse, ListTeamsRequest, ListTeamsResponse,
+    Team, TeamSummary,
 };
 use tonic::{Request, Response, Status};
 
@@ -16,6 +17,16 @@ use crate::Directory;
 use crate::credentials::{self, Grant, Scope};
 use crate::error::DirectoryError;
 use crate::{dead_letter, paging, read};
+
+/// A page request's size and decoded cursor.
+fn page(limit: u32, cursor: &str) -> Result<(i64, Option<String>), DirectoryError> {
+    let limit = paging::page_size_within(paging::grpc_limit(limit), paging::DEFAULT_RECORDS, paging::MAX_RECORDS)?;
+    Ok((limit, paging::decode_cursor(cursor)?))
+}
+
+fn next_cursor(next: Option<String>) -> String {
+    next.as_deref().map(paging::encode_cursor).unwrap_or_default()
+}
 
 /// A valid `ListStatesRequest`: the tenant, the id to continue after and the page size.
 fn states_request(request: ListStatesRequest) -> Result<(String, Option<String>, i64), DirectoryError> {
@@ -99,6 +110,64 @@ impl DirectoryRpc for DirectoryService {
             .await?;
         let next_cursor = next.as_deref().map(paging::encode_cursor).unwrap_or_default();
         Ok(Response::new(ListTeamMembersResponse { member_ids, next_cursor }))
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc.system = "grpc", rpc.method = "ListAccounts"))]
+    async fn list_accounts(
+        &self,
+        request: Request<ListAccountsRequest>,
+    ) -> Result<Response<ListAccountsResponse>, Status> {
+        self.may_read(request.metadata(), &request.get_ref().tenant_id).await?;
+        let ListAccountsRequest { tenant_id, external_id, user_name, email, scim_user_id, active, team_id, cursor, limit } =
+            request.into_inner();
+        if tenant_id.is_empty() {
+            return Err(DirectoryError::Invalid("tenant_id is required".to_owned()).into());
+        }
+        let filter = read::AccountFilter {
+            external_id: paging::given("external_id", external_id)?,
+            user_name: paging::given("user_name", user_name)?,
+            email: paging::given("email", email)?,
+            scim_user_id: paging::given("scim_user_id", scim_user_id)?,
+            active,
+            team: paging::given("team_id", team_id)?,
+        };
+        let (limit, after) = page(limit, &cursor)?;
+        let (accounts, next) = self
+            .blocking(move |d| d.read(|conn| read::list_accounts(conn, &tenant_id, &filter, after.as_deref(), limit)))
+            .await?;
+        Ok(Response::new(ListAccountsResponse {
+            accounts: accounts.into_iter().map(Account::from).collect(),
+            next_cursor: next_cursor(next),
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc.system = "grpc", rpc.method = "ListTeams"))]
+    async fn list_teams(&self, request: Request<ListTeamsRequest>) -> Result<Response<ListTeamsResponse>, Status> {
+        self.may_read(request.metadata(), &request.get_ref().tenant_id).await?;
+        let ListTeamsRequest { tenant_id, external_id, name, cursor, limit } = request.into_inner();
+        if tenant_id.is_empty() {
+            return Err(DirectoryError::Invalid("tenant_id is required".to_owned()).into());
+        }
+        let (external_id, name) = (paging::given("external_id", external_id)?, paging::given("name", name)?);
+        let (limit, after) = page(limit, &cursor)?;
+        let (teams, next) = self
+            .blocking(move |d| {
+                d.read(|conn| {
+                    read::list_teams(conn, &tenant_id, external_id.as_deref(), name.as_deref(), after.as_deref(), limit)
+                })
+            })
+            .await?;
+        let teams = teams
+            .into_iter()
+            .map(|team| TeamSummary {
+                id: team.id,
+                name: team.name,
+                external_id: team.external_id,
+                permissions: team.permissions,
+                member_count: u64::try_from(team.member_count).unwrap_or(0),
+            })
+            .collect();
+        Ok(Response::new(ListTeamsResponse { teams, next_cursor: next_cursor(next) }))
     }
 
     #[tracing::instrument(skip_all, fields(rpc.system = "grpc", rpc.method = "FindAccounts"))]

@@ -125,14 +125,6 @@ struct AccountsQuery {
     limit: Option<String>,
 }
 
-/// A filter value: absent, or not blank.
-fn given(name: &str, value: Option<String>) -> Result<Option<String>, DirectoryError> {
-    match value {
-        Some(value) if value.trim().is_empty() => Err(DirectoryError::Invalid(format!("{name} must not be blank"))),
-        other => Ok(other),
-    }
-}
-
 /// `GET /v1/tenants/{tenant}/accounts?external_id=&user_name=&email=&scim_user_id=&active=&team=&cursor=&limit=`:
 /// a page of the live accounts matching every filter given, by id, and the cursor of the next
 /// page (`null` after the last).
@@ -154,12 +146,12 @@ async fn list_accounts(
         Some(other) => return Err(DirectoryError::Invalid(format!("active is true or false, not {other:?}"))),
     };
     let filter = AccountFilter {
-        external_id: given("external_id", query.external_id)?,
-        user_name: given("user_name", query.user_name)?,
-        email: given("email", query.email)?,
-        scim_user_id: given("scim_user_id", query.scim_user_id)?,
+        external_id: paging::given("external_id", query.external_id)?,
+        user_name: paging::given("user_name", query.user_name)?,
+        email: paging::given("email", query.email)?,
+        scim_user_id: paging::given("scim_user_id", query.scim_user_id)?,
         active,
-        team: given("team", query.team)?,
+        team: paging::given("team", query.team)?,
     };
     let limit = paging::parse_page_size_within(query.limit.as_deref(), paging::DEFAULT_RECORDS, paging::MAX_RECORDS)?;
     let after = paging::decode_cursor(query.cursor.as_deref().unwrap_or_default())?;
@@ -198,8 +190,8 @@ async fn list_teams(
     let tenant = tenant.into_inner();
     authorize(&directory, &request, &tenant, Scope::Read).await?;
     let query = parse_query::<TeamsQuery>(&request)?;
-    let external_id = given("external_id", query.external_id)?;
-    let name = given("name", query.name)?;
+    let external_id = paging::given("external_id", query.external_id)?;
+    let name = paging::given("name", query.name)?;
     let limit = paging::parse_page_size_within(query.limit.as_deref(), paging::DEFAULT_RECORDS, paging::MAX_RECORDS)?;
     let after = paging::decode_cursor(query.cursor.as_deref().unwrap_or_default())?;
     let (teams, next) = blocking(&directory, move |d| {

@@ -80,6 +80,14 @@ fn out_of_range(limit: &str, max: i64) -> DirectoryError {
     DirectoryError::Invalid(format!("limit must be a whole number from 1 to {max}, not {limit:?}"))
 }
 
+/// A filter as given: none when absent; a blank one is refused.
+pub fn given(name: &str, value: Option<String>) -> Result<Option<String>, DirectoryError> {
+    match value {
+        Some(value) if value.trim().is_empty() => Err(DirectoryError::Invalid(format!("{name} must not be blank"))),
+        other => Ok(other),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
