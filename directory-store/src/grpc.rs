@@ -8,8 +8,8 @@ use proto::directory_server::Directory as DirectoryRpc;
 use proto::{
     Account, FindAccountsRequest, FindAccountsResponse, GetAccountRequest, GetTeamRequest, ListAccountStatesResponse,
     ListAccountsRequest, ListAccountsResponse, ListDeadLettersRequest, ListDeadLettersResponse, ListStatesRequest,
-    ListTeamMembersRequest, ListTeamMembersResponse, ListTeamStatesResponse, ListTeamsRequest, ListTeamsResponse,
-    Team, TeamSummary,
+    ListTeamMembersRequest, ListTeamMembersResponse, ListTeamStatesResponse, ListTeamsRequest, ListTeamsResponse, Team,
+    TeamSummary,
 };
 use tonic::{Request, Response, Status};
 
@@ -118,8 +118,17 @@ impl DirectoryRpc for DirectoryService {
         request: Request<ListAccountsRequest>,
     ) -> Result<Response<ListAccountsResponse>, Status> {
         self.may_read(request.metadata(), &request.get_ref().tenant_id).await?;
-        let ListAccountsRequest { tenant_id, external_id, user_name, email, scim_user_id, active, team_id, cursor, limit } =
-            request.into_inner();
+        let ListAccountsRequest {
+            tenant_id,
+            external_id,
+            user_name,
+            email,
+            scim_user_id,
+            active,
+            team_id,
+            cursor,
+            limit,
+        } = request.into_inner();
         if tenant_id.is_empty() {
             return Err(DirectoryError::Invalid("tenant_id is required".to_owned()).into());
         }

@@ -245,6 +245,15 @@ const OLDEST_RUNNING_HERE: &str = "(SELECT coalesce(\
          pg_snapshot_xmax(snap.s)::text::bigint) \
      FROM (SELECT pg_current_snapshot() AS s) AS snap)";
 
+/// [`OLDEST_RUNNING_HERE`] now (PostgreSQL; 0 on SQLite, whose writers are serial): every
+/// outbox row of an older transaction is committed or never will be.
+pub fn oldest_running_here(conn: &mut DbConnection) -> Result<i64, CoreError> {
+    if conn.backend() != platform::db::Backend::Postgres {
+        return Ok(0);
+    }
+    Ok(diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(OLDEST_RUNNING_HERE)).get_result(conn)?)
+}
+
 /// A page of the events feed: at most `limit` events after `after` (from the oldest retained
 /// when `None`), of one tenant or all, in the order they became visible. On PostgreSQL that is
 /// (txid, seq) among the rows whose transaction is older than every transaction still running,

@@ -20,8 +20,11 @@ pub struct Endpoint {
     pub event_types: Option<String>,
     pub description: Option<String>,
     pub created_at: i64,
-    /// It receives the events after this outbox `seq` (the last one when it was made).
+    /// It receives the events after this outbox `seq` (the last one when it was made)…
     pub start_seq: i64,
+    /// …and those of transactions from this id on (PostgreSQL: the oldest that could still
+    /// write to the outbox when it was made, whose events may carry a lower seq; 0: none).
+    pub start_txid: i64,
 }
 
 /// Never the secret.
@@ -33,6 +36,7 @@ impl std::fmt::Debug for Endpoint {
             .field("url", &self.url)
             .field("event_types", &self.event_types)
             .field("start_seq", &self.start_seq)
+            .field("start_txid", &self.start_txid)
             .finish_non_exhaustive()
     }
 }
@@ -48,6 +52,7 @@ impl Endpoint {
 #[diesel(table_name = outbox)]
 struct Queued {
     seq: i64,
+    txid: i64,
     event_id: String,
     event_type: String,
     tenant_id: String,
@@ -84,7 +89,9 @@ fn not_found(id: &str) -> CoreError {
     CoreError::Scim(ScimError::not_found(format!("no webhook endpoint '{id}'")))
 }
 
-/// Stores an endpoint; it receives the events written from now on (after the outbox's last).
+/// Stores an endpoint; it receives the events written from now on: after the outbox's last, and
+/// (PostgreSQL) those of transactions still running, which may have taken a lower seq and commit
+/// later. It may so receive a few events committed just before it was made; never miss one.
 pub fn create(
     conn: &mut DbConnection,
     tenant: Option<&str>,
@@ -96,6 +103,8 @@ pub fn create(
     let id = uuid::Uuid::now_v7().to_string();
     let types = event_types.map(|t| serde_json::to_string(t).unwrap_or_default());
     let now = now_micros();
+    // The bound first, before this transaction writes (and takes a transaction id).
+    let start_txid = crate::store::outbox::oldest_running_here(conn)?;
     let last: Option<i64> = outbox::table.select(diesel::dsl::max(outbox::seq)).first(conn)?;
     diesel::insert_into(webhook_endpoints::table)
         .values((
@@ -107,6 +116,7 @@ pub fn create(
             webhook_endpoints::description.eq(description),
             webhook_endpoints::created_at.eq(now),
             webhook_endpoints::start_seq.eq(last.unwrap_or(0)),
+            webhook_endpoints::start_txid.eq(start_txid),
         ))
         .execute(conn)?;
     find(conn, &id)
@@ -156,7 +166,7 @@ pub fn queue(conn: &mut DbConnection, limit: i64) -> Result<usize, CoreError> {
     let now = now_micros();
     let filters: Vec<(&Endpoint, Option<Vec<String>>)> = endpoints.iter().map(|e| (e, e.types())).collect();
     let wants = |endpoint: &Endpoint, types: &Option<Vec<String>>, event: &Queued| {
-        event.seq > endpoint.start_seq
+        (event.seq > endpoint.start_seq || (endpoint.start_txid > 0 && event.txid >= endpoint.start_txid))
             && endpoint.tenant_id.as_ref().is_none_or(|tenant| *tenant == event.tenant_id)
             && types.as_ref().is_none_or(|types| types.contains(&event.event_type))
     };

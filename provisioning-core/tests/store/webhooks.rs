@@ -134,3 +134,54 @@ fn retention_keeps_what_webhooks_still_need(store: &Store) {
     let left = store.read(|conn| webhooks::deliveries(conn, &endpoint.id, None, 10)).unwrap();
     assert_eq!(left.iter().map(|d| d.seq).collect::<Vec<_>>(), [c], "its delivery went with it");
 }
+
+/// A transaction that took a lower outbox seq than the last one visible when an endpoint is
+/// made, and commits after: its event is the endpoint's too (it was written after).
+#[test]
+fn an_endpoint_gets_the_events_of_transactions_open_when_it_was_made_postgres() {
+    let store = TestStore::postgres();
+    tenant(&store, "acme");
+    event(&store, "acme", "long-before", "user.created");
+    let (b_wrote, wait_for_b) = std::sync::mpsc::channel();
+    let (endpoint_made, wait_for_endpoint) = std::sync::mpsc::channel();
+    let shared: &Store = &store;
+    let endpoint = std::thread::scope(|scope| {
+        let b = scope.spawn(move || {
+            shared
+                .write(|conn| {
+                    let account = Account {
+                        id: "b".into(),
+                        tenant_id: "acme".into(),
+                        scim_user_id: "b".into(),
+                        ..Account::default()
+                    };
+                    let event = provisioning_core::events::user_event("user.created", "b", account, 1, false);
+                    outbox::enqueue(conn, &event, scim::ResourceType::User)?; // B takes the lower seq
+                    b_wrote.send(()).expect("signalling");
+                    wait_for_endpoint.recv().expect("waiting for the endpoint");
+                    Ok(())
+                })
+                .expect("B's write");
+        });
+        wait_for_b.recv().expect("waiting for B");
+        event(&store, "acme", "a", "user.created"); // A: a higher seq, committed at once
+        let made = store.write(|conn| webhooks::create(conn, None, "http://a.example/", "whsec_x", None, None));
+        // B commits before anything is asserted: a failure here must not leave it waiting.
+        endpoint_made.send(()).expect("signalling");
+        b.join().expect("B");
+        made.expect("the endpoint")
+    });
+    let b_seq: i64 = store
+        .read(|conn| {
+            use diesel::prelude::*;
+            use provisioning_core::schema::outbox as o;
+            Ok(o::table.filter(o::resource_id.eq("b")).select(o::seq).first(conn)?)
+        })
+        .unwrap();
+    assert!(b_seq <= endpoint.start_seq, "B's seq ({b_seq}) is below the endpoint's start ({endpoint:?})");
+    store.write(|conn| webhooks::queue(conn, 100)).unwrap();
+    let due = store.read(|conn| webhooks::due(conn, &endpoint.id, now_micros() + 1, 100)).unwrap();
+    let keys: Vec<&str> = due.iter().map(|(d, _)| d.resource_key.as_str()).collect();
+    assert!(keys.contains(&"acme/b"), "B's event, committed after the endpoint was made, is queued: {keys:?}");
+    assert!(!keys.contains(&"acme/long-before"), "{keys:?}");
+}

@@ -204,12 +204,15 @@ async fn the_directory_api_needs_a_credential_and_finds_accounts_by_every_key() 
     let mut cursor = String::new();
     loop {
         let page = grpc
-            .list_accounts(authorized(&reader, proto::ListAccountsRequest {
-                tenant_id: "default".to_owned(),
-                cursor: cursor.clone(),
-                limit: 3,
-                ..Default::default()
-            }))
+            .list_accounts(authorized(
+                &reader,
+                proto::ListAccountsRequest {
+                    tenant_id: "default".to_owned(),
+                    cursor: cursor.clone(),
+                    limit: 3,
+                    ..Default::default()
+                },
+            ))
             .await
             .expect("ListAccounts")
             .into_inner();
@@ -223,39 +226,51 @@ async fn the_directory_api_needs_a_credential_and_finds_accounts_by_every_key() 
     listed_names.sort();
     assert_eq!(listed_names, ["ann@acme.example", "bob@acme.example", "cy@acme.example", "dee@acme.example"]);
     let members = grpc
-        .list_accounts(authorized(&reader, proto::ListAccountsRequest {
-            tenant_id: "default".to_owned(),
-            team_id: Some(team.clone()),
-            active: Some(true),
-            ..Default::default()
-        }))
+        .list_accounts(authorized(
+            &reader,
+            proto::ListAccountsRequest {
+                tenant_id: "default".to_owned(),
+                team_id: Some(team.clone()),
+                active: Some(true),
+                ..Default::default()
+            },
+        ))
         .await
         .expect("ListAccounts by team")
         .into_inner();
     let member_names: Vec<&str> = members.accounts.iter().map(|a| a.user_name.as_str()).collect();
     assert_eq!(member_names, ["ann@acme.example"], "bob is inactive");
     let blank = grpc
-        .list_accounts(authorized(&reader, proto::ListAccountsRequest {
-            tenant_id: "default".to_owned(),
-            email: Some(" ".to_owned()),
-            ..Default::default()
-        }))
+        .list_accounts(authorized(
+            &reader,
+            proto::ListAccountsRequest {
+                tenant_id: "default".to_owned(),
+                email: Some(" ".to_owned()),
+                ..Default::default()
+            },
+        ))
         .await
         .expect_err("a blank filter");
     assert_eq!(blank.code(), tonic::Code::InvalidArgument, "{blank:?}");
     let teams = grpc
-        .list_teams(authorized(&reader, proto::ListTeamsRequest {
-            tenant_id: "default".to_owned(),
-            external_id: Some("oid-g".to_owned()),
-            ..Default::default()
-        }))
+        .list_teams(authorized(
+            &reader,
+            proto::ListTeamsRequest {
+                tenant_id: "default".to_owned(),
+                external_id: Some("oid-g".to_owned()),
+                ..Default::default()
+            },
+        ))
         .await
         .expect("ListTeams")
         .into_inner();
     assert_eq!(teams.teams.len(), 1, "{teams:?}");
     assert_eq!((teams.teams[0].name.as_str(), teams.teams[0].member_count), ("Billing", 2));
     let other_tenant = grpc
-        .list_teams(authorized(&reader, proto::ListTeamsRequest { tenant_id: "globex".to_owned(), ..Default::default() }))
+        .list_teams(authorized(
+            &reader,
+            proto::ListTeamsRequest { tenant_id: "globex".to_owned(), ..Default::default() },
+        ))
         .await
         .expect_err("another tenant");
     assert_eq!(other_tenant.code(), tonic::Code::PermissionDenied);
