@@ -3,7 +3,9 @@
 //! served by the production stack (gateway, core, directory on PostgreSQL and Kafka) as a
 //! customer's admin would: open the link, read the tenant URL, generate a token, provision
 //! users and a group with it over SCIM as Entra ID does, see them and a warning appear,
-//! give the group a permission and find it in the directory, rotate and revoke the token.
+//! give the group a permission and find it in the directory, rotate and revoke the token, add a
+//! webhook endpoint whose signed deliveries a receiver in the test checks, see them listed, and
+//! remove it.
 //! Each step's screenshot is kept in `target/portal-screenshots/`.
 
 use std::path::PathBuf;
@@ -13,7 +15,10 @@ use fantoccini::{Client as Browser, ClientBuilder, Locator};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::support::{Client, Cluster, Endpoints, Portal, Process, entra, eventually, free_port, id_of};
+use crate::receiver::{delivered, start_receiver};
+use crate::support::{
+    Client, Cluster, ClusterOptions, Endpoints, Portal, Process, entra, eventually, free_port, id_of, required_env,
+};
 
 /// A chromedriver for the test, on a port of its own; stopped with the test.
 struct Driver {
@@ -139,7 +144,11 @@ async fn problem_codes(browser: &Browser) -> Vec<String> {
 async fn a_customers_admin_sets_up_provisioning_in_chromium() {
     let logs = tempfile::tempdir().expect("log dir");
     let driver = Driver::start(logs.path()).await;
-    let cluster = Cluster::start().await;
+    let (receiver, receiver_url) = start_receiver(0);
+    let mut options = ClusterOptions::new(required_env("KAFKA_BOOTSTRAP_SERVERS"));
+    // The test's webhook receiver listens on 127.0.0.1.
+    options.core_env = vec![("WEBHOOK_ALLOW_PRIVATE_TARGETS", "true".to_owned())];
+    let cluster = Cluster::start_with(options).await;
     let (_, issued) = Portal::open(&cluster.admin, &cluster.portal, &cluster.client.endpoints.tenant).await;
     let link = issued["url"].as_str().expect("the portal link").to_owned();
     let browser = driver.browser().await;
@@ -274,5 +283,59 @@ async fn a_customers_admin_sets_up_provisioning_in_chromium() {
     .await;
     assert_eq!(entra(&tenant_url, &new_token, Method::GET, "/Users?count=1", None).await.0, StatusCode::UNAUTHORIZED);
     screenshot(&browser, "6-revoked.png", "h-status").await;
+
+    // 7. A webhook endpoint: its secret shown once, signed deliveries of the next change, listed.
+    let field = browser.find(Locator::Css("#webhook-url")).await.expect("the webhook URL field");
+    field.send_keys(&receiver_url).await.expect("typing");
+    browser
+        .find(Locator::Css("#webhook-description"))
+        .await
+        .expect("description")
+        .send_keys("CRM sync")
+        .await
+        .expect("typing");
+    click(&browser, "#add-webhook").await;
+    page_until(&browser, "the webhook's secret", false, || async {
+        !value_of(&browser, "#new-webhook-secret").await.is_empty()
+    })
+    .await;
+    let secret = value_of(&browser, "#new-webhook-secret").await;
+    assert!(secret.starts_with("whsec_"), "{secret}");
+    *receiver.secret.lock().unwrap() = Some(secret);
+    assert!(text_of(&browser, "#webhooks tbody").await.contains("CRM sync"));
+    let (status, dan) = cluster
+        .client
+        .scim(Method::POST, "/Users", Some(json!({"userName": "dan@acme.example", "active": true})))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{dan}");
+    let got = eventually("the signed delivery of dan's creation", || async {
+        let got: Vec<_> = delivered(&receiver)
+            .into_iter()
+            .filter(|r| r.event["data"]["account"]["user_name"] == "dan@acme.example")
+            .collect();
+        (!got.is_empty()).then_some(got)
+    })
+    .await;
+    assert!(got.iter().all(|r| r.signature_ok), "signed with the secret the page showed");
+    assert_eq!(got[0].event["type"], "com.example.scim.user.created");
+    page_until(&browser, "the delivery counted on the page", true, || async {
+        text_of(&browser, "#webhooks tbody tr td:nth-child(4)").await != "0"
+    })
+    .await;
+    click(&browser, "#webhooks tbody button[aria-label^='Show the deliveries']").await;
+    page_until(&browser, "the deliveries listed", false, || async {
+        let shown = text_of(&browser, "#webhook-deliveries tbody").await;
+        shown.contains("user.created") && shown.contains("delivered")
+    })
+    .await;
+    screenshot(&browser, "7-webhooks.png", "h-webhooks").await;
+    click(&browser, "#webhooks tbody button[aria-label^='Remove']").await;
+    browser.accept_alert().await.expect("the confirmation");
+    page_until(&browser, "the endpoint removed", false, || async {
+        text_of(&browser, "#webhooks tbody").await.contains("No endpoints yet")
+    })
+    .await;
+    let (_, left) = cluster.admin.call(Method::GET, "/admin/v1/webhooks", None).await;
+    assert_eq!(left["webhooks"], json!([]), "{left}");
     browser.close().await.expect("closing the browser");
 }

@@ -25,6 +25,7 @@ mod other_idps;
 mod portal;
 mod protocol;
 mod provisioning_log;
+mod receiver;
 mod repair;
 mod support;
 mod webhooks;

@@ -299,10 +299,82 @@ async function loadLog(older) {
   $("log-older").disabled = !page.next;
 }
 
+async function loadWebhooks() {
+  const listed = await api("GET", "/webhooks");
+  const body = $("webhooks").tBodies[0];
+  body.replaceChildren();
+  for (const endpoint of listed.webhooks) {
+    const actions = element("span");
+    actions.appendChild(button("Deliveries", "Show the deliveries to " + endpoint.url, () =>
+      guarded("The deliveries could not load", () => loadDeliveries(endpoint))));
+    if (endpoint.deliveries.dead > 0) {
+      actions.appendChild(button("Send failed again", "Send the failed deliveries to " + endpoint.url + " again",
+        () => replayFailed(endpoint)));
+    }
+    actions.appendChild(button("Remove", "Remove the endpoint " + endpoint.url, () => removeWebhook(endpoint)));
+    const tr = row([endpoint.url, endpoint.description, endpoint.deliveries.pending, endpoint.deliveries.delivered,
+      endpoint.deliveries.dead, actions]);
+    tr.dataset.webhookId = endpoint.id;
+    body.appendChild(tr);
+  }
+  if (listed.webhooks.length === 0) body.appendChild(row(["No endpoints yet", "", "", "", "", ""]));
+}
+
+async function loadDeliveries(endpoint) {
+  const listed = await api("GET", "/webhooks/" + endpoint.id + "/deliveries?limit=" + state.pageSize);
+  const table = $("webhook-deliveries");
+  $("webhook-deliveries-caption").textContent = "Recent deliveries to " + endpoint.url;
+  const body = table.tBodies[0];
+  body.replaceChildren();
+  for (const delivery of listed.deliveries) {
+    const answer = delivery.last_status ? "HTTP " + delivery.last_status : delivery.last_error;
+    const words = { pending: "waiting", delivered: "delivered", dead: "failed" };
+    const tr = row([when(delivery.queued_at), delivery.event_type, delivery.resource,
+      words[delivery.state] || delivery.state, delivery.attempts, answer]);
+    tr.dataset.state = delivery.state;
+    body.appendChild(tr);
+  }
+  if (listed.deliveries.length === 0) body.appendChild(row(["No deliveries yet", "", "", "", "", ""]));
+  table.hidden = false;
+}
+
+async function addWebhook() {
+  await guarded("The endpoint was not added", async () => {
+    const description = $("webhook-description").value.trim();
+    const made = await api("POST", "/webhooks", { url: $("webhook-url").value.trim(),
+      ...(description ? { description } : {}) });
+    $("new-webhook").hidden = false;
+    $("new-webhook-secret").value = made.secret;
+    $("new-webhook-secret").focus();
+    $("new-webhook-secret").select();
+    $("webhook-form").reset();
+    say("Endpoint added: it receives the changes from now on. Verify each request with the signing secret.");
+    await loadWebhooks();
+  });
+}
+
+async function replayFailed(endpoint) {
+  await guarded("The deliveries were not sent again", async () => {
+    const replayed = await api("POST", "/webhooks/" + endpoint.id + "/replay", { state: "dead" });
+    say(replayed.requeued + " failed deliveries to " + endpoint.url + " are sent again.");
+    await loadWebhooks();
+  });
+}
+
+async function removeWebhook(endpoint) {
+  if (!confirm("Remove " + endpoint.url + "? It receives no more changes.")) return;
+  await guarded("The endpoint was not removed", async () => {
+    await api("DELETE", "/webhooks/" + endpoint.id);
+    $("webhook-deliveries").hidden = true;
+    say("The endpoint " + endpoint.url + " is removed.");
+    await loadWebhooks();
+  });
+}
+
 async function loadAll() {
   await guarded("The page could not load", async () => {
     await loadOverview();
-    await Promise.all([loadUsers(), loadGroups(), loadLog(false)]);
+    await Promise.all([loadUsers(), loadGroups(), loadLog(false), loadWebhooks()]);
   });
 }
 
@@ -337,6 +409,10 @@ function wire() {
     state.groupsStart = 1;
     state.groupsSearch = $("group-q").value.trim();
     return loadGroups();
+  });
+  $("webhook-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    addWebhook();
   });
   submit("log-filter", () => {
     state.logStatus = $("log-status").value;
