@@ -47,6 +47,36 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
+pg_bin_dir() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1; }
+
+# --- what this script cannot install itself: said at once, not midway -------------------------
+preflight() {
+  local missing=() apt=()
+  command -v cargo >/dev/null || missing+=("the Rust toolchain (rustup; rust-toolchain.toml names the channel)")
+  command -v cc >/dev/null || missing+=("a C compiler (Debian: build-essential): librdkafka, libpq and SQLite build from source")
+  { command -v pkg-config >/dev/null && pkg-config --exists openssl; } ||
+    missing+=("pkg-config and OpenSSL's headers (Debian: pkg-config libssl-dev), for librdkafka's TLS")
+  local python="${PYTHON:-python3}"
+  if ! "$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+    missing+=("Python 3.11 or newer as $python (or set PYTHON): the conformance checkers and the Python consumer need it")
+  fi
+  if [ "$(id -u)" != "0" ]; then
+    # As root this script installs Debian's packages itself; otherwise they must be there.
+    [ -n "$(pg_bin_dir)" ] || apt+=(postgresql)
+    { [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; } || apt+=(chromium chromium-driver)
+    "$python" -c 'import ensurepip, venv' 2>/dev/null || apt+=(python3-venv)
+    if [ ${#apt[@]} -gt 0 ]; then
+      missing+=("Debian packages installed only as root: sudo apt-get install ${apt[*]} (or run this script as root)")
+    fi
+  fi
+  if [ ${#missing[@]} -gt 0 ]; then
+    log "this machine lacks what scripts/test.sh cannot install itself:"
+    for item in "${missing[@]}"; do log "  - $item"; done
+    exit 2
+  fi
+}
+preflight
+
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
 }
@@ -61,7 +91,6 @@ wait_for_port() {
 }
 
 # --- PostgreSQL -------------------------------------------------------------------------------
-pg_bin_dir() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1; }
 if [ -z "$(pg_bin_dir)" ]; then
   log "installing Debian's postgresql"
   export DEBIAN_FRONTEND=noninteractive
@@ -69,7 +98,8 @@ if [ -z "$(pg_bin_dir)" ]; then
 fi
 pg_bin="$(pg_bin_dir)"
 pg_ctl_bin="$pg_bin/pg_ctl"
-id postgres >/dev/null 2>&1 || useradd --system --home "$work" postgres
+# As root, the servers run as the user postgres (initdb refuses root); otherwise as this user.
+if [ "$(id -u)" = "0" ]; then id postgres >/dev/null 2>&1 || useradd --system --home "$work" postgres; fi
 mkdir -p "$pg_data"
 if [ "$(id -u)" = "0" ]; then chown postgres "$pg_data"; fi
 pg_port="$(free_port)"

@@ -41,17 +41,7 @@ async fn events_wait_in_the_outbox_until_the_broker_comes_back() {
         .await;
     assert_eq!(status, StatusCode::CREATED, "a SCIM write succeeds with the broker down: {created}");
     let id = created["id"].as_str().expect("id").to_owned();
-    let (status, _) = client
-        .scim(
-            Method::PATCH,
-            &format!("/Users/{id}"),
-            Some(json!({
-                "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
-                "Operations": [{"op": "replace", "path": "active", "value": false}]
-            })),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK);
+    assert_eq!(client.set_active(&id, false).await, StatusCode::OK);
     assert_eq!(unpublished(&cluster.core_database.url), 2, "both events wait in the outbox");
     // Let a delivery attempt fail for good (KAFKA_MESSAGE_TIMEOUT_MS): the events must stay.
     crate::support::eventually("a failed delivery attempt", || async {

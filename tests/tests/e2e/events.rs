@@ -27,9 +27,7 @@ async fn every_change_is_a_cloudevent_keyed_by_tenant_and_resource() {
         client.scim(Method::POST, "/Groups", Some(json!({"displayName": "Readers", "members": [{"value": id}]}))).await;
     assert_eq!(status, StatusCode::CREATED);
     let group_id = group["id"].as_str().unwrap().to_owned();
-    let deactivate = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
-        "Operations": [{"op": "replace", "path": "active", "value": false}]});
-    assert_eq!(client.scim(Method::PATCH, &format!("/Users/{id}"), Some(deactivate)).await.0, StatusCode::OK);
+    assert_eq!(client.set_active(&id, false).await, StatusCode::OK);
     assert_eq!(client.scim(Method::DELETE, &format!("/Users/{id}"), None).await.0, StatusCode::NO_CONTENT);
 
     let consumer: StreamConsumer = ClientConfig::new()
