@@ -229,7 +229,7 @@ diesel::table! {
         description -> Nullable<Text>,
         created_at -> BigInt,
         start_seq -> BigInt,
-        start_txid -> BigInt,
+        start_running -> Text,
     }
 }
 

@@ -245,13 +245,27 @@ const OLDEST_RUNNING_HERE: &str = "(SELECT coalesce(\
          pg_snapshot_xmax(snap.s)::text::bigint) \
      FROM (SELECT pg_current_snapshot() AS s) AS snap)";
 
-/// [`OLDEST_RUNNING_HERE`] now (PostgreSQL; 0 on SQLite, whose writers are serial): every
-/// outbox row of an older transaction is committed or never will be.
-pub fn oldest_running_here(conn: &mut DbConnection) -> Result<i64, CoreError> {
+/// The ids of the transactions of this database running now (PostgreSQL; none on SQLite, whose
+/// writers are serial): those that may still add outbox rows below the last `seq` visible.
+pub fn running_here(conn: &mut DbConnection) -> Result<Vec<i64>, CoreError> {
     if conn.backend() != platform::db::Backend::Postgres {
-        return Ok(0);
+        return Ok(Vec::new());
     }
-    Ok(diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(OLDEST_RUNNING_HERE)).get_result(conn)?)
+    Ok(diesel::sql_query(
+        "SELECT x::text::bigint AS txid FROM pg_snapshot_xip(pg_current_snapshot()) AS x \
+         WHERE NOT EXISTS (SELECT 1 FROM pg_stat_activity AS a \
+             WHERE a.datname <> current_database() AND a.backend_xid = x::xid)",
+    )
+    .load::<RunningTransaction>(conn)?
+    .into_iter()
+    .map(|row| row.txid)
+    .collect())
+}
+
+#[derive(QueryableByName)]
+struct RunningTransaction {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    txid: i64,
 }
 
 /// A page of the events feed: at most `limit` events after `after` (from the oldest retained

@@ -22,9 +22,9 @@ pub struct Endpoint {
     pub created_at: i64,
     /// It receives the events after this outbox `seq` (the last one when it was made)…
     pub start_seq: i64,
-    /// …and those of transactions from this id on (PostgreSQL: the oldest that could still
-    /// write to the outbox when it was made, whose events may carry a lower seq; 0: none).
-    pub start_txid: i64,
+    /// …and those of the transactions running when it was made (a JSON list of ids; PostgreSQL,
+    /// whose concurrent writers may have taken a lower seq and commit later).
+    pub start_running: String,
 }
 
 /// Never the secret.
@@ -36,7 +36,7 @@ impl std::fmt::Debug for Endpoint {
             .field("url", &self.url)
             .field("event_types", &self.event_types)
             .field("start_seq", &self.start_seq)
-            .field("start_txid", &self.start_txid)
+            .field("start_running", &self.start_running)
             .finish_non_exhaustive()
     }
 }
@@ -45,6 +45,17 @@ impl Endpoint {
     pub fn types(&self) -> Option<Vec<String>> {
         self.event_types.as_deref().and_then(|text| serde_json::from_str(text).ok())
     }
+
+    /// The transactions running when it was made.
+    pub fn running_at_start(&self) -> Vec<i64> {
+        serde_json::from_str(&self.start_running).unwrap_or_default()
+    }
+}
+
+/// What an endpoint wants, beyond its tenant and start.
+struct Filter {
+    types: Option<Vec<String>>,
+    running: Vec<i64>,
 }
 
 /// What queueing needs of an outbox event (not its payload).
@@ -90,8 +101,8 @@ fn not_found(id: &str) -> CoreError {
 }
 
 /// Stores an endpoint; it receives the events written from now on: after the outbox's last, and
-/// (PostgreSQL) those of transactions still running, which may have taken a lower seq and commit
-/// later. It may so receive a few events committed just before it was made; never miss one.
+/// (PostgreSQL) those of the transactions running now, which may have taken a lower seq and
+/// commit later.
 pub fn create(
     conn: &mut DbConnection,
     tenant: Option<&str>,
@@ -103,8 +114,8 @@ pub fn create(
     let id = uuid::Uuid::now_v7().to_string();
     let types = event_types.map(|t| serde_json::to_string(t).unwrap_or_default());
     let now = now_micros();
-    // The bound first, before this transaction writes (and takes a transaction id).
-    let start_txid = crate::store::outbox::oldest_running_here(conn)?;
+    // Read before this transaction writes (and takes an id of its own).
+    let running = serde_json::to_string(&crate::store::outbox::running_here(conn)?).unwrap_or_else(|_| "[]".into());
     let last: Option<i64> = outbox::table.select(diesel::dsl::max(outbox::seq)).first(conn)?;
     diesel::insert_into(webhook_endpoints::table)
         .values((
@@ -116,7 +127,7 @@ pub fn create(
             webhook_endpoints::description.eq(description),
             webhook_endpoints::created_at.eq(now),
             webhook_endpoints::start_seq.eq(last.unwrap_or(0)),
-            webhook_endpoints::start_txid.eq(start_txid),
+            webhook_endpoints::start_running.eq(running),
         ))
         .execute(conn)?;
     find(conn, &id)
@@ -164,16 +175,17 @@ pub fn queue(conn: &mut DbConnection, limit: i64) -> Result<usize, CoreError> {
         .select(Queued::as_select())
         .load(conn)?;
     let now = now_micros();
-    let filters: Vec<(&Endpoint, Option<Vec<String>>)> = endpoints.iter().map(|e| (e, e.types())).collect();
-    let wants = |endpoint: &Endpoint, types: &Option<Vec<String>>, event: &Queued| {
-        (event.seq > endpoint.start_seq || (endpoint.start_txid > 0 && event.txid >= endpoint.start_txid))
+    let filters: Vec<(&Endpoint, Filter)> =
+        endpoints.iter().map(|e| (e, Filter { types: e.types(), running: e.running_at_start() })).collect();
+    let wants = |endpoint: &Endpoint, filter: &Filter, event: &Queued| {
+        (event.seq > endpoint.start_seq || filter.running.contains(&event.txid))
             && endpoint.tenant_id.as_ref().is_none_or(|tenant| *tenant == event.tenant_id)
-            && types.as_ref().is_none_or(|types| types.contains(&event.event_type))
+            && filter.types.as_ref().is_none_or(|types| types.contains(&event.event_type))
     };
     let rows: Vec<_> = events
         .iter()
         .flat_map(|event| {
-            filters.iter().filter(move |(e, types)| wants(e, types, event)).map(move |(endpoint, _)| (*endpoint, event))
+            filters.iter().filter(move |(e, filter)| wants(e, filter, event)).map(move |(endpoint, _)| (*endpoint, event))
         })
         .map(|(endpoint, event)| {
             (
