@@ -98,7 +98,8 @@ pub fn apply_message(conn: &mut DbConnection, message: &Received) -> Result<Appl
         Ok(event) => apply_event(conn, &event),
         Err(error) => {
             let reason = dead_letter::undecodable_reason(&error);
-            dead_letter::record(conn, &position, &ChangeEvent::default(), &message.payload, &reason)?;
+            let known = scim_events::identify(&message.attributes, &message.payload);
+            dead_letter::record(conn, &position, &known, &message.payload, &reason)?;
             tracing::error!(
                 topic = message.topic,
                 partition = message.partition,
@@ -116,7 +117,7 @@ pub fn apply_message(conn: &mut DbConnection, message: &Received) -> Result<Appl
 /// caller's transaction.
 pub fn set_aside_message(conn: &mut DbConnection, message: &Received, reason: &str) -> Result<Applied, DirectoryError> {
     let position = Position::new(&message.topic, message.partition, message.offset);
-    let decoded = message.decode().unwrap_or_default();
+    let decoded = scim_events::identify(&message.attributes, &message.payload);
     let consumed = consume_in(&ConsumedOffsets, conn, message.position(), |conn| {
         dead_letter::record(conn, &position, &decoded, &message.payload, reason)?;
         Ok(Applied::DeadLettered)

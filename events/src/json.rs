@@ -291,9 +291,21 @@ fn from_data(data: Data, id: String, event_type: &str, time: Option<&str>) -> Re
     })
 }
 
+/// Refuses a `dataschema` of another contract version than this one (absent: this one).
+fn check_dataschema(given: Option<&str>) -> Result<(), DecodeError> {
+    match given {
+        Some(schema) if schema != dataschema() => Err(DecodeError::Invalid(format!(
+            "dataschema {schema:?} is not {:?}, the contract this consumer reads",
+            dataschema()
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// The change event of a JSON binary-mode message: `data` as the payload, the id, type and time
 /// from the attributes (which must carry the id and the type).
 pub fn from_binary(attributes: &Attributes, payload: &[u8]) -> Result<ChangeEvent, DecodeError> {
+    check_dataschema(attributes.dataschema.as_deref())?;
     let data: Data = serde_json::from_slice(payload)?;
     let id = attributes.id.clone().ok_or_else(|| DecodeError::Invalid("no ce_id attribute".into()))?;
     let event_type =
@@ -306,6 +318,7 @@ pub fn from_cloud_event(event: &Value) -> Result<ChangeEvent, DecodeError> {
     let text = |name: &str| {
         event.get(name).and_then(Value::as_str).ok_or_else(|| DecodeError::Invalid(format!("no {name} attribute")))
     };
+    check_dataschema(event.get("dataschema").and_then(Value::as_str))?;
     let data = Data::deserialize(event.get("data").unwrap_or(&Value::Null))?;
     from_data(data, text("id")?.to_owned(), text("type")?, event.get("time").and_then(Value::as_str))
 }
@@ -325,6 +338,7 @@ mod tests {
             event_type: Some(naming().event_type(event)),
             time: rfc3339(event.occurred_at_micros),
             content_type: Some(crate::JSON.to_owned()),
+            dataschema: Some(dataschema()),
         }
     }
 
@@ -445,7 +459,19 @@ mod tests {
         assert!(from_binary(&attributes, user.to_string().as_bytes()).is_ok(), "unknown fields are ignored");
         let without_id = Attributes { id: None, ..attributes.clone() };
         assert!(matches!(from_binary(&without_id, user.to_string().as_bytes()), Err(DecodeError::Invalid(_))));
-        let bad_time = Attributes { time: Some("yesterday".into()), ..attributes };
+        let bad_time = Attributes { time: Some("yesterday".into()), ..attributes.clone() };
         assert!(matches!(from_binary(&bad_time, user.to_string().as_bytes()), Err(DecodeError::Invalid(_))));
+        let next_version = Attributes { dataschema: Some("urn:scim-provisioning:events:v2".into()), ..attributes };
+        let refused = from_binary(&next_version, user.to_string().as_bytes());
+        assert!(matches!(&refused, Err(DecodeError::Invalid(why)) if why.contains("v2")), "{refused:?}");
+        let mut structured = cloud_event(
+            &ChangeEvent { event_type: "user.created".into(), ..ChangeEvent::default() },
+            "Users/u",
+            &naming(),
+        );
+        structured["data"] = json!({"tenant_id": "t", "resource_kind": "user", "resource_id": "u", "version": 1, "account": {"id": "u"}});
+        assert!(from_cloud_event(&structured).is_ok());
+        structured["dataschema"] = json!("urn:scim-provisioning:events:v2");
+        assert!(matches!(from_cloud_event(&structured), Err(DecodeError::Invalid(_))));
     }
 }

@@ -2,7 +2,7 @@
 //! consumer context that starts every assigned partition at the offset the consumer's own store
 //! holds ([`StartAtStoredOffsets`]), at the beginning of the partition when it holds none.
 
-use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, RebalanceProtocol};
 use rdkafka::message::Headers;
 use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
@@ -26,6 +26,7 @@ pub fn attributes(message: &impl rdkafka::Message) -> Attributes {
         event_type: header(message, headers::HEADER_TYPE),
         time: header(message, headers::HEADER_TIME),
         content_type: header(message, headers::HEADER_CONTENT_TYPE),
+        dataschema: header(message, headers::HEADER_DATASCHEMA),
     }
 }
 
@@ -104,8 +105,12 @@ impl<S: StoredOffsets> ClientContext for StartAtStoredOffsets<S> {
     }
 }
 
+/// Either rebalance protocol: eager (assign the whole new assignment, unassign all) or
+/// cooperative (`partition.assignment.strategy=cooperative-sticky`: add and remove only the
+/// partitions named).
 impl<S: StoredOffsets> ConsumerContext for StartAtStoredOffsets<S> {
     fn rebalance(&self, consumer: &BaseConsumer<Self>, err: RDKafkaRespErr, partitions: &mut TopicPartitionList) {
+        let cooperative = matches!(consumer.rebalance_protocol(), RebalanceProtocol::Cooperative);
         match err {
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
                 let stored = self.store.stored_offsets(&self.topic).unwrap_or_else(|error| {
@@ -115,14 +120,18 @@ impl<S: StoredOffsets> ConsumerContext for StartAtStoredOffsets<S> {
                     Vec::new()
                 });
                 start_at(partitions, &self.topic, &stored);
-                tracing::info!(partitions = partitions.count(), "partitions assigned");
-                if let Err(error) = consumer.assign(partitions) {
+                tracing::info!(partitions = partitions.count(), cooperative, "partitions assigned");
+                let assigned =
+                    if cooperative { consumer.incremental_assign(partitions) } else { consumer.assign(partitions) };
+                if let Err(error) = assigned {
                     tracing::error!(error = %error, "assigning partitions failed");
                 }
             }
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
-                tracing::info!(partitions = partitions.count(), "partitions revoked");
-                if let Err(error) = consumer.unassign() {
+                tracing::info!(partitions = partitions.count(), cooperative, "partitions revoked");
+                let unassigned =
+                    if cooperative { consumer.incremental_unassign(partitions) } else { consumer.unassign() };
+                if let Err(error) = unassigned {
                     tracing::error!(error = %error, "unassigning partitions failed");
                 }
             }

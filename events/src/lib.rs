@@ -83,6 +83,8 @@ pub struct Attributes {
     pub time: Option<String>,
     /// `content-type`.
     pub content_type: Option<String>,
+    /// `ce_dataschema`: the contract version of a JSON payload.
+    pub dataschema: Option<String>,
 }
 
 /// Why a message is not a change event.
@@ -108,6 +110,28 @@ pub fn decode(attributes: &Attributes, payload: &[u8]) -> Result<ChangeEvent, De
     }
 }
 
+/// What can be read of a message that does not decode, for bookkeeping (a dead letter's tenant,
+/// resource, type and version, so that it can be found and a purge can clear it): the event when
+/// it decodes; else, of a JSON payload, whatever of those fields it holds; else nothing.
+pub fn identify(attributes: &Attributes, payload: &[u8]) -> ChangeEvent {
+    if let Ok(event) = decode(attributes, payload) {
+        return event;
+    }
+    if Format::of_content_type(attributes.content_type.as_deref()).ok() != Some(Format::Json) {
+        return ChangeEvent::default();
+    }
+    let data: serde_json::Value = serde_json::from_slice(payload).unwrap_or_default();
+    let text = |name: &str| data.get(name).and_then(serde_json::Value::as_str).unwrap_or_default().to_owned();
+    ChangeEvent {
+        event_id: attributes.id.clone().unwrap_or_default(),
+        event_type: attributes.event_type.as_deref().map(unprefixed).unwrap_or_default().to_owned(),
+        tenant_id: text("tenant_id"),
+        resource_id: text("resource_id"),
+        version: data.get("version").and_then(serde_json::Value::as_i64).unwrap_or_default(),
+        ..ChangeEvent::default()
+    }
+}
+
 /// The event type without its reverse-DNS prefix: `com.example.scim.user.created` →
 /// `user.created` (the last two dot-separated parts; a name without a prefix stays as it is).
 pub fn unprefixed(event_type: &str) -> &str {
@@ -129,6 +153,30 @@ mod tests {
         assert!(matches!(Format::of_content_type(Some("text/plain")), Err(DecodeError::ContentType(_))));
         assert_eq!("JSON".parse::<Format>().unwrap(), Format::Json);
         assert!("avro".parse::<Format>().is_err());
+    }
+
+    #[test]
+    fn what_does_not_decode_is_identified_as_far_as_it_can_be() {
+        let json = Attributes {
+            id: Some("e-1".into()),
+            event_type: Some("com.x.user.updated".into()),
+            time: Some("not a time".into()),
+            content_type: Some(JSON.into()),
+            dataschema: None,
+        };
+        let payload = br#"{"tenant_id": "acme", "resource_id": "u-1", "version": 4, "resource_kind": "user"}"#;
+        assert!(decode(&json, payload).is_err(), "no account, and a bad time");
+        let known = identify(&json, payload);
+        assert_eq!(
+            (known.event_id.as_str(), known.event_type.as_str(), known.tenant_id.as_str(), known.resource_id.as_str()),
+            ("e-1", "user.updated", "acme", "u-1")
+        );
+        assert_eq!(known.version, 4);
+        assert_eq!(
+            identify(&json, b"\x00\x01"),
+            ChangeEvent { event_id: "e-1".into(), event_type: "user.updated".into(), ..ChangeEvent::default() }
+        );
+        assert_eq!(identify(&Attributes::default(), b"\xff\xff"), ChangeEvent::default());
     }
 
     #[test]

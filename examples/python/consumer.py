@@ -12,7 +12,9 @@ while True:
     message = consumer.poll(1.0)
     if message is None or message.error():
         continue
-    attributes = {key: value.decode() for key, value in message.headers() or []}
+    attributes = {key: (value or b"").decode() for key, value in message.headers() or []}
+    if not attributes.get("content-type", "").startswith("application/json"):
+        continue  # a protobuf event, from before KAFKA_EVENT_FORMAT=json
     data = json.loads(message.value())
     resource = (data["tenant_id"], data["resource_id"])
     if data["version"] > applied.get(resource, 0):

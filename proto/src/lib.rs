@@ -20,6 +20,9 @@ pub mod convert;
 /// The header and type names of the CloudEvents binary-mode Kafka binding.
 pub mod cloudevents {
     pub const SPEC_VERSION: &str = "1.0";
+    /// The `content-type` of a protobuf payload; a message may also be JSON now.
+    #[deprecated(note = "the payload is protobuf or JSON: read the content-type with scim_events::Format")]
+    pub const CONTENT_TYPE: &str = "application/protobuf";
     pub const HEADER_ID: &str = "ce_id";
     pub const HEADER_SOURCE: &str = "ce_source";
     pub const HEADER_TYPE: &str = "ce_type";

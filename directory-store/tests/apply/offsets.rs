@@ -132,6 +132,7 @@ fn json_messages_apply_as_protobuf_ones_do(directory: &Directory) {
             event_type: Some(naming.event_type(event)),
             time: scim_events::json::rfc3339(event.occurred_at_micros),
             content_type: Some(content_type.to_owned()),
+            dataschema: Some(scim_events::json::dataschema()),
         },
         ..received(0, offset, &serde_json::to_vec(&scim_events::json::data(event)).expect("JSON"))
     };

@@ -185,7 +185,10 @@ pub fn queue(conn: &mut DbConnection, limit: i64) -> Result<usize, CoreError> {
     let rows: Vec<_> = events
         .iter()
         .flat_map(|event| {
-            filters.iter().filter(move |(e, filter)| wants(e, filter, event)).map(move |(endpoint, _)| (*endpoint, event))
+            filters
+                .iter()
+                .filter(move |(e, filter)| wants(e, filter, event))
+                .map(move |(endpoint, _)| (*endpoint, event))
         })
         .map(|(endpoint, event)| {
             (

@@ -89,9 +89,21 @@ pub fn enqueue(conn: &mut DbConnection, event: &ChangeEvent) -> Result<(), CoreE
     outbox::enqueue(conn, event, kind)
 }
 
-/// Fails with 413 when an event would be larger than [`MAX_EVENT_BYTES`].
+/// Below this protobuf size an event's JSON form (`KAFKA_EVENT_FORMAT=json`, webhooks, the events
+/// API) cannot pass [`MAX_EVENT_BYTES`] either: JSON writes a byte of text as at most six
+/// (`\u00XX`), plus its field names; above it, the JSON is measured too.
+const JSON_MEASURED_FROM: usize = MAX_EVENT_BYTES / 8;
+
+/// Fails with 413 when an event would be larger than [`MAX_EVENT_BYTES`], as protobuf or as JSON
+/// (escaping can make the JSON of a record full of quotes or control characters several times
+/// larger): either is what some sink publishes.
 fn check_size(event: &ChangeEvent) -> Result<(), CoreError> {
-    let size = prost::Message::encoded_len(event);
+    let mut size = prost::Message::encoded_len(event);
+    if size > JSON_MEASURED_FROM && size <= MAX_EVENT_BYTES {
+        let json = serde_json::to_vec(&scim_events::json::data(event))
+            .map_err(|e| CoreError::Internal(format!("an event as JSON: {e}")))?;
+        size = size.max(json.len());
+    }
     if size > MAX_EVENT_BYTES {
         return Err(CoreError::Scim(scim::ScimError::new(
             413,
@@ -388,5 +400,20 @@ mod tests {
         assert_eq!(one.events.len(), 1);
         assert_eq!((one.events[0].event_type.as_str(), one.events[0].parts), ("group.member_removed", 0));
         assert_eq!(one.version, 5);
+    }
+
+    #[test]
+    fn an_event_whose_json_would_be_too_large_is_refused() {
+        let team = |name: String| {
+            let team = Team { id: "g1".into(), tenant_id: "acme".into(), name, ..Team::default() };
+            crate::events::group_event("group.created", team, 1, false, Vec::new(), Vec::new())
+        };
+        // 100 KiB of control characters: small as protobuf, six times that as JSON (\u0001).
+        let escaped = team("\u{1}".repeat(100 * 1024));
+        assert!(prost::Message::encoded_len(&escaped) < MAX_EVENT_BYTES);
+        let refused = check_size(&escaped).expect_err("the JSON is over the limit");
+        assert!(matches!(&refused, CoreError::Scim(e) if e.status == 413), "{refused:?}");
+        check_size(&team("a".repeat(100 * 1024))).expect("plain text is as large in JSON");
+        check_size(&team("\u{1}".repeat(10 * 1024))).expect("small events are not measured as JSON, and fit");
     }
 }
