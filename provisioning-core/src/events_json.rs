@@ -167,6 +167,20 @@ mod tests {
         }
     }
 
+    /// The README shows the `data` of every type's example, as the contract file holds it.
+    #[test]
+    fn the_readme_shows_every_example() {
+        let readme = std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md"))
+            .expect("the README");
+        for (event_type, example) in rendered_contract()["examples"].as_object().expect("examples") {
+            let data = serde_json::to_string_pretty(&example["data"]).expect("JSON");
+            assert!(
+                readme.contains(&format!("<code>{event_type}</code>")) && readme.contains(&data),
+                "the README's example of {event_type} is not the contract's: {data}"
+            );
+        }
+    }
+
     #[test]
     fn values_are_real_json_and_times_rfc3339() {
         let (_, updated) = examples().remove(1);
