@@ -62,6 +62,7 @@ pub struct DirectoryApp {
     grpc_address: SocketAddr,
     directory: Directory,
     consumer: Option<EventConsumer>,
+    tls: Option<platform::tls::ServerTls>,
 }
 
 impl DirectoryApp {
@@ -100,7 +101,8 @@ impl DirectoryApp {
             .await
             .with_context(|| format!("binding the directory gRPC listener on {}", config.grpc_addr))?;
         let grpc_address = grpc_listener.local_addr()?;
-        Ok(Self { http, http_address, grpc_listener, grpc_address, directory, consumer })
+        let tls = config.grpc_tls.clone();
+        Ok(Self { http, http_address, grpc_listener, grpc_address, directory, consumer, tls })
     }
 
     pub fn http_address(&self) -> SocketAddr {
@@ -117,7 +119,7 @@ impl DirectoryApp {
         let consumer = self.consumer.map(|consumer| tokio::spawn(consumer.run(shutdown.clone())));
         let (health, health_service) = tonic_health::server::health_reporter();
         health.set_serving::<DirectoryServer<DirectoryService>>().await;
-        let grpc = tonic::transport::Server::builder()
+        let grpc = platform::tls::server_builder(self.tls.as_ref())?
             .trace_fn(|request| platform::telemetry::rpc_span("directory-store", request))
             .add_service(health_service)
             .add_service(DirectoryServer::new(DirectoryService::new(self.directory)))

@@ -15,6 +15,9 @@ pub struct DirectoryConfig {
     pub http_addr: SocketAddr,
     /// `DIRECTORY_GRPC_ADDR`, default 127.0.0.1:50052.
     pub grpc_addr: SocketAddr,
+    /// The gRPC listener's TLS (`GRPC_TLS_CERT_FILE`, `GRPC_TLS_KEY_FILE`,
+    /// `GRPC_TLS_CLIENT_CA_FILE`; see `platform::tls`); none: plaintext.
+    pub grpc_tls: Option<platform::tls::ServerTls>,
     /// `DIRECTORY_INTERNAL_TOKEN`: provisioning-core's credential (global, read), kept as the
     /// one `internal` credential at every start; the core presents it as `DIRECTORY_TOKEN`.
     pub internal_token: Option<secrecy::SecretString>,
@@ -53,6 +56,7 @@ impl DirectoryConfig {
             max_connections: source.parse_or("DATABASE_MAX_CONNECTIONS", 10)?,
             http_addr: source.socket_addr_or("DIRECTORY_HTTP_ADDR", "127.0.0.1:8090")?,
             grpc_addr: source.socket_addr_or("DIRECTORY_GRPC_ADDR", "127.0.0.1:50052")?,
+            grpc_tls: platform::tls::ServerTls::from_source(source)?,
             internal_token: source
                 .get("DIRECTORY_INTERNAL_TOKEN")
                 .filter(|t| !t.trim().is_empty())

@@ -51,8 +51,9 @@ async fn readyz(gateway: web::Data<Gateway>) -> HttpResponse {
 /// What the handlers share: the settings and a client of provisioning-core (`core_url`) that
 /// connects on first use.
 pub fn connect_lazily(config: GatewayConfig) -> anyhow::Result<web::Data<Gateway>> {
-    let channel = tonic::transport::Endpoint::from_shared(config.core_url.clone())
-        .context("CORE_GRPC_URL is not a valid URI")?
+    let channel = config
+        .core_tls
+        .endpoint(&config.core_url, "CORE_GRPC_URL")?
         .connect_timeout(Duration::from_secs(5))
         // Each call carries the deadline CORE_TIMEOUT_MS; this only catches a core that never
         // answers at all.

@@ -11,8 +11,11 @@ pub struct GatewayConfig {
     pub http_addr: SocketAddr,
     /// `SCIM_BASE_PATH`, default `/scim/v2`.
     pub base_path: String,
-    /// `CORE_GRPC_URL`, default `http://127.0.0.1:50051`.
+    /// `CORE_GRPC_URL`, default `http://127.0.0.1:50051`; `https://…` for TLS.
     pub core_url: String,
+    /// `CORE_GRPC_CA_FILE` (the core's CA, else the built-in roots) and the client certificate
+    /// (`GRPC_TLS_CLIENT_CERT_FILE` + `_KEY_FILE`) of an `https://` `CORE_GRPC_URL`.
+    pub core_tls: platform::tls::ClientTls,
     /// `PUBLIC_BASE_URL`: the tenant URL as IdPs see it (e.g. `https://api.eu.example.com/scim/v2`),
     /// used in `meta.location`. Without it, locations are built from the request's host.
     pub public_base_url: Option<String>,
@@ -61,6 +64,7 @@ impl GatewayConfig {
             http_addr: source.socket_addr_or("GATEWAY_HTTP_ADDR", "127.0.0.1:8080")?,
             base_path,
             core_url,
+            core_tls: platform::tls::ClientTls::from_source(source, "CORE_GRPC_CA_FILE")?,
             public_base_url,
             max_body_bytes,
             region: platform::config::region(source)?,

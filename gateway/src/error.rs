@@ -21,6 +21,14 @@ pub enum GatewayError {
 }
 
 impl GatewayError {
+    /// How long the core said to wait (its rate limiter's real wait), for `Retry-After`.
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            GatewayError::Upstream(status) => status.get_details_retry_info().and_then(|info| info.retry_delay),
+            GatewayError::Scim(_) => None,
+        }
+    }
+
     pub fn to_scim(&self) -> ScimError {
         match self {
             GatewayError::Scim(error) => error.clone(),
@@ -78,6 +86,16 @@ pub struct Rejection {
 
 /// A SCIM error response (marked as the gateway's own [`Rejection`]).
 pub fn scim_error_response(error: &ScimError) -> HttpResponse {
+    scim_error_response_after(error, None)
+}
+
+/// `Retry-After` in whole seconds, rounded up, at least 1 (the default when none is known).
+fn retry_after_seconds(wait: Option<std::time::Duration>) -> u64 {
+    wait.map_or(1, |wait| wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1)
+}
+
+/// A SCIM error response; a 429 says to retry after `retry_after` (rounded up to seconds).
+pub fn scim_error_response_after(error: &ScimError, retry_after: Option<std::time::Duration>) -> HttpResponse {
     let status = StatusCode::from_u16(error.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut response = HttpResponse::build(status);
     response.content_type(SCIM_CONTENT_TYPE);
@@ -85,7 +103,7 @@ pub fn scim_error_response(error: &ScimError) -> HttpResponse {
         response.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
     }
     if error.status == 429 {
-        response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("1")));
+        response.insert_header((header::RETRY_AFTER, HeaderValue::from(retry_after_seconds(retry_after))));
     }
     let mut response = response.body(error.to_json().to_string());
     response.extensions_mut().insert(Rejection { scim_type: error.scim_type });
@@ -98,7 +116,7 @@ impl ResponseError for GatewayError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        let mut response = scim_error_response(&self.to_scim());
+        let mut response = scim_error_response_after(&self.to_scim(), self.retry_after());
         if matches!(self, GatewayError::Upstream(_)) {
             // provisioning-core answered, and logged the request itself.
             response.extensions_mut().remove::<Rejection>();
@@ -137,5 +155,26 @@ mod tests {
     #[test]
     fn unauthenticated_is_401() {
         assert_eq!(GatewayError::from(tonic::Status::unauthenticated("x")).to_scim().status, 401);
+    }
+
+    /// The core's rate limiter says when the next request is admitted: `Retry-After` says so,
+    /// in whole seconds rounded up; without a wait known, 1.
+    #[test]
+    fn retry_after_is_the_limiters_wait_rounded_up() {
+        let mut details = ErrorDetails::new();
+        details.set_error_info(
+            "none",
+            "scim",
+            std::collections::HashMap::from([("status".to_owned(), "429".to_owned())]),
+        );
+        details.set_retry_info(Some(std::time::Duration::from_millis(2_300)));
+        let status = tonic::Status::with_error_details(Code::ResourceExhausted, "slow down", details);
+        let response = GatewayError::from(status).error_response();
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(response.headers().get(header::RETRY_AFTER).unwrap(), "3");
+        let bare = GatewayError::from(tonic::Status::resource_exhausted("x")).error_response();
+        assert_eq!(bare.headers().get(header::RETRY_AFTER).unwrap(), "1");
+        assert_eq!(retry_after_seconds(Some(std::time::Duration::from_millis(200))), 1);
+        assert_eq!(retry_after_seconds(Some(std::time::Duration::from_secs(2))), 2);
     }
 }

@@ -10,3 +10,4 @@ pub mod shutdown;
 pub mod telemetry;
 #[cfg(any(test, feature = "test-support"))]
 pub mod testing;
+pub mod tls;

@@ -64,6 +64,10 @@ pub fn otlp_protocol(config: &impl Source) -> anyhow::Result<Option<Protocol>> {
     }
     let protocol = set("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL").or_else(|| set("OTEL_EXPORTER_OTLP_PROTOCOL"));
     match protocol.as_deref().map(str::trim) {
+        None | Some("http/protobuf") if otlp_https(config) => anyhow::bail!(
+            "an https:// OTLP endpoint needs OTEL_EXPORTER_OTLP_PROTOCOL=grpc (TLS with the built-in roots or \
+             OTEL_EXPORTER_OTLP_CERTIFICATE); http/protobuf is plaintext here"
+        ),
         None | Some("http/protobuf") => Ok(Some(Protocol::HttpProtobuf)),
         Some("grpc") => Ok(Some(Protocol::Grpc)),
         Some(other) => {
@@ -72,8 +76,34 @@ pub fn otlp_protocol(config: &impl Source) -> anyhow::Result<Option<Protocol>> {
     }
 }
 
+/// Whether the traces endpoint is `https://`.
+fn otlp_https(config: &impl Source) -> bool {
+    let set = |key: &str| config.get(key).filter(|v| !v.trim().is_empty());
+    set("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+        .or_else(|| set("OTEL_EXPORTER_OTLP_ENDPOINT"))
+        .is_some_and(|endpoint| endpoint.trim().to_ascii_lowercase().starts_with("https://"))
+}
+
+/// The gRPC exporter's TLS for an `https://` endpoint: the CA of `OTEL_EXPORTER_OTLP_CERTIFICATE`
+/// (the OpenTelemetry setting) when set, else the Mozilla roots built in.
+fn otlp_tls(config: &impl Source) -> anyhow::Result<tonic::transport::ClientTlsConfig> {
+    let tls = tonic::transport::ClientTlsConfig::new();
+    match config.get("OTEL_EXPORTER_OTLP_CERTIFICATE").filter(|p| !p.trim().is_empty()) {
+        Some(path) => {
+            let pem = std::fs::read(path.trim())
+                .map_err(|e| anyhow::anyhow!("OTEL_EXPORTER_OTLP_CERTIFICATE={path:?} cannot be read: {e}"))?;
+            Ok(tls.ca_certificate(tonic::transport::Certificate::from_pem(pem)))
+        }
+        None => Ok(tls.with_webpki_roots()),
+    }
+}
+
 fn provider(protocol: Protocol, component: &str, config: &impl Source) -> anyhow::Result<SdkTracerProvider> {
+    use opentelemetry_otlp::WithTonicConfig as _;
     let exporter = match protocol {
+        Protocol::Grpc if otlp_https(config) => {
+            opentelemetry_otlp::SpanExporter::builder().with_tonic().with_tls_config(otlp_tls(config)?).build()?
+        }
         Protocol::Grpc => opentelemetry_otlp::SpanExporter::builder().with_tonic().build()?,
         Protocol::HttpProtobuf => opentelemetry_otlp::SpanExporter::builder().with_http().build()?,
     };

@@ -33,6 +33,7 @@ pub struct Core {
     purge: Purge,
     republisher: crate::republish::Republisher,
     webhooks: crate::webhooks::Dispatcher,
+    tls: Option<platform::tls::ServerTls>,
 }
 
 /// The background job that purges due tombstones of soft-deleted accounts (`user.purged`).
@@ -122,7 +123,11 @@ impl Core {
         let limits = crate::rate_limit::TenantLimits::new(config.rate_limit);
         let admin = AdminServer::build(config, store.clone(), limits.clone(), wake.clone())?;
         let linker = match config.directory_url.as_deref() {
-            Some(url) => Some(crate::linking::Linker::new(url, crate::linking::directory_credential(config)?)?),
+            Some(url) => Some(crate::linking::Linker::new(
+                &config.directory_tls,
+                url,
+                crate::linking::directory_credential(config)?,
+            )?),
             None => None,
         };
         let purge = Purge {
@@ -145,7 +150,8 @@ impl Core {
         let webhooks =
             crate::webhooks::Dispatcher::new(store.clone(), config.webhooks.clone(), Arc::new(Notify::new()))?;
         let service = ProvisioningService::new(store, wake, cursor_key, log, limits, slots, linker);
-        Ok(Self { listener, address, admin, service, relay, log_writer, purge, republisher, webhooks })
+        let tls = config.grpc_tls.clone();
+        Ok(Self { listener, address, admin, service, relay, log_writer, purge, republisher, webhooks, tls })
     }
 
     pub fn address(&self) -> SocketAddr {
@@ -173,8 +179,8 @@ impl Core {
         let webhooks = tokio::spawn(self.webhooks.run(shutdown.clone()));
         let (health, health_service) = tonic_health::server::health_reporter();
         health.set_serving::<ProvisioningServer<ProvisioningService>>().await;
-        tracing::info!(address = %self.address, "provisioning-core serving gRPC");
-        let served = tonic::transport::Server::builder()
+        tracing::info!(address = %self.address, tls = self.tls.is_some(), "provisioning-core serving gRPC");
+        let served = platform::tls::server_builder(self.tls.as_ref())?
             .trace_fn(|request| platform::telemetry::rpc_span("provisioning-core", request))
             .add_service(health_service)
             .add_service(

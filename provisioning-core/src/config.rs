@@ -15,6 +15,11 @@ pub struct CoreConfig {
     pub max_connections: u32,
     /// `CORE_GRPC_ADDR`, default 127.0.0.1:50051.
     pub grpc_addr: SocketAddr,
+    /// The gRPC listener's TLS (`GRPC_TLS_CERT_FILE`, `GRPC_TLS_KEY_FILE`,
+    /// `GRPC_TLS_CLIENT_CA_FILE`; see `platform::tls`); none: plaintext.
+    pub grpc_tls: Option<platform::tls::ServerTls>,
+    /// `DIRECTORY_GRPC_CA_FILE` and the client certificate, for an `https://` `DIRECTORY_GRPC_URL`.
+    pub directory_tls: platform::tls::ClientTls,
     /// Set when `KAFKA_BOOTSTRAP_SERVERS` is.
     pub kafka: Option<KafkaConfig>,
     /// `REGION`, default `local`: part of every token issued here.
@@ -183,12 +188,21 @@ pub struct RateLimit {
 }
 
 impl RateLimit {
+    /// The deployment's defaults: 100 a second, bursts of 200.
     pub fn from_source(source: &impl Source) -> anyhow::Result<Self> {
+        Self::from_source_or(source, 100, 200)
+    }
+
+    /// `RATE_LIMIT_PER_SECOND` and `RATE_LIMIT_BURST`, else these defaults.
+    pub fn from_source_or(source: &impl Source, per_second: u32, burst: u32) -> anyhow::Result<Self> {
         let non_zero = |key: &str, default: u32| -> anyhow::Result<std::num::NonZeroU32> {
             std::num::NonZeroU32::new(source.parse_or(key, default)?)
                 .ok_or_else(|| anyhow::anyhow!("{key} must be at least 1"))
         };
-        Ok(Self { per_second: non_zero("RATE_LIMIT_PER_SECOND", 100)?, burst: non_zero("RATE_LIMIT_BURST", 200)? })
+        Ok(Self {
+            per_second: non_zero("RATE_LIMIT_PER_SECOND", per_second)?,
+            burst: non_zero("RATE_LIMIT_BURST", burst)?,
+        })
     }
 }
 
@@ -246,6 +260,8 @@ impl CoreConfig {
             database_url: DatabaseUrl::parse(&source.require("DATABASE_URL")?)?,
             max_connections,
             grpc_addr: source.socket_addr_or("CORE_GRPC_ADDR", "127.0.0.1:50051")?,
+            grpc_tls: platform::tls::ServerTls::from_source(source)?,
+            directory_tls: platform::tls::ClientTls::from_source(source, "DIRECTORY_GRPC_CA_FILE")?,
             kafka: KafkaConfig::from_source(source)?,
             region,
             token_prefix,

@@ -15,6 +15,9 @@ pub enum CoreError {
     Scim(#[from] ScimError),
     #[error("missing, unknown or revoked token")]
     Unauthenticated,
+    /// Over the tenant's rate limit: 429, with when the next request is admitted.
+    #[error("over the tenant's rate limit; retry after {retry_after:?}")]
+    RateLimited { retry_after: std::time::Duration },
     #[error("the database is unavailable: {0}")]
     Unavailable(#[from] diesel::r2d2::PoolError),
     #[error("database error: {0}")]
@@ -90,6 +93,17 @@ impl From<CoreError> for Status {
                 Status::with_error_details(code_for_status(scim.status), scim.detail, details)
             }
             CoreError::Unauthenticated => Status::unauthenticated("missing, unknown or revoked token"),
+            CoreError::RateLimited { retry_after } => {
+                let mut details = ErrorDetails::new();
+                let metadata = std::collections::HashMap::from([("status".to_owned(), "429".to_owned())]);
+                details.set_error_info("none", ERROR_DOMAIN, metadata);
+                details.set_retry_info(Some(retry_after));
+                Status::with_error_details(
+                    Code::ResourceExhausted,
+                    "this tenant sends more requests than its rate limit allows; retry shortly",
+                    details,
+                )
+            }
             CoreError::Unavailable(cause) => {
                 tracing::error!(error = %cause, "database pool exhausted or unreachable");
                 Status::unavailable("the database is unavailable")

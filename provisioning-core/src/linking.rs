@@ -29,9 +29,9 @@ pub struct Linker {
 
 impl Linker {
     /// A client of the directory at `url` (connected lazily), presenting `DIRECTORY_TOKEN`.
-    pub fn new(url: &str, credential: BearerInterceptor) -> anyhow::Result<Self> {
-        let channel = tonic::transport::Endpoint::from_shared(url.to_owned())
-            .map_err(|e| anyhow::anyhow!("DIRECTORY_GRPC_URL={url:?} is not a valid URI: {e}"))?
+    pub fn new(tls: &platform::tls::ClientTls, url: &str, credential: BearerInterceptor) -> anyhow::Result<Self> {
+        let channel = tls
+            .endpoint(url, "DIRECTORY_GRPC_URL")?
             .connect_timeout(Duration::from_secs(3))
             .timeout(Duration::from_secs(5))
             .connect_lazy();

@@ -88,6 +88,7 @@ pub fn outcome(result: Result<(), &CoreError>) -> (i32, Option<String>, Option<S
             (i32::from(*status), scim_type.map(|t| t.as_str().to_owned()), detail)
         }
         Err(CoreError::Unauthenticated) => (401, None, None),
+        Err(CoreError::RateLimited { .. }) => (429, None, None),
         Err(CoreError::Unavailable(_)) => (503, None, Some("the database is unavailable".to_owned())),
         Err(CoreError::Database(_) | CoreError::Internal(_)) => (500, None, Some("internal error".to_owned())),
     }

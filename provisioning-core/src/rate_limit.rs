@@ -1,8 +1,8 @@
 //! Per-tenant rate limits: a token bucket per tenant (GCRA, `governor`), so one tenant's burst
 //! never slows another. A tenant's own limit (its settings) replaces the deployment's default;
 //! a changed limit takes effect on the tenant's next request, on every replica, because the
-//! settings are read with the token. Over the limit a request gets 429 (the gateway adds
-//! `Retry-After`). Each core replica keeps its own buckets: N replicas admit up to N times the
+//! settings are read with the token. Over the limit a request gets 429 with the bucket's real
+//! wait (google.rpc.RetryInfo, which the gateway answers as `Retry-After`). Each core replica keeps its own buckets: N replicas admit up to N times the
 //! rate.
 
 use std::collections::HashMap;
@@ -13,6 +13,7 @@ use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use scim::ScimError;
 
 use crate::config::RateLimit;
+use crate::error::CoreError;
 use crate::store::tenants::RateLimitSetting;
 
 /// A tenant's bucket, with the limit it was made for.
@@ -41,8 +42,8 @@ impl TenantLimits {
         .unwrap_or(self.default)
     }
 
-    /// Takes one request from the tenant's bucket, or says to wait.
-    pub fn admit(&self, tenant: &str, own: Option<RateLimitSetting>) -> Result<(), ScimError> {
+    /// Takes one request from the tenant's bucket, or says how long to wait.
+    pub fn admit(&self, tenant: &str, own: Option<RateLimitSetting>) -> Result<(), CoreError> {
         let limit = self.effective(own);
         let bucket = {
             let mut buckets = self.buckets.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -59,9 +60,10 @@ impl TenantLimits {
                 }
             }
         };
-        bucket.check().map_err(|_| {
+        bucket.check().map_err(|not_until| {
             crate::observe::RATE_LIMITED.with_label_values(&[tenant]).inc();
-            ScimError::new(429, None, "this tenant sends more requests than its rate limit allows; retry shortly")
+            let wait = not_until.wait_time_from(governor::clock::Clock::now(&governor::clock::DefaultClock::default()));
+            CoreError::RateLimited { retry_after: wait }
         })
     }
 }
@@ -81,7 +83,9 @@ mod tests {
             assert!(limits.admit("busy", None).is_ok());
         }
         let refused = limits.admit("busy", None).unwrap_err();
-        assert_eq!(refused.status, 429);
+        let CoreError::RateLimited { retry_after } = refused else { panic!("{refused:?}") };
+        // One request a second: the next is due within the second, not later.
+        assert!(retry_after > std::time::Duration::ZERO && retry_after <= std::time::Duration::from_secs(1));
         assert!(limits.admit("quiet", None).is_ok(), "another tenant is not affected");
     }
 

@@ -73,12 +73,17 @@ async fn main() -> anyhow::Result<()> {
         max_connections: 8,
         // The gateway → core hop stays gRPC, on a loopback port chosen by the OS.
         grpc_addr: "127.0.0.1:0".parse()?,
+        // Loopback hops inside one process: no TLS.
+        grpc_tls: None,
+        directory_tls: platform::tls::ClientTls::default(),
         kafka: None,
         region: region.clone(),
         token_prefix: platform::config::token_prefix(&Env)?,
         log_retention_days: Env.parse_or("PROVISIONING_LOG_RETENTION_DAYS", 30)?,
         log_enabled: provisioning_core::config::log_enabled(&Env)?,
-        rate_limit: provisioning_core::config::RateLimit::from_source(&Env)?,
+        // One tenant on one machine: a conformance tool or an IdP's initial sync runs unthrottled
+        // (scim2-tester met 429 on 4 checks at the services' 100/s, bursts of 200).
+        rate_limit: provisioning_core::config::RateLimit::from_source_or(&Env, 1000, 5000)?,
         bootstrap: Some(Bootstrap {
             tenant: "default".to_owned(),
             token: Env.get("SCIM_BOOTSTRAP_TOKEN").filter(|t| !t.trim().is_empty()).map(SecretString::from),
@@ -107,6 +112,7 @@ async fn main() -> anyhow::Result<()> {
         http_addr: Env.socket_addr_or("DIRECTORY_HTTP_ADDR", "127.0.0.1:8090")?,
         grpc_addr: Env.socket_addr_or("DIRECTORY_GRPC_ADDR", "127.0.0.1:50052")?,
         internal_token: Some(internal_token),
+        grpc_tls: None,
         kafka: None,
     };
 

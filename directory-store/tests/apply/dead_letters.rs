@@ -329,6 +329,7 @@ async fn readiness_reports_the_dead_letters_and_stays_ready(directory: &Director
         max_connections: 1,
         http_addr: "127.0.0.1:0".parse().expect("an address"),
         grpc_addr: "127.0.0.1:0".parse().expect("an address"),
+        grpc_tls: None,
         internal_token: None,
         kafka: None,
     };

@@ -8,7 +8,7 @@ use platform::config::Source;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-pub const USAGE: &str = "usage: admin <command>  (ADMIN_URL, default http://127.0.0.1:8081; ADMIN_TOKEN)
+pub const USAGE: &str = "usage: admin <command>  (ADMIN_URL, default http://127.0.0.1:8081; ADMIN_TOKEN; ADMIN_CA_FILE for an https:// ADMIN_URL of a private CA)
   tenants list
   tenants show <slug>
   tenants create <slug> [--display-name <name>] [--region <region>]
@@ -357,7 +357,16 @@ pub async fn run(arguments: &[String], source: &impl Source) -> anyhow::Result<(
     let base = base.unwrap_or_else(|| "http://127.0.0.1:8081".to_owned());
     let token = source.get("ADMIN_TOKEN").filter(|t| !t.trim().is_empty()).context("ADMIN_TOKEN must be set")?;
     let url = format!("{}{}", base.trim_end_matches('/'), call.path);
-    let mut request = reqwest::Client::new().request(call.method, &url).bearer_auth(token.trim());
+    let mut client = reqwest::Client::builder();
+    // An https:// ADMIN_URL is checked against the built-in roots, or this private CA.
+    if let Some(path) = source.get("ADMIN_CA_FILE").filter(|p| !p.trim().is_empty()) {
+        let pem = std::fs::read(path.trim()).with_context(|| format!("ADMIN_CA_FILE={path:?} cannot be read"))?;
+        let ca = reqwest::Certificate::from_pem(&pem)
+            .with_context(|| format!("ADMIN_CA_FILE={path:?} is not a PEM certificate"))?;
+        client = client.add_root_certificate(ca);
+    }
+    let client = client.build().context("the admin API client")?;
+    let mut request = client.request(call.method, &url).bearer_auth(token.trim());
     if let Some(body) = call.body {
         request = request.json(&body);
     }

@@ -992,8 +992,9 @@ impl AdminServer {
     ) -> anyhow::Result<Self> {
         let directory = match config.directory_url.as_deref() {
             Some(url) => Some(proto::directory_client::DirectoryClient::with_interceptor(
-                tonic::transport::Endpoint::from_shared(url.to_owned())
-                    .with_context(|| format!("DIRECTORY_GRPC_URL={url:?} is not a valid URI"))?
+                config
+                    .directory_tls
+                    .endpoint(url, "DIRECTORY_GRPC_URL")?
                     .connect_timeout(std::time::Duration::from_secs(3))
                     .timeout(std::time::Duration::from_secs(30))
                     .connect_lazy(),

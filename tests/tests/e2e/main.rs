@@ -28,4 +28,5 @@ mod provisioning_log;
 mod receiver;
 mod repair;
 mod support;
+mod tls;
 mod webhooks;

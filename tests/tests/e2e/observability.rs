@@ -342,3 +342,43 @@ async fn metrics_and_readiness_after_traffic() {
     let live = reqwest::get(format!("{}/livez", cluster.gateway_management[0])).await.unwrap();
     assert_eq!(live.status(), StatusCode::OK);
 }
+
+/// OTLP to an `https://` collector (gRPC): TLS checked against `OTEL_EXPORTER_OTLP_CERTIFICATE`,
+/// the CA made in the test; an http/protobuf exporter is refused an https endpoint at start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spans_reach_an_https_collector_over_tls() {
+    let pki = crate::support::TestPki::generate();
+    let receiver = Receiver::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let identity = tonic::transport::Identity::from_pem(
+        std::fs::read(pki.path("server.pem")).unwrap(),
+        std::fs::read(pki.path("server-key.pem")).unwrap(),
+    );
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .tls_config(tonic::transport::ServerTlsConfig::new().identity(identity))
+            .unwrap()
+            .add_service(TraceServiceServer::new(receiver.clone()))
+            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
+    );
+    let mut env = otel_env(&format!("https://127.0.0.1:{port}"), "grpc");
+    env.push(("OTEL_EXPORTER_OTLP_CERTIFICATE", pki.path("ca.pem")));
+    let standalone = crate::support::Standalone::start_with(env).await;
+    let (status, _) = standalone.client.scim(Method::GET, "/Users?count=1", None).await;
+    assert_eq!(status, StatusCode::OK);
+    eventually("spans at the https collector", || async {
+        // Any span at all: it came over the TLS connection, checked against the test's CA.
+        (!receiver.spans().is_empty()).then_some(())
+    })
+    .await;
+
+    let refused = platform_refuses_plain_http_to_https();
+    assert!(refused.contains("OTEL_EXPORTER_OTLP_PROTOCOL=grpc"), "{refused}");
+}
+
+/// The error an http/protobuf exporter with an https endpoint gets (it starts without export).
+fn platform_refuses_plain_http_to_https() -> String {
+    let settings = HashMap::from([("OTEL_EXPORTER_OTLP_ENDPOINT", "https://collector:4318")]);
+    platform::telemetry::otlp_protocol(&settings).unwrap_err().to_string()
+}

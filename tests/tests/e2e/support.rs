@@ -496,6 +496,9 @@ pub struct Cluster {
     /// The core's self-serve portal listener, e.g. `http://127.0.0.1:8082` (page at `/portal/`).
     pub portal: String,
     pub topic: String,
+    /// The gRPC listeners of the core and of the directory, `127.0.0.1:<port>`.
+    pub core_grpc: String,
+    pub directory_grpc: String,
     pub core_database: TestDatabase,
     directory_database: TestDatabase,
     directory_env: Vec<(&'static str, String)>,
@@ -560,6 +563,61 @@ pub struct ClusterOptions {
     /// The PostgreSQL server (an admin URL) of both services' databases; the suite's shared
     /// server (`TEST_DATABASE_URL`) when unset.
     pub database_server: Option<String>,
+    /// TLS (mutual) on both gRPC hops, gateway → core and core → directory, with these files.
+    pub grpc_tls: Option<TestPki>,
+}
+
+/// A certificate authority made for one test, a server certificate for 127.0.0.1 and
+/// `localhost`, and a client certificate, as PEM files (rcgen).
+pub struct TestPki {
+    pub dir: tempfile::TempDir,
+}
+
+impl TestPki {
+    pub fn generate() -> Self {
+        use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair, SanType};
+        let dir = tempfile::tempdir().expect("a directory for the certificates");
+        let ca_key = KeyPair::generate().expect("a CA key");
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA parameters");
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let ca = ca_params.self_signed(&ca_key).expect("the CA certificate");
+        let issuer = Issuer::new(ca_params, ca_key);
+        let write = |name: &str, text: String| std::fs::write(dir.path().join(name), text).expect("writing a PEM file");
+        write("ca.pem", ca.pem());
+        for (name, sans) in [("server", vec!["localhost".to_owned()]), ("client", vec!["gateway.test".to_owned()])] {
+            let key = KeyPair::generate().expect("a key");
+            let mut params = CertificateParams::new(sans).expect("parameters");
+            if name == "server" {
+                params.subject_alt_names.push(SanType::IpAddress("127.0.0.1".parse().expect("an address")));
+            }
+            let cert = params.signed_by(&key, &issuer).expect("a certificate");
+            write(&format!("{name}.pem"), cert.pem());
+            write(&format!("{name}-key.pem"), key.serialize_pem());
+        }
+        Self { dir }
+    }
+
+    pub fn path(&self, name: &str) -> String {
+        self.dir.path().join(name).to_string_lossy().into_owned()
+    }
+
+    /// The settings of a gRPC listener that requires client certificates of this CA.
+    pub fn server_env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("GRPC_TLS_CERT_FILE", self.path("server.pem")),
+            ("GRPC_TLS_KEY_FILE", self.path("server-key.pem")),
+            ("GRPC_TLS_CLIENT_CA_FILE", self.path("ca.pem")),
+        ]
+    }
+
+    /// The settings of a client trusting this CA (`ca_setting`) with its client certificate.
+    pub fn client_env(&self, ca_setting: &'static str) -> Vec<(&'static str, String)> {
+        vec![
+            (ca_setting, self.path("ca.pem")),
+            ("GRPC_TLS_CLIENT_CERT_FILE", self.path("client.pem")),
+            ("GRPC_TLS_CLIENT_KEY_FILE", self.path("client-key.pem")),
+        ]
+    }
 }
 
 impl ClusterOptions {
@@ -573,6 +631,7 @@ impl ClusterOptions {
             gateway_env: Vec::new(),
             directory_env: Vec::new(),
             database_server: None,
+            grpc_tls: None,
         }
     }
 }
@@ -603,11 +662,12 @@ impl Cluster {
         let admin_token = format!("admin_{}", uuid::Uuid::new_v4().simple());
         let tenant = "acme".to_owned();
         let mut attempt = 0;
-        let (gateway_ports, management_ports, admin_port, portal_port, directory_http, directory_env, processes) = loop {
+        let (gateway_ports, management_ports, admin_port, portal_port, directory_http, directory_env, processes, grpc) = loop {
             attempt += 1;
             let (core_port, admin_port, directory_http, directory_grpc) =
                 (free_port(), free_port(), free_port(), free_port());
             let portal_port = free_port();
+            let scheme = if options.grpc_tls.is_some() { "https" } else { "http" };
             let gateway_ports: Vec<u16> = (0..options.gateways.max(1)).map(|_| free_port()).collect();
             let management_ports: Vec<u16> = gateway_ports.iter().map(|_| free_port()).collect();
             let mut core_env = vec![
@@ -616,7 +676,7 @@ impl Cluster {
                 // The tenant URL the admin API and the portal name: the first gateway's.
                 ("REGION_TENANT_URLS", format!("{region}=http://127.0.0.1:{}/scim/v2", gateway_ports[0])),
                 ("ADMIN_TOKEN", admin_token.clone()),
-                ("DIRECTORY_GRPC_URL", format!("http://127.0.0.1:{directory_grpc}")),
+                ("DIRECTORY_GRPC_URL", format!("{scheme}://127.0.0.1:{directory_grpc}")),
                 ("DIRECTORY_TOKEN", INTERNAL_DIRECTORY_TOKEN.to_owned()),
                 ("DATABASE_URL", core_database.url.clone()),
                 ("CORE_GRPC_ADDR", format!("127.0.0.1:{core_port}")),
@@ -626,6 +686,10 @@ impl Cluster {
                 ("BOOTSTRAP_TENANT", tenant.clone()),
                 ("SCIM_BOOTSTRAP_TOKEN", token.clone()),
             ];
+            if let Some(pki) = &options.grpc_tls {
+                core_env.extend(pki.server_env());
+                core_env.extend(pki.client_env("DIRECTORY_GRPC_CA_FILE"));
+            }
             core_env.extend(options.core_env.iter().cloned());
             let mut directory_env = vec![
                 ("DATABASE_URL", directory_database.url.clone()),
@@ -637,13 +701,19 @@ impl Cluster {
                 ("KAFKA_GROUP_ID", format!("directory-{suffix}")),
                 ("KAFKA_PROPERTIES", options.extra_kafka_properties.clone()),
             ];
+            if let Some(pki) = &options.grpc_tls {
+                directory_env.extend(pki.server_env());
+            }
             directory_env.extend(options.directory_env.iter().cloned());
             let gateway_env = |port: u16, management: u16| {
                 let mut env = vec![
                     ("GATEWAY_HTTP_ADDR", format!("127.0.0.1:{port}")),
                     ("MANAGEMENT_HTTP_ADDR", format!("127.0.0.1:{management}")),
-                    ("CORE_GRPC_URL", format!("http://127.0.0.1:{core_port}")),
+                    ("CORE_GRPC_URL", format!("{scheme}://127.0.0.1:{core_port}")),
                 ];
+                if let Some(pki) = &options.grpc_tls {
+                    env.extend(pki.client_env("CORE_GRPC_CA_FILE"));
+                }
                 env.extend(options.gateway_env.iter().cloned());
                 env
             };
@@ -700,6 +770,7 @@ impl Cluster {
                         directory_http,
                         directory_env,
                         gateways,
+                        (core_port, directory_grpc),
                     );
                 }
                 Err(failure) if lost_port_race(&failure) && attempt < START_ATTEMPTS => continue,
@@ -723,6 +794,8 @@ impl Cluster {
             admin,
             portal: format!("http://127.0.0.1:{portal_port}"),
             topic,
+            core_grpc: format!("127.0.0.1:{}", grpc.0),
+            directory_grpc: format!("127.0.0.1:{}", grpc.1),
             core_database,
             directory_database,
             directory_env,
