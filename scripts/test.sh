@@ -65,6 +65,7 @@ preflight() {
     [ -n "$(pg_bin_dir)" ] || apt+=(postgresql)
     { [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; } || apt+=(chromium chromium-driver)
     "$python" -c 'import ensurepip, venv' 2>/dev/null || apt+=(python3-venv)
+    command -v promtool >/dev/null || apt+=(prometheus)
     if [ ${#apt[@]} -gt 0 ]; then
       missing+=("Debian packages installed only as root: sudo apt-get install ${apt[*]} (or run this script as root)")
     fi

@@ -46,14 +46,6 @@ static LAG: LazyLock<IntGaugeVec> = LazyLock::new(|| {
     )
 });
 
-static POOL: LazyLock<IntGaugeVec> = LazyLock::new(|| {
-    platform::metrics::gauge_vec(
-        "directory_db_pool_connections",
-        "Directory database pool connections by state (in_use, idle, max)",
-        &["state"],
-    )
-});
-
 /// An event consumed, after its transaction committed (a dead letter among them is counted as
 /// one too).
 pub fn record_applied(applied: Applied) {
@@ -91,11 +83,7 @@ pub fn scrape(directory: &Directory) -> String {
         Ok(stored) => record_dead_letters_stored(stored),
         Err(error) => tracing::warn!(error = %error, "counting the dead letters for /metrics failed"),
     }
-    let database = directory.database();
-    let (open, idle) = database.pool_state();
-    POOL.with_label_values(&["in_use"]).set(i64::from(open.saturating_sub(idle)));
-    POOL.with_label_values(&["idle"]).set(i64::from(idle));
-    POOL.with_label_values(&["max"]).set(i64::from(database.pool_size()));
+    platform::metrics::record_pool("directory-store", directory.database());
     platform::metrics::render()
 }
 

@@ -138,6 +138,7 @@ pub fn init(config: &impl Source, component: &'static str) -> Telemetry {
     if let Some(error) = problem {
         tracing::error!(error = %error, "OpenTelemetry export is off: its settings are invalid");
     }
+    crate::metrics::register_process(component);
     Telemetry { provider }
 }
 

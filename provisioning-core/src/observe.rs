@@ -98,30 +98,27 @@ static JOBS_REMAINING: LazyLock<IntGauge> = LazyLock::new(|| {
     )
 });
 
-static DB_POOL: LazyLock<IntGaugeVec> = LazyLock::new(|| {
-    platform::metrics::gauge_vec(
-        "db_pool_connections",
-        "Database pool connections by state (in_use, idle, max)",
-        &["service", "state"],
+static UNAUTHENTICATED: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    platform::metrics::counter_vec(
+        "scim_unauthenticated_total",
+        "Requests refused 401: with a revoked or expired token of the tenant, or (tenant=\"unknown\") an unknown one",
+        &["tenant"],
     )
 });
 
-static DB_STATEMENTS: LazyLock<IntCounterVec> = LazyLock::new(|| {
-    platform::metrics::counter_vec(
-        "db_statements_total",
-        "SQL statements run on the pool's connections (transaction control included)",
-        &["service"],
-    )
+/// A request refused 401; `tenant` when its token was the tenant's (revoked, expired).
+pub fn unauthenticated(tenant: Option<&str>) {
+    UNAUTHENTICATED.with_label_values(&[tenant.unwrap_or("unknown")]).inc();
+}
+
+/// 1 on the replica whose relay publishes the outbox (it holds the lock), 0 on a standby.
+pub static RELAY_PUBLISHER: LazyLock<IntGauge> = LazyLock::new(|| {
+    platform::metrics::gauge("outbox_relay_publisher", "1 when this replica's relay publishes the outbox, 0 on standby")
 });
 
 /// Records a pool's usage under `service`.
 pub fn record_pool(service: &str, database: &platform::db::Database) {
-    let statements = DB_STATEMENTS.with_label_values(&[service]);
-    statements.inc_by(database.statements().saturating_sub(statements.get()));
-    let (open, idle) = database.pool_state();
-    DB_POOL.with_label_values(&[service, "in_use"]).set(i64::from(open.saturating_sub(idle)));
-    DB_POOL.with_label_values(&[service, "idle"]).set(i64::from(idle));
-    DB_POOL.with_label_values(&[service, "max"]).set(i64::from(database.pool_size()));
+    platform::metrics::record_pool(service, database);
 }
 
 /// Refreshes the gauges read from the database (at each scrape), then renders all metrics.

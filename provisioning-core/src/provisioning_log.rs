@@ -213,8 +213,8 @@ impl LogWriter {
         }
     }
 
-    /// Sets each tenant's `scim_tenant_seconds_since_last_request` and
-    /// `scim_tenant_sync_overdue` (every core replica reads the same rows: alert on `max`).
+    /// Sets each tenant's `scimsvc_scim_tenant_seconds_since_last_request` and
+    /// `scimsvc_scim_tenant_sync_overdue` (every core replica reads the same rows: alert on `max`).
     async fn observe_staleness(&self) {
         let store = self.store.clone();
         let read = tokio::task::spawn_blocking(move || {

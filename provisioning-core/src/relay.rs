@@ -81,7 +81,9 @@ impl Relay {
         tokio::pin!(shutdown);
         let mut backoff = Duration::from_millis(100);
         loop {
-            if !self.is_publisher().await {
+            let publisher = self.is_publisher().await;
+            crate::observe::RELAY_PUBLISHER.set(i64::from(publisher));
+            if !publisher {
                 tokio::select! {
                     () = &mut shutdown => break,
                     () = tokio::time::sleep(self.standby_poll) => continue,
@@ -119,6 +121,7 @@ impl Relay {
         }
         // Closing the lock connection releases the lock at once for a standby.
         self.leadership.release();
+        crate::observe::RELAY_PUBLISHER.set(0);
         tracing::info!("outbox relay stopped");
     }
 

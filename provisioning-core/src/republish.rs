@@ -11,7 +11,7 @@
 //! (the least recently advanced first); on PostgreSQL each core replica takes the next job no
 //! other replica holds (`FOR UPDATE SKIP LOCKED`). Progress is in the admin API
 //! (`GET /admin/v1/tenants/{slug}/jobs`), the CLI (`jobs`) and the metrics
-//! (`republish_jobs_open`, `republish_job_remaining_items`).
+//! (`scimsvc_republish_jobs_open`, `scimsvc_republish_job_remaining_items`).
 
 use std::future::Future;
 use std::sync::Arc;

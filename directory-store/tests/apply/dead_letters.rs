@@ -108,7 +108,7 @@ async fn a_payload_that_is_not_a_change_event_is_set_aside_at_once_postgres() {
 async fn a_payload_that_is_not_a_change_event_is_set_aside_at_once(directory: &Directory) {
     let (answering, probes) = (Arc::new(AtomicBool::new(true)), Arc::new(AtomicUsize::new(0)));
     let mut applier = applier(directory, &answering, &probes);
-    let before = sample("directory_dead_letters_total{cause=\"undecodable\"}");
+    let before = sample("scimsvc_directory_dead_letters_total{cause=\"undecodable\"}");
     let items = vec![
         item(0, 0, account_event("u1", 1, "alice").encode_to_vec()),
         item(0, 1, TRUNCATED.to_vec()),
@@ -130,7 +130,7 @@ async fn a_payload_that_is_not_a_change_event_is_set_aside_at_once(directory: &D
     );
     assert!(reason.starts_with("the payload is not a change event: "), "{reason}");
     assert_eq!(payloads(directory), [TRUNCATED.to_vec()]);
-    assert!(sample("directory_dead_letters_total{cause=\"undecodable\"}") >= before + 1.0);
+    assert!(sample("scimsvc_directory_dead_letters_total{cause=\"undecodable\"}") >= before + 1.0);
 
     // Delivered again (a rebalance), it is not set aside twice.
     assert!(applier.apply_all(vec![item(0, 1, TRUNCATED.to_vec())], &mut std::future::pending()).await);
@@ -150,7 +150,7 @@ async fn an_event_that_cannot_apply_is_retried_set_aside_and_repaired_by_the_nex
 async fn an_event_that_cannot_apply_is_retried_set_aside_and_repaired_by_the_next(directory: &Directory) {
     let (answering, probes) = (Arc::new(AtomicBool::new(true)), Arc::new(AtomicUsize::new(0)));
     let mut applier = applier(directory, &answering, &probes);
-    let before = sample("directory_dead_letters_total{cause=\"apply_failed\"}");
+    let before = sample("scimsvc_directory_dead_letters_total{cause=\"apply_failed\"}");
     let items = vec![
         item(3, 10, account_event("u1", 1, "alice").encode_to_vec()),
         item(3, 11, poison("u1", 2).encode_to_vec()),
@@ -173,8 +173,8 @@ async fn an_event_that_cannot_apply_is_retried_set_aside_and_repaired_by_the_nex
     assert_eq!((letter.resource_id.as_str(), letter.version), ("u1", 2));
     assert!(letter.reason.contains("a user event carries a team record"), "{}", letter.reason);
     assert_eq!(payloads(directory), [poison("u1", 2).encode_to_vec()]);
-    assert!(sample("directory_dead_letters_total{cause=\"apply_failed\"}") >= before + 1.0);
-    assert!(observe::scrape(directory).contains("\ndirectory_dead_letters_stored 1\n"));
+    assert!(sample("scimsvc_directory_dead_letters_total{cause=\"apply_failed\"}") >= before + 1.0);
+    assert!(observe::scrape(directory).contains("\nscimsvc_directory_dead_letters_stored 1\n"));
 
     // Listed over gRPC: newest first, by tenant, with the total.
     let service = DirectoryService::new(directory.clone());

@@ -226,12 +226,20 @@ pub fn authenticate(conn: &mut DbConnection, token_sha256: &str, now: i64) -> Re
         .first(conn)
         .optional()?;
     let Some((stored, token_id, revoked_at, expires_at, tenant, disabled, settings, config_revision)) = found else {
+        crate::observe::unauthenticated(None);
         return Err(CoreError::Unauthenticated);
     };
-    if !bool::from(stored.as_bytes().ct_eq(token_sha256.as_bytes())) || revoked_at.is_some() {
+    if !bool::from(stored.as_bytes().ct_eq(token_sha256.as_bytes())) {
+        crate::observe::unauthenticated(None);
+        return Err(CoreError::Unauthenticated);
+    }
+    if revoked_at.is_some() {
+        // A tenant's IdP still using a revoked token: its tenant is known, and alerted on.
+        crate::observe::unauthenticated(Some(&tenant));
         return Err(CoreError::Unauthenticated);
     }
     if let Some(expires_at) = expires_at.filter(|expires| *expires <= now) {
+        crate::observe::unauthenticated(Some(&tenant));
         return Err(unauthorized(format!(
             "this token expired at {}; ask the service's operators for a new one",
             rfc3339(expires_at)

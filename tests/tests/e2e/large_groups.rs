@@ -186,8 +186,8 @@ async fn no_event_set_aside(admin: &Admin) {
     let text = response.text().await.expect("metrics text");
     let set_aside = text
         .lines()
-        .find_map(|line| line.strip_prefix("outbox_set_aside_events "))
-        .unwrap_or_else(|| panic!("outbox_set_aside_events is missing from the metrics:\n{text}"));
+        .find_map(|line| line.strip_prefix("scimsvc_outbox_set_aside_events "))
+        .unwrap_or_else(|| panic!("scimsvc_outbox_set_aside_events is missing from the metrics:\n{text}"));
     assert_eq!(set_aside.trim(), "0", "no event was set aside");
 }
 

@@ -302,34 +302,48 @@ async fn metrics_and_readiness_after_traffic() {
     client.directory_until("accounts", &id, "the account", |status, _| status == StatusCode::OK).await;
 
     let gateway = scrape(&format!("{}/metrics", cluster.gateway_management[0])).await;
-    let created = sample(&gateway, "gateway_http_requests_total", &[("method", "POST"), ("status", "201")]);
+    let created = sample(&gateway, "scimsvc_gateway_http_requests_total", &[("method", "POST"), ("status", "201")]);
     assert_eq!(created, Some(1.0), "{gateway}");
-    assert!(sample(&gateway, "gateway_http_requests_total", &[("status", "429")]).is_some_and(|n| n >= 1.0));
-    assert!(sample(&gateway, "gateway_http_request_duration_seconds_count", &[("method", "POST")]) == Some(1.0));
+    assert!(sample(&gateway, "scimsvc_gateway_http_requests_total", &[("status", "429")]).is_some_and(|n| n >= 1.0));
+    assert!(
+        sample(&gateway, "scimsvc_gateway_http_request_duration_seconds_count", &[("method", "POST")]) == Some(1.0)
+    );
 
     let core = scrape(&format!("{}/metrics", cluster.admin.url)).await;
     let by_tenant = [("tenant", "acme"), ("resource", "User"), ("operation", "create"), ("status", "201")];
-    assert_eq!(sample(&core, "scim_requests_total", &by_tenant), Some(1.0), "{core}");
+    assert_eq!(sample(&core, "scimsvc_scim_requests_total", &by_tenant), Some(1.0), "{core}");
     let missing = [("tenant", "acme"), ("operation", "get"), ("status", "404")];
-    assert_eq!(sample(&core, "scim_requests_total", &missing), Some(1.0), "{core}");
-    assert!(sample(&core, "scim_request_duration_seconds_count", &[("operation", "create")]) == Some(1.0));
+    assert_eq!(sample(&core, "scimsvc_scim_requests_total", &missing), Some(1.0), "{core}");
+    assert!(sample(&core, "scimsvc_scim_request_duration_seconds_count", &[("operation", "create")]) == Some(1.0));
     assert!(
-        sample(&core, "grpc_server_handled_total", &[("grpc_method", "CreateUser"), ("grpc_code", "Ok")]) == Some(1.0)
+        sample(&core, "scimsvc_grpc_server_handled_total", &[("grpc_method", "CreateUser"), ("grpc_code", "Ok")])
+            == Some(1.0)
     );
-    assert!(sample(&core, "scim_rate_limit_rejections_total", &[("tenant", "acme")]).is_some_and(|n| n >= 1.0));
-    assert!(sample(&core, "outbox_backlog_events", &[]).is_some(), "{core}");
-    assert!(sample(&core, "outbox_oldest_unpublished_age_seconds", &[]).is_some());
-    assert_eq!(sample(&core, "db_pool_connections", &[("service", "provisioning-core"), ("state", "max")]), Some(10.0));
+    assert!(sample(&core, "scimsvc_scim_rate_limit_rejections_total", &[("tenant", "acme")]).is_some_and(|n| n >= 1.0));
+    assert!(sample(&core, "scimsvc_outbox_backlog_events", &[]).is_some(), "{core}");
+    assert!(sample(&core, "scimsvc_outbox_oldest_unpublished_age_seconds", &[]).is_some());
+    assert_eq!(sample(&core, "scimsvc_db_pool_max_connections", &[("service", "provisioning-core")]), Some(10.0));
+    assert!(
+        sample(&core, "scimsvc_db_pool_connections", &[("service", "provisioning-core"), ("state", "in_use")])
+            .is_some()
+    );
+    assert_eq!(sample(&core, "scimsvc_outbox_relay_publisher", &[]), Some(1.0), "one core: it publishes");
+    assert_eq!(sample(&core, "scimsvc_build_info", &[("service", "provisioning-core")]), Some(1.0), "{core}");
+    assert!(sample(&core, "process_resident_memory_bytes", &[]).is_some_and(|bytes| bytes > 0.0));
 
     let directory_url = &client.endpoints.directory;
     let directory = eventually("the consumer's lag and applied events", || async {
         let text = scrape(&format!("{directory_url}/metrics")).await;
-        let applied = sample(&text, "directory_events_total", &[("result", "applied")]).is_some_and(|n| n >= 1.0);
-        let lag = sample(&text, "kafka_consumer_lag_messages", &[("topic", cluster.topic.as_str())]).is_some();
+        let applied =
+            sample(&text, "scimsvc_directory_events_total", &[("result", "applied")]).is_some_and(|n| n >= 1.0);
+        let lag = sample(&text, "scimsvc_kafka_consumer_lag_messages", &[("topic", cluster.topic.as_str())]).is_some();
         (applied && lag).then_some(text)
     })
     .await;
-    assert!(sample(&directory, "directory_db_pool_connections", &[("state", "max")]).is_some(), "{directory}");
+    assert!(
+        sample(&directory, "scimsvc_db_pool_max_connections", &[("service", "directory-store")]).is_some(),
+        "{directory}"
+    );
 
     let core_ready: Value = reqwest::get(format!("{}/readyz", cluster.admin.url)).await.unwrap().json().await.unwrap();
     assert_eq!(core_ready["database"], "ok", "{core_ready}");
