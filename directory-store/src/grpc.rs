@@ -74,7 +74,7 @@ impl DirectoryService {
 
 #[tonic::async_trait]
 impl DirectoryRpc for DirectoryService {
-    #[tracing::instrument(skip_all, fields(rpc.system = "grpc", rpc.method = "GetAccount"))]
+    #[tracing::instrument(skip_all, fields(rpc.system.name = "grpc", rpc.method = "GetAccount"))]
     async fn get_account(&self, request: Request<GetAccountRequest>) -> Result<Response<Account>, Status> {
         self.may_read(request.metadata(), &request.get_ref().tenant_id).await?;
         let GetAccountRequest { tenant_id, id } = request.into_inner();
@@ -82,7 +82,7 @@ impl DirectoryRpc for DirectoryService {
         Ok(Response::new(account.into()))
     }
 
-    #[tracing::instrument(skip_all, fields(rpc.system = "grpc", rpc.method = "GetTeam"))]
+    #[tracing::instrument(skip_all, fields(rpc.system.name = "grpc", rpc.method = "GetTeam"))]
     async fn get_team(&self, request: Request<GetTeamRequest>) -> Result<Response<Team>, Status> {
         self.may_read(request.metadata(), &request.get_ref().tenant_id).await?;
         let GetTeamRequest { tenant_id, id } = request.into_inner();
@@ -90,7 +90,7 @@ impl DirectoryRpc for DirectoryService {
         Ok(Response::new(team))
     }
 
-    #[tracing::instrument(skip_all, fields(rpc.system = "grpc", rpc.method = "ListTeamMembers"))]
+    #[tracing::instrument(skip_all, fields(rpc.system.name = "grpc", rpc.method = "ListTeamMembers"))]
     async fn list_team_members(
         &self,
         request: Request<ListTeamMembersRequest>,
@@ -112,7 +112,7 @@ impl DirectoryRpc for DirectoryService {
         Ok(Response::new(ListTeamMembersResponse { member_ids, next_cursor }))
     }
 
-    #[tracing::instrument(skip_all, fields(rpc.system = "grpc", rpc.method = "ListAccounts"))]
+    #[tracing::instrument(skip_all, fields(rpc.system.name = "grpc", rpc.method = "ListAccounts"))]
     async fn list_accounts(
         &self,
         request: Request<ListAccountsRequest>,
@@ -150,7 +150,7 @@ impl DirectoryRpc for DirectoryService {
         }))
     }
 
-    #[tracing::instrument(skip_all, fields(rpc.system = "grpc", rpc.method = "ListTeams"))]
+    #[tracing::instrument(skip_all, fields(rpc.system.name = "grpc", rpc.method = "ListTeams"))]
     async fn list_teams(&self, request: Request<ListTeamsRequest>) -> Result<Response<ListTeamsResponse>, Status> {
         self.may_read(request.metadata(), &request.get_ref().tenant_id).await?;
         let ListTeamsRequest { tenant_id, external_id, name, cursor, limit } = request.into_inner();
@@ -179,7 +179,7 @@ impl DirectoryRpc for DirectoryService {
         Ok(Response::new(ListTeamsResponse { teams, next_cursor: next_cursor(next) }))
     }
 
-    #[tracing::instrument(skip_all, fields(rpc.system = "grpc", rpc.method = "FindAccounts"))]
+    #[tracing::instrument(skip_all, fields(rpc.system.name = "grpc", rpc.method = "FindAccounts"))]
     async fn find_accounts(
         &self,
         request: Request<FindAccountsRequest>,
@@ -196,7 +196,7 @@ impl DirectoryRpc for DirectoryService {
         Ok(Response::new(FindAccountsResponse { accounts: accounts.into_iter().map(Account::from).collect() }))
     }
 
-    #[tracing::instrument(skip_all, fields(rpc.system = "grpc", rpc.method = "ListAccountStates"))]
+    #[tracing::instrument(skip_all, fields(rpc.system.name = "grpc", rpc.method = "ListAccountStates"))]
     async fn list_account_states(
         &self,
         request: Request<ListStatesRequest>,
@@ -209,7 +209,7 @@ impl DirectoryRpc for DirectoryService {
         Ok(Response::new(ListAccountStatesResponse { accounts: accounts.into_iter().map(Into::into).collect() }))
     }
 
-    #[tracing::instrument(skip_all, fields(rpc.system = "grpc", rpc.method = "ListTeamStates"))]
+    #[tracing::instrument(skip_all, fields(rpc.system.name = "grpc", rpc.method = "ListTeamStates"))]
     async fn list_team_states(
         &self,
         request: Request<ListStatesRequest>,
@@ -221,7 +221,7 @@ impl DirectoryRpc for DirectoryService {
         Ok(Response::new(ListTeamStatesResponse { teams: teams.into_iter().map(Into::into).collect() }))
     }
 
-    #[tracing::instrument(skip_all, fields(rpc.system = "grpc", rpc.method = "ListDeadLetters"))]
+    #[tracing::instrument(skip_all, fields(rpc.system.name = "grpc", rpc.method = "ListDeadLetters"))]
     async fn list_dead_letters(
         &self,
         request: Request<ListDeadLettersRequest>,

@@ -112,6 +112,8 @@ pub fn request_span(request: &ServiceRequest, base_path: &str) -> tracing::Span 
         component = "gateway",
         http.request.method = %method,
         url.path = %request.path(),
+        // Tells Entra ("Azure Active Directory SCIM Client") from Okta ("Okta SCIM Client …").
+        user_agent.original = request.headers().get("user-agent").and_then(|v| v.to_str().ok()).map(|ua| ua.chars().take(256).collect::<String>()),
         http.route = %route,
         http.response.status_code = Empty,
         scim.resource_type = kind,

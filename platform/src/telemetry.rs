@@ -193,7 +193,7 @@ pub fn trace_id_of(span: &tracing::Span) -> Option<String> {
     span_context.is_valid().then(|| span_context.trace_id().to_string())
 }
 
-/// The server span of one gRPC call: `rpc.system=grpc`, the service and method from the path.
+/// The server span of one gRPC call: `rpc.system.name=grpc`, the service and method from the path.
 pub fn rpc_span(component: &'static str, request: &http::Request<()>) -> tracing::Span {
     let path = request.uri().path();
     let (service, method) = path.trim_start_matches('/').split_once('/').unwrap_or((path, ""));
@@ -202,7 +202,7 @@ pub fn rpc_span(component: &'static str, request: &http::Request<()>) -> tracing
         otel.name = path.trim_start_matches('/'),
         otel.kind = "server",
         component,
-        rpc.system = "grpc",
+        rpc.system.name = "grpc",
         rpc.service = service,
         rpc.method = method,
         trace_id = tracing::field::Empty,

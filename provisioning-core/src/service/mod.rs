@@ -344,19 +344,19 @@ impl ProvisioningService {
 
 #[tonic::async_trait]
 impl Provisioning for ProvisioningService {
-    #[tracing::instrument(skip_all, fields(rpc.system = "grpc", rpc.method = "CreateUser", tenant.id))]
+    #[tracing::instrument(skip_all, fields(rpc.system.name = "grpc", rpc.method = "CreateUser", tenant.id))]
     async fn create_user(&self, request: Request<CreateUserRequest>) -> Result<Response<Resource>, Status> {
         let (metadata, _, CreateUserRequest { user }) = request.into_parts();
         let input = conversions::user_input(user)?;
         create::create_user(self, &metadata, input).await
     }
 
-    #[tracing::instrument(skip_all, fields(rpc.system = "grpc", rpc.method = "GetUser", tenant.id))]
+    #[tracing::instrument(skip_all, fields(rpc.system.name = "grpc", rpc.method = "GetUser", tenant.id))]
     async fn get_user(&self, request: Request<GetResourceRequest>) -> Result<Response<Resource>, Status> {
         get::get::<User>(self, request).await
     }
 
-    #[tracing::instrument(skip_all, fields(rpc.system = "grpc", rpc.method = "ReplaceUser", tenant.id))]
+    #[tracing::instrument(skip_all, fields(rpc.system.name = "grpc", rpc.method = "ReplaceUser", tenant.id))]
     async fn replace_user(&self, request: Request<ReplaceUserRequest>) -> Result<Response<Resource>, Status> {
         let (metadata, _, ReplaceUserRequest { id, user, if_match_version, if_match }) = request.into_parts();
         let input = conversions::user_input(user)?.into();
@@ -364,12 +364,12 @@ impl Provisioning for ProvisioningService {
         replace::replace::<User>(self, &metadata, id, input, if_match).await
     }
 
-    #[tracing::instrument(skip_all, fields(rpc.system = "grpc", rpc.method = "PatchUser", tenant.id))]
+    #[tracing::instrument(skip_all, fields(rpc.system.name = "grpc", rpc.method = "PatchUser", tenant.id))]
     async fn patch_user(&self, request: Request<PatchResourceRequest>) -> Result<Response<Resource>, Status> {
         patch::patch::<User>(self, request).await
     }
 
-    #[tracing::instrument(skip_all, fields(rpc.system = "grpc", rpc.method = "DeleteUser", tenant.id))]
+    #[tracing::instrument(skip_all, fields(rpc.system.name = "grpc", rpc.method = "DeleteUser", tenant.id))]
     async fn delete_user(
         &self,
         request: Request<DeleteResourceRequest>,
@@ -377,26 +377,26 @@ impl Provisioning for ProvisioningService {
         delete::delete::<User>(self, request).await
     }
 
-    #[tracing::instrument(skip_all, fields(rpc.system = "grpc", rpc.method = "QueryUsers", tenant.id))]
+    #[tracing::instrument(skip_all, fields(rpc.system.name = "grpc", rpc.method = "QueryUsers", tenant.id))]
     async fn query_users(&self, request: Request<QueryRequest>) -> Result<Response<QueryResponse>, Status> {
         query::query::<User>(self, request).await
     }
 
-    #[tracing::instrument(skip_all, fields(rpc.system = "grpc", rpc.method = "CreateGroup", tenant.id))]
+    #[tracing::instrument(skip_all, fields(rpc.system.name = "grpc", rpc.method = "CreateGroup", tenant.id))]
     async fn create_group(&self, request: Request<CreateGroupRequest>) -> Result<Response<Resource>, Status> {
         let (metadata, _, CreateGroupRequest { group }) = request.into_parts();
         let input = conversions::group_input(group)?;
         create::create::<Group>(self, &metadata, input).await
     }
 
-    #[tracing::instrument(skip_all, fields(rpc.system = "grpc", rpc.method = "GetGroup", tenant.id))]
+    #[tracing::instrument(skip_all, fields(rpc.system.name = "grpc", rpc.method = "GetGroup", tenant.id))]
     async fn get_group(&self, request: Request<GetResourceRequest>) -> Result<Response<Resource>, Status> {
         get::get::<Group>(self, request).await
     }
 
     type ReadGroupStream = get::GroupStream;
 
-    #[tracing::instrument(skip_all, fields(rpc.system = "grpc", rpc.method = "ReadGroup", tenant.id))]
+    #[tracing::instrument(skip_all, fields(rpc.system.name = "grpc", rpc.method = "ReadGroup", tenant.id))]
     async fn read_group(
         &self,
         request: Request<GetResourceRequest>,
@@ -404,7 +404,7 @@ impl Provisioning for ProvisioningService {
         get::read_group(self, request).await
     }
 
-    #[tracing::instrument(skip_all, fields(rpc.system = "grpc", rpc.method = "ReplaceGroup", tenant.id))]
+    #[tracing::instrument(skip_all, fields(rpc.system.name = "grpc", rpc.method = "ReplaceGroup", tenant.id))]
     async fn replace_group(&self, request: Request<ReplaceGroupRequest>) -> Result<Response<Resource>, Status> {
         let (metadata, _, ReplaceGroupRequest { id, group, if_match_version, if_match }) = request.into_parts();
         let input = conversions::group_input(group)?;
@@ -412,12 +412,12 @@ impl Provisioning for ProvisioningService {
         replace::replace::<Group>(self, &metadata, id, input, if_match).await
     }
 
-    #[tracing::instrument(skip_all, fields(rpc.system = "grpc", rpc.method = "PatchGroup", tenant.id))]
+    #[tracing::instrument(skip_all, fields(rpc.system.name = "grpc", rpc.method = "PatchGroup", tenant.id))]
     async fn patch_group(&self, request: Request<PatchResourceRequest>) -> Result<Response<Resource>, Status> {
         patch::patch::<Group>(self, request).await
     }
 
-    #[tracing::instrument(skip_all, fields(rpc.system = "grpc", rpc.method = "DeleteGroup", tenant.id))]
+    #[tracing::instrument(skip_all, fields(rpc.system.name = "grpc", rpc.method = "DeleteGroup", tenant.id))]
     async fn delete_group(
         &self,
         request: Request<DeleteResourceRequest>,
@@ -425,24 +425,24 @@ impl Provisioning for ProvisioningService {
         delete::delete::<Group>(self, request).await
     }
 
-    #[tracing::instrument(skip_all, fields(rpc.system = "grpc", rpc.method = "QueryGroups", tenant.id))]
+    #[tracing::instrument(skip_all, fields(rpc.system.name = "grpc", rpc.method = "QueryGroups", tenant.id))]
     async fn query_groups(&self, request: Request<QueryRequest>) -> Result<Response<QueryResponse>, Status> {
         query::query::<Group>(self, request).await
     }
 
-    #[tracing::instrument(skip_all, fields(rpc.system = "grpc", rpc.method = "GetSchemas", tenant.id))]
+    #[tracing::instrument(skip_all, fields(rpc.system.name = "grpc", rpc.method = "GetSchemas", tenant.id))]
     async fn get_schemas(&self, request: Request<GetSchemasRequest>) -> Result<Response<GetSchemasResponse>, Status> {
         schemas::get_schemas(self, request).await
     }
 
-    #[tracing::instrument(skip_all, fields(rpc.system = "grpc", rpc.method = "CheckToken", tenant.id))]
+    #[tracing::instrument(skip_all, fields(rpc.system.name = "grpc", rpc.method = "CheckToken", tenant.id))]
     async fn check_token(&self, request: Request<CheckTokenRequest>) -> Result<Response<CheckTokenResponse>, Status> {
         let caller = self.authenticate(request.metadata()).await?;
         tracing::Span::current().record("tenant.id", caller.tenant.as_str());
         Ok(Response::new(CheckTokenResponse {}))
     }
 
-    #[tracing::instrument(skip_all, fields(rpc.system = "grpc", rpc.method = "RecordRejection", tenant.id))]
+    #[tracing::instrument(skip_all, fields(rpc.system.name = "grpc", rpc.method = "RecordRejection", tenant.id))]
     async fn record_rejection(
         &self,
         request: Request<RecordRejectionRequest>,

@@ -37,12 +37,12 @@ impl OutboxEvent {
     /// that wrote it (OpenTelemetry messaging conventions).
     pub fn publish_span(&self, system: &'static str, destination: &str) -> tracing::Span {
         let span = tracing::info_span!(
-            "publish",
-            otel.name = format!("publish {destination}"),
+            "send",
+            otel.name = format!("send {destination}"),
             otel.kind = "producer",
             component = "provisioning-core",
             messaging.system = system,
-            messaging.operation.type = "publish",
+            messaging.operation.type = "send",
             messaging.destination.name = destination,
             messaging.message.id = %self.event_id,
             tenant.id = %self.tenant_id,

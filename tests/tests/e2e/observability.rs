@@ -191,7 +191,11 @@ async fn one_trace_follows_a_request_through_the_three_services() {
         .send(
             Method::POST,
             "/Users",
-            &[("Content-Type", "application/scim+json"), ("traceparent", &traceparent)],
+            &[
+                ("Content-Type", "application/scim+json"),
+                ("traceparent", &traceparent),
+                ("User-Agent", "Azure Active Directory SCIM Client"),
+            ],
             Some(&body),
         )
         .await;
@@ -214,11 +218,12 @@ async fn one_trace_follows_a_request_through_the_three_services() {
     assert_eq!(gateway.attribute("http.request.method"), Some("POST"));
     assert_eq!(gateway.attribute("http.response.status_code"), Some("201"));
     assert_eq!(gateway.attribute("scim.resource_type"), Some("User"));
+    assert_eq!(gateway.attribute("user_agent.original"), Some("Azure Active Directory SCIM Client"), "Entra, not Okta");
     assert!(gateway.name.starts_with("POST ") && gateway.name.ends_with("/Users"), "{}", gateway.name);
 
     let core = find("core RPC server", &|s| s.service == "provisioning-core" && s.kind == SpanKind::Server as i32);
     assert_eq!(core.parent_span_id, gateway.span_id, "the core's RPC span is the gateway's child");
-    assert_eq!(core.attribute("rpc.system"), Some("grpc"));
+    assert_eq!(core.attribute("rpc.system.name"), Some("grpc"));
     assert_eq!(core.attribute("rpc.method"), Some("CreateUser"));
     assert!(
         spans.iter().any(|s| s.service == "provisioning-core" && s.attribute("tenant.id") == Some("acme")),
@@ -233,6 +238,7 @@ async fn one_trace_follows_a_request_through_the_three_services() {
     assert_eq!(publish.service, "provisioning-core");
     assert_eq!(publish.attribute("messaging.system"), Some("kafka"));
     assert_eq!(publish.attribute("messaging.destination.name"), Some(cluster.topic.as_str()));
+    assert_eq!(publish.attribute("messaging.operation.type"), Some("send"), "the current name (not publish)");
     assert!(descends_from(&spans, &publish, &core), "the publish continues the request's trace");
 
     let process = find("directory consumer", &|s| s.kind == SpanKind::Consumer as i32);
