@@ -173,6 +173,8 @@ bash scripts/conformance.sh --install-only
 # (scripts/check-deploy.sh). Skipped when the run is filtered (arguments given).
 if [ $# -eq 0 ]; then
   bash scripts/check-deploy.sh
+  # The contracts: buf lint, and buf breaking against the last released ones.
+  bash scripts/check-proto.sh
 fi
 
 # --- the suite --------------------------------------------------------------------------------
