@@ -56,6 +56,7 @@ preflight() {
   command -v cc >/dev/null || missing+=("a C compiler (Debian: build-essential): librdkafka, libpq and SQLite build from source")
   { command -v pkg-config >/dev/null && pkg-config --exists openssl; } ||
     missing+=("pkg-config and OpenSSL's headers (Debian: pkg-config libssl-dev), for librdkafka's TLS")
+  command -v npm >/dev/null || missing+=("Node.js with npm: buf (the contracts' lint) comes from the npm registry")
   local python="${PYTHON:-python3}"
   if ! "$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
     missing+=("Python 3.11 or newer as $python (or set PYTHON): the conformance checkers and the Python consumer need it")
@@ -175,6 +176,8 @@ if [ $# -eq 0 ]; then
   bash scripts/check-deploy.sh
   # The contracts: buf lint, and buf breaking against the last released ones.
   bash scripts/check-proto.sh
+  # Licences, bans, sources of the dependencies (cargo-deny, deny.toml).
+  bash scripts/check-deps.sh
 fi
 
 # --- the suite --------------------------------------------------------------------------------
