@@ -91,6 +91,8 @@ diesel::table! {
 }
 
 diesel::allow_tables_to_appear_in_same_query!(
+    operator_keys,
+    admin_audit,
     tenants,
     tenant_tokens,
     scim_users,
@@ -249,5 +251,31 @@ diesel::table! {
         last_status -> Nullable<Integer>,
         last_error -> Nullable<Text>,
         delivered_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    operator_keys (id) {
+        id -> Text,
+        name -> Text,
+        scope -> Text,
+        key_sha256 -> Text,
+        created_by -> Text,
+        created_at -> BigInt,
+        revoked_at -> Nullable<BigInt>,
+        last_used_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    admin_audit (id) {
+        id -> BigInt,
+        at -> BigInt,
+        operator -> Text,
+        key_id -> Nullable<Text>,
+        method -> Text,
+        path -> Text,
+        tenant_id -> Nullable<Text>,
+        status -> Integer,
     }
 }

@@ -45,6 +45,10 @@ pub const USAGE: &str = "usage: admin <command>  (ADMIN_URL, default http://127.
   webhooks replay <webhook id> [--since <RFC 3339>] [--state <delivered|dead>]
   webhooks delete <webhook id>
   events [--tenant <slug>] [--after <cursor>] [--limit <n>]
+  operator-keys list
+  operator-keys issue <name> <read_only|tenant_admin|full>
+  operator-keys revoke <key id>
+  audit [--operator <name>] [--tenant <slug>] [--before <id>] [--limit <n>]
   log <slug> [--since <RFC 3339>] [--until <RFC 3339>] [--status <404|4xx|error>] [--resource-id <id>] [--limit <n>]";
 
 /// One admin API request, as the command line asks for it.
@@ -102,14 +106,30 @@ pub fn parse(arguments: &[String]) -> anyhow::Result<Call> {
     let tenants = "/admin/v1/tenants";
     let words: Vec<&str> = arguments.iter().take(2).map(String::as_str).collect();
     let rest = arguments.get(2..).unwrap_or_default();
-    if words.first() == Some(&"events") {
-        let (positional, named) = options(arguments.get(1..).unwrap_or_default(), &["tenant", "after", "limit"])?;
-        if !positional.is_empty() {
-            bail!("events [--tenant <slug>] [--after <cursor>] [--limit <n>]");
+    // Commands of options only: the query string of a listing.
+    for (command, path, allowed, usage) in [
+        (
+            "events",
+            "/admin/v1/events",
+            &["tenant", "after", "limit"][..],
+            "events [--tenant <slug>] [--after <cursor>] [--limit <n>]",
+        ),
+        (
+            "audit",
+            "/admin/v1/audit",
+            &["operator", "tenant", "before", "limit"][..],
+            "audit [--operator <name>] [--tenant <slug>] [--before <id>] [--limit <n>]",
+        ),
+    ] {
+        if words.first() == Some(&command) {
+            let (positional, named) = options(arguments.get(1..).unwrap_or_default(), allowed)?;
+            if !positional.is_empty() {
+                bail!("{usage}");
+            }
+            let query: Vec<String> = named.iter().map(|(name, value)| format!("{name}={}", segment(value))).collect();
+            let query = if query.is_empty() { String::new() } else { format!("?{}", query.join("&")) };
+            return call(Method::GET, format!("{path}{query}"), None);
         }
-        let query: Vec<String> = named.iter().map(|(name, value)| format!("{name}={}", segment(value))).collect();
-        let query = if query.is_empty() { String::new() } else { format!("?{}", query.join("&")) };
-        return call(Method::GET, format!("/admin/v1/events{query}"), None);
     }
     match words.as_slice() {
         ["tenants", "list"] => call(Method::GET, tenants.to_owned(), None),
@@ -320,6 +340,18 @@ pub fn parse(arguments: &[String]) -> anyhow::Result<Call> {
                 ("replay", [id]) => {
                     call(Method::POST, format!("{webhooks}/{}/replay", segment(id)), Some(body(&["since", "state"])?))
                 }
+                _ => bail!("{USAGE}"),
+            }
+        }
+        ["operator-keys", verb] => {
+            let (positional, _) = options(rest, &[])?;
+            let keys = "/admin/v1/operator-keys";
+            match (*verb, positional.as_slice()) {
+                ("list", []) => call(Method::GET, keys.to_owned(), None),
+                ("issue", [name, scope]) => {
+                    call(Method::POST, keys.to_owned(), Some(json!({"name": name, "scope": scope})))
+                }
+                ("revoke", [id]) => call(Method::DELETE, format!("{keys}/{}", segment(id)), None),
                 _ => bail!("{USAGE}"),
             }
         }

@@ -5,6 +5,7 @@
 
 pub mod cli;
 mod events;
+mod operators;
 mod portal_api;
 mod repair;
 mod webhooks;
@@ -22,7 +23,6 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
 
 use crate::config::CoreConfig;
 use crate::error::CoreError;
@@ -316,33 +316,17 @@ impl ResponseError for AdminError {
 type Answer = Result<HttpResponse, AdminError>;
 
 /// An authenticated operator: extracting it checks `Authorization: Bearer <ADMIN_TOKEN>`.
-struct Operator;
+/// An authenticated operator whose scope allows this request (see `operators`): `ADMIN_TOKEN`
+/// or a live operator key.
+struct Operator(operators::Identity);
 
 impl FromRequest for Operator {
     type Error = AdminError;
-    type Future = std::future::Ready<Result<Self, AdminError>>;
+    type Future = futures::future::LocalBoxFuture<'static, Result<Self, AdminError>>;
 
     fn from_request(request: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
-        std::future::ready(check_operator(request))
-    }
-}
-
-fn check_operator(request: &HttpRequest) -> Result<Operator, AdminError> {
-    let admin = request.app_data::<web::Data<Admin>>().ok_or_else(|| AdminError::new(500, "admin state missing"))?;
-    let Some(expected) = &admin.credential else {
-        return Err(AdminError::new(401, "the admin API is disabled: ADMIN_TOKEN is not set on this server"));
-    };
-    let presented = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
-        .and_then(proto::credential::bearer_token)
-        .ok_or_else(|| AdminError::new(401, "an 'Authorization: Bearer <ADMIN_TOKEN>' header is required"))?;
-    let presented: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
-    if bool::from(presented.ct_eq(expected)) {
-        Ok(Operator)
-    } else {
-        Err(AdminError::new(401, "the admin token is not valid (a SCIM token is not an admin credential)"))
+        let request = request.clone();
+        Box::pin(async move { operators::authorize(request).await.map(Operator) })
     }
 }
 
@@ -928,6 +912,12 @@ fn routes(config: &mut web::ServiceConfig) {
                 .service(resource("/{seq}/retry").route(web::post().to(repair::retry_one))),
         )
         .service(resource("/admin/v1/events").route(web::get().to(events::list)))
+        .service(resource("/admin/v1/audit").route(web::get().to(operators::list_audit)))
+        .service(
+            web::scope("/admin/v1/operator-keys")
+                .service(resource("").route(web::get().to(operators::list)).route(web::post().to(operators::issue)))
+                .service(resource("/{id}").route(web::delete().to(operators::revoke))),
+        )
         .service(
             web::scope("/admin/v1/webhooks")
                 .service(resource("").route(web::get().to(webhooks::list)).route(web::post().to(webhooks::create)))
@@ -1035,7 +1025,7 @@ impl AdminServer {
             allow_private_webhooks: config.webhooks.allow_private_targets,
         });
         if admin.credential.is_none() {
-            tracing::warn!("ADMIN_TOKEN is not set: the admin API refuses every request");
+            tracing::warn!("ADMIN_TOKEN is not set: the admin API admits operator keys only");
         }
         let listener = std::net::TcpListener::bind(config.admin.addr)
             .with_context(|| format!("binding the admin listener on {}", config.admin.addr))?;
@@ -1043,6 +1033,7 @@ impl AdminServer {
         let portal_state = admin.clone();
         let server = actix_web::HttpServer::new(move || {
             actix_web::App::new()
+                .wrap(actix_web::middleware::from_fn(operators::audit))
                 .app_data(admin.clone())
                 .app_data(web::PayloadConfig::new(64 * 1024))
                 .route("/livez", web::get().to(livez))

@@ -6,6 +6,7 @@ pub mod cursor;
 pub mod filter_sql;
 pub mod groups;
 pub mod jobs;
+pub mod operators;
 pub mod outbox;
 pub mod portal;
 pub mod query;

@@ -21,6 +21,7 @@ mod lifecycle;
 mod mapping;
 mod observability;
 mod okta;
+mod operators;
 mod other_idps;
 mod portal;
 mod protocol;
