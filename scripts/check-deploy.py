@@ -127,7 +127,8 @@ def check(documents):
                     problems.append(f"{name}: {probe} uses port {spec['port']}, not a named container port")
                 if f'"{spec["path"]}"' not in source_text(binary):
                     problems.append(f"{name}: {binary} does not serve {spec['path']}")
-            for variable, (service, port) in {"CORE_GRPC_URL": ("provisioning-core", 50051),
+            # The gateway balances over the core's replicas: the headless Service.
+            for variable, (service, port) in {"CORE_GRPC_URL": ("provisioning-core-replicas", 50051),
                                              "DIRECTORY_GRPC_URL": ("directory-store", 50052)}.items():
                 if variable in env:
                     url = env[variable]

@@ -51,14 +51,30 @@ async fn readyz(gateway: web::Data<Gateway>) -> HttpResponse {
 /// What the handlers share: the settings and a client of provisioning-core (`core_url`) that
 /// connects on first use.
 pub fn connect_lazily(config: GatewayConfig) -> anyhow::Result<web::Data<Gateway>> {
-    let channel = config
-        .core_tls
-        .endpoint(&config.core_url, "CORE_GRPC_URL")?
-        .connect_timeout(Duration::from_secs(5))
-        // Each call carries the deadline CORE_TIMEOUT_MS; this only catches a core that never
-        // answers at all.
-        .timeout(config.core_timeout + Duration::from_secs(5))
-        .connect_lazy();
+    // Each call carries the deadline CORE_TIMEOUT_MS; the endpoint's timeout only catches a core
+    // that never answers at all.
+    let call_timeout = config.core_timeout + Duration::from_secs(5);
+    let targets = crate::balance::targets(&config.core_url)?;
+    let channel = if crate::balance::balanced(&targets) {
+        let tls = config.core_tls.clone();
+        crate::balance::channel(
+            targets,
+            move |target, address| {
+                Ok(tls
+                    .endpoint_at(&target.scheme, &target.host, address, "CORE_GRPC_URL")?
+                    .connect_timeout(Duration::from_secs(5))
+                    .timeout(call_timeout))
+            },
+            config.core_discovery_interval,
+        )?
+    } else {
+        config
+            .core_tls
+            .endpoint(&config.core_url, "CORE_GRPC_URL")?
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(call_timeout)
+            .connect_lazy()
+    };
     // Messages are bounded by design (see proto::MAX_MESSAGE_BYTES), above tonic's 4 MiB default.
     let core = ProvisioningClient::new(channel.clone())
         .max_decoding_message_size(proto::MAX_MESSAGE_BYTES)

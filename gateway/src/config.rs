@@ -16,6 +16,9 @@ pub struct GatewayConfig {
     /// `CORE_GRPC_CA_FILE` (the core's CA, else the built-in roots) and the client certificate
     /// (`GRPC_TLS_CLIENT_CERT_FILE` + `_KEY_FILE`) of an `https://` `CORE_GRPC_URL`.
     pub core_tls: platform::tls::ClientTls,
+    /// `CORE_DISCOVERY_INTERVAL_MS`, default 2000: how often the addresses of a balanced
+    /// `CORE_GRPC_URL` are resolved and each replica's health is checked (see `balance`).
+    pub core_discovery_interval: Duration,
     /// `PUBLIC_BASE_URL`: the tenant URL as IdPs see it (e.g. `https://api.eu.example.com/scim/v2`),
     /// used in `meta.location`. Without it, locations are built from the request's host.
     pub public_base_url: Option<String>,
@@ -65,6 +68,7 @@ impl GatewayConfig {
             base_path,
             core_url,
             core_tls: platform::tls::ClientTls::from_source(source, "CORE_GRPC_CA_FILE")?,
+            core_discovery_interval: Duration::from_millis(positive(source, "CORE_DISCOVERY_INTERVAL_MS", 2_000)?),
             public_base_url,
             max_body_bytes,
             region: platform::config::region(source)?,

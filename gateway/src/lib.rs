@@ -5,6 +5,7 @@
 
 pub mod app;
 pub mod auth;
+pub mod balance;
 pub mod bulk;
 pub mod config;
 pub mod discovery;

@@ -122,6 +122,29 @@ impl ClientTls {
         })
     }
 
+    /// An endpoint of one address of `host` (a replica behind a headless Service): TLS when
+    /// `scheme` is `https`, the certificate checked against `host`.
+    pub fn endpoint_at(
+        &self,
+        scheme: &str,
+        host: &str,
+        address: std::net::SocketAddr,
+        setting: &str,
+    ) -> anyhow::Result<Endpoint> {
+        let endpoint = self.endpoint(&format!("{scheme}://{address}"), setting)?;
+        if scheme != "https" {
+            return Ok(endpoint);
+        }
+        let mut tls = match &self.ca {
+            Some(ca) => ClientTlsConfig::new().ca_certificate(Certificate::from_pem(ca)),
+            None => ClientTlsConfig::new().with_webpki_roots(),
+        };
+        if let Some(identity) = &self.identity {
+            tls = tls.identity(identity.identity());
+        }
+        endpoint.tls_config(tls.domain_name(host)).with_context(|| format!("TLS for {setting} at {address}"))
+    }
+
     /// An endpoint of `url` (named by `setting` in errors): TLS when it is `https://`.
     pub fn endpoint(&self, url: &str, setting: &str) -> anyhow::Result<Endpoint> {
         let endpoint =

@@ -15,6 +15,7 @@ use tokio::sync::Notify;
 
 use crate::admin::AdminServer;
 use crate::config::CoreConfig;
+use crate::error::CoreError;
 use crate::kafka::KafkaSink;
 use crate::provisioning_log::{LogWriter, ProvisioningLog};
 use crate::relay::{EventSink, Relay};
@@ -34,6 +35,7 @@ pub struct Core {
     republisher: crate::republish::Republisher,
     webhooks: crate::webhooks::Dispatcher,
     tls: Option<platform::tls::ServerTls>,
+    drain: std::time::Duration,
 }
 
 /// The background job that purges due tombstones of soft-deleted accounts (`user.purged`).
@@ -151,7 +153,8 @@ impl Core {
             crate::webhooks::Dispatcher::new(store.clone(), config.webhooks.clone(), Arc::new(Notify::new()))?;
         let service = ProvisioningService::new(store, wake, cursor_key, log, limits, slots, linker);
         let tls = config.grpc_tls.clone();
-        Ok(Self { listener, address, admin, service, relay, log_writer, purge, republisher, webhooks, tls })
+        let drain = config.shutdown_drain;
+        Ok(Self { listener, address, admin, service, relay, log_writer, purge, republisher, webhooks, tls, drain })
     }
 
     pub fn address(&self) -> SocketAddr {
@@ -180,6 +183,19 @@ impl Core {
         let (health, health_service) = tonic_health::server::health_reporter();
         health.set_serving::<ProvisioningServer<ProvisioningService>>().await;
         tracing::info!(address = %self.address, tls = self.tls.is_some(), "provisioning-core serving gRPC");
+        // Asked to stop: NOT_SERVING first, for the drain, while requests are still served.
+        let grpc_stop = {
+            let (shutdown, health, drain) = (shutdown.clone(), health.clone(), self.drain);
+            async move {
+                shutdown.await;
+                if !drain.is_zero() {
+                    health.set_service_status("", tonic_health::ServingStatus::NotServing).await;
+                    health.set_not_serving::<ProvisioningServer<ProvisioningService>>().await;
+                    tracing::info!(drain_ms = drain.as_millis() as u64, "draining: gRPC health says NOT_SERVING");
+                    tokio::time::sleep(drain).await;
+                }
+            }
+        };
         let served = platform::tls::server_builder(self.tls.as_ref())?
             .trace_fn(|request| platform::telemetry::rpc_span("provisioning-core", request))
             .add_service(health_service)
@@ -190,7 +206,7 @@ impl Core {
             )
             .serve_with_incoming_shutdown(
                 tonic::transport::server::TcpIncoming::from(self.listener).with_nodelay(Some(true)),
-                shutdown,
+                grpc_stop,
             )
             .await
             .context("gRPC server failed");
@@ -210,8 +226,12 @@ impl Core {
 /// which the caller shows once: it is stored only as a hash.
 pub fn bootstrap(store: &Store, config: &CoreConfig) -> anyhow::Result<Option<SecretString>> {
     let Some(bootstrap) = &config.bootstrap else { return Ok(None) };
-    let generated = store
-        .write(|conn| {
+    // Replicas starting together race to make the tenant and its token: the one whose insert
+    // conflicts tries again, and then finds them made.
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let outcome = store.write(|conn| {
             tenants::ensure_tenant(conn, &bootstrap.tenant, &bootstrap.tenant, &config.region)?;
             match &bootstrap.token {
                 Some(token) => {
@@ -232,7 +252,13 @@ pub fn bootstrap(store: &Store, config: &CoreConfig) -> anyhow::Result<Option<Se
                 }
                 None => Ok(None),
             }
-        })
-        .context("bootstrapping the default tenant")?;
-    Ok(generated)
+        });
+        match outcome {
+            Err(CoreError::Database(diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::UniqueViolation,
+                _,
+            ))) if attempt < 3 => continue,
+            other => return other.context("bootstrapping the default tenant"),
+        }
+    }
 }

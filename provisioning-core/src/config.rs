@@ -18,6 +18,10 @@ pub struct CoreConfig {
     /// The gRPC listener's TLS (`GRPC_TLS_CERT_FILE`, `GRPC_TLS_KEY_FILE`,
     /// `GRPC_TLS_CLIENT_CA_FILE`; see `platform::tls`); none: plaintext.
     pub grpc_tls: Option<platform::tls::ServerTls>,
+    /// `SHUTDOWN_DRAIN_MS`, default 0: asked to stop, the gRPC health says NOT_SERVING this long
+    /// before the listener closes, so that gateways balancing over the replicas stop sending to
+    /// this one first (set it above the gateways' `CORE_DISCOVERY_INTERVAL_MS`).
+    pub shutdown_drain: std::time::Duration,
     /// `DIRECTORY_GRPC_CA_FILE` and the client certificate, for an `https://` `DIRECTORY_GRPC_URL`.
     pub directory_tls: platform::tls::ClientTls,
     /// Set when `KAFKA_BOOTSTRAP_SERVERS` is.
@@ -261,6 +265,7 @@ impl CoreConfig {
             max_connections,
             grpc_addr: source.socket_addr_or("CORE_GRPC_ADDR", "127.0.0.1:50051")?,
             grpc_tls: platform::tls::ServerTls::from_source(source)?,
+            shutdown_drain: std::time::Duration::from_millis(source.parse_or("SHUTDOWN_DRAIN_MS", 0)?),
             directory_tls: platform::tls::ClientTls::from_source(source, "DIRECTORY_GRPC_CA_FILE")?,
             kafka: KafkaConfig::from_source(source)?,
             region,

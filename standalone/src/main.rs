@@ -75,6 +75,7 @@ async fn main() -> anyhow::Result<()> {
         grpc_addr: "127.0.0.1:0".parse()?,
         // Loopback hops inside one process: no TLS.
         grpc_tls: None,
+        shutdown_drain: std::time::Duration::ZERO,
         directory_tls: platform::tls::ClientTls::default(),
         kafka: None,
         region: region.clone(),

@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod admin;
+mod balancing;
 mod broker_down;
 mod browser;
 mod conformance;

@@ -123,6 +123,12 @@ impl Process {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// Sends SIGTERM (as Kubernetes stops a pod) without waiting for the process to exit.
+    pub fn sigterm(&self) {
+        let sent = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().expect("kill");
+        assert!(sent.success(), "sending SIGTERM to {}", self.name);
+    }
+
     /// True once the process has stopped.
     pub fn has_exited(&mut self) -> bool {
         self.child.try_wait().ok().flatten().is_some()
@@ -198,6 +204,7 @@ where
 }
 
 /// What a running system offers to the tests: a SCIM tenant URL and token, and the directory.
+#[derive(Clone)]
 pub struct Endpoints {
     pub scim: String,
     pub token: String,
@@ -205,6 +212,7 @@ pub struct Endpoints {
     pub tenant: String,
 }
 
+#[derive(Clone)]
 pub struct Client {
     http: reqwest::Client,
     pub endpoints: Endpoints,
@@ -499,6 +507,8 @@ pub struct Cluster {
     /// The gRPC listeners of the core and of the directory, `127.0.0.1:<port>`.
     pub core_grpc: String,
     pub directory_grpc: String,
+    /// The admin listener of the second core replica, when there is one.
+    pub second_core_admin: Option<String>,
     pub core_database: TestDatabase,
     directory_database: TestDatabase,
     directory_env: Vec<(&'static str, String)>,
@@ -544,6 +554,11 @@ impl Cluster {
         self.processes.iter_mut().find(|p| p.name == name).unwrap_or_else(|| panic!("no process {name}"))
     }
 
+    /// One of the processes, to signal it (see [`Process::sigterm`]).
+    pub fn process_ref(&self, name: &str) -> &Process {
+        self.processes.iter().find(|p| p.name == name).unwrap_or_else(|| panic!("no process {name}"))
+    }
+
     /// What a process has logged so far ("gateway", "provisioning-core", "directory-store").
     pub fn log(&self, name: &str) -> String {
         self.processes.iter().find(|p| p.name == name).map(Process::log).unwrap_or_default()
@@ -565,6 +580,9 @@ pub struct ClusterOptions {
     pub database_server: Option<String>,
     /// TLS (mutual) on both gRPC hops, gateway → core and core → directory, with these files.
     pub grpc_tls: Option<TestPki>,
+    /// A second provisioning-core replica ("provisioning-core-2") on the same database, and the
+    /// gateways balancing over both (`CORE_GRPC_URL` names the two).
+    pub second_core: bool,
 }
 
 /// A certificate authority made for one test, a server certificate for 127.0.0.1 and
@@ -632,6 +650,7 @@ impl ClusterOptions {
             directory_env: Vec::new(),
             database_server: None,
             grpc_tls: None,
+            second_core: false,
         }
     }
 }
@@ -667,6 +686,7 @@ impl Cluster {
             let (core_port, admin_port, directory_http, directory_grpc) =
                 (free_port(), free_port(), free_port(), free_port());
             let portal_port = free_port();
+            let (core2_port, admin2_port) = (free_port(), free_port());
             let scheme = if options.grpc_tls.is_some() { "https" } else { "http" };
             let gateway_ports: Vec<u16> = (0..options.gateways.max(1)).map(|_| free_port()).collect();
             let management_ports: Vec<u16> = gateway_ports.iter().map(|_| free_port()).collect();
@@ -709,7 +729,14 @@ impl Cluster {
                 let mut env = vec![
                     ("GATEWAY_HTTP_ADDR", format!("127.0.0.1:{port}")),
                     ("MANAGEMENT_HTTP_ADDR", format!("127.0.0.1:{management}")),
-                    ("CORE_GRPC_URL", format!("{scheme}://127.0.0.1:{core_port}")),
+                    (
+                        "CORE_GRPC_URL",
+                        if options.second_core {
+                            format!("{scheme}://127.0.0.1:{core_port},{scheme}://127.0.0.1:{core2_port}")
+                        } else {
+                            format!("{scheme}://127.0.0.1:{core_port}")
+                        },
+                    ),
                 ];
                 if let Some(pki) = &options.grpc_tls {
                     env.extend(pki.client_env("CORE_GRPC_CA_FILE"));
@@ -738,6 +765,18 @@ impl Cluster {
                 Process::spawn("provisioning-core", binary("provisioning-core"), &["serve"], &core_env, &run);
             let mut directory =
                 Process::spawn("directory-store", binary("directory-store"), &["serve"], &directory_env, &run);
+            let mut second_core = options.second_core.then(|| {
+                let env: Vec<(&str, String)> = core_env
+                    .iter()
+                    .filter(|(key, _)| !matches!(*key, "CORE_GRPC_ADDR" | "ADMIN_HTTP_ADDR" | "PORTAL_HTTP_ADDR"))
+                    .cloned()
+                    .chain([
+                        ("CORE_GRPC_ADDR", format!("127.0.0.1:{core2_port}")),
+                        ("ADMIN_HTTP_ADDR", format!("127.0.0.1:{admin2_port}")),
+                    ])
+                    .collect();
+                Process::spawn("provisioning-core-2", binary("provisioning-core"), &["serve"], &env, &run)
+            });
             let mut gateways: Vec<Process> = gateway_ports
                 .iter()
                 .zip(&management_ports)
@@ -756,12 +795,16 @@ impl Cluster {
             if ready.is_ok() {
                 ready = wait_ready(&format!("http://127.0.0.1:{admin_port}/livez"), &mut [&mut core]).await;
             }
+            if let (true, Some(second)) = (ready.is_ok(), second_core.as_mut()) {
+                ready = wait_ready(&format!("http://127.0.0.1:{admin2_port}/livez"), &mut [second]).await;
+            }
             if ready.is_ok() {
                 ready = wait_ready(&format!("http://127.0.0.1:{directory_http}/readyz"), &mut [&mut directory]).await;
             }
             match ready {
                 Ok(()) => {
                     gateways.extend([core, directory]);
+                    gateways.extend(second_core);
                     break (
                         gateway_ports,
                         management_ports,
@@ -770,7 +813,7 @@ impl Cluster {
                         directory_http,
                         directory_env,
                         gateways,
-                        (core_port, directory_grpc),
+                        (core_port, directory_grpc, admin2_port),
                     );
                 }
                 Err(failure) if lost_port_race(&failure) && attempt < START_ATTEMPTS => continue,
@@ -795,6 +838,7 @@ impl Cluster {
             portal: format!("http://127.0.0.1:{portal_port}"),
             topic,
             core_grpc: format!("127.0.0.1:{}", grpc.0),
+            second_core_admin: options.second_core.then(|| format!("http://127.0.0.1:{}", grpc.2)),
             directory_grpc: format!("127.0.0.1:{}", grpc.1),
             core_database,
             directory_database,
