@@ -1,55 +1,314 @@
 //! `admin …`: the operators' command line over the admin API (a subcommand of
-//! `provisioning-core` and of `standalone`). It reads `ADMIN_URL` (default
-//! `http://127.0.0.1:8081`) and `ADMIN_TOKEN`, sends one request, and prints the JSON answer;
-//! an error answer is printed to stderr and exits non-zero.
+//! `provisioning-core` and of `standalone`), with clap: `admin --help` and `admin <command>
+//! --help` say everything. It reads `--url`/`ADMIN_URL` (default `http://127.0.0.1:8081`),
+//! `--token`/`ADMIN_TOKEN` (the admin token or an operator key) and `ADMIN_CA_FILE`, sends one
+//! request, and prints the answer as JSON (`--output json`, the default) or as a table
+//! (`--output table`); an error answer goes to stderr with a non-zero exit. `admin completions
+//! <shell>` prints shell completions.
 
 use anyhow::{Context, bail};
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 use platform::config::Source;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-pub const USAGE: &str = "usage: admin <command>  (ADMIN_URL, default http://127.0.0.1:8081; ADMIN_TOKEN; ADMIN_CA_FILE for an https:// ADMIN_URL of a private CA)
-  tenants list
-  tenants show <slug>
-  tenants create <slug> [--display-name <name>] [--region <region>]
-  tenants disable <slug>
-  tenants enable <slug>
-  tokens list <slug>
-  tokens issue <slug> [--expires-in-days <n>]
-  tokens revoke <slug> <token id>
-  tokens rotate <slug> <token id> [--expires-in-days <n>]
-  tokens complete-rotation <slug> <token id>
-  tokens cancel-rotation <slug> <token id>
-  settings show <slug>
-  settings set-rate-limit <slug> <requests per second> <burst>
-  settings set-lifecycle <slug> <soft|hard> [--tombstone-days <n>] [--link-by-email <true|false>]
-  settings set-cadence <slug> <minutes>
-  settings reset <slug>
-  portal-sessions list <slug>
-  portal-sessions issue <slug> [--ttl-minutes <n>] [--label <text>]
-  portal-sessions revoke <slug> <session id>
-  mapping show <slug>
-  mapping set <slug> <mapping.json>
-  mapping set-group-permissions <slug> <permissions.json>
-  jobs list <slug>
-  jobs show <slug> <job id>
-  republish <slug>
-  reconcile <slug>
-  set-aside list [--tenant <slug>] [--limit <n>]
-  set-aside retry [<seq>] [--tenant <slug>]
-  set-aside discard <seq>
-  webhooks list
-  webhooks show <webhook id>
-  webhooks create <url> [--tenant <slug>] [--event-types <type,type…>] [--description <text>]
-  webhooks deliveries <webhook id> [--state <pending|delivered|dead>] [--limit <n>]
-  webhooks replay <webhook id> [--since <RFC 3339>] [--state <delivered|dead>]
-  webhooks delete <webhook id>
-  events [--tenant <slug>] [--after <cursor>] [--limit <n>]
-  operator-keys list
-  operator-keys issue <name> <read_only|tenant_admin|full>
-  operator-keys revoke <key id>
-  audit [--operator <name>] [--tenant <slug>] [--before <id>] [--limit <n>]
-  log <slug> [--since <RFC 3339>] [--until <RFC 3339>] [--status <404|4xx|error>] [--resource-id <id>] [--limit <n>]";
+/// The operators' command line over the admin API.
+#[derive(Debug, Parser)]
+#[command(name = "admin", version, about = "The operators' command line over the admin API (ADMIN_URL, ADMIN_TOKEN)")]
+pub struct Cli {
+    /// The admin API.
+    #[arg(long, env = "ADMIN_URL", default_value = "http://127.0.0.1:8081", global = true)]
+    pub url: String,
+    /// The admin token or an operator key.
+    #[arg(long, env = "ADMIN_TOKEN", hide_env_values = true, global = true)]
+    pub token: Option<String>,
+    /// A private CA for an https:// URL (else the built-in roots).
+    #[arg(long, env = "ADMIN_CA_FILE", global = true)]
+    pub ca_file: Option<String>,
+    /// How answers are printed.
+    #[arg(long, value_enum, default_value_t = Output::Json, global = true)]
+    pub output: Output,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    /// The API's JSON, indented.
+    Json,
+    /// The answer's list as a table (one row per item, scalar fields as columns).
+    Table,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Tenants: list, show, create, disable, enable.
+    #[command(subcommand)]
+    Tenants(Tenants),
+    /// A tenant's SCIM tokens.
+    #[command(subcommand)]
+    Tokens(Tokens),
+    /// A tenant's settings.
+    #[command(subcommand)]
+    Settings(Settings),
+    /// Links to the self-serve portal for a tenant's admin.
+    #[command(subcommand)]
+    PortalSessions(PortalSessions),
+    /// A tenant's attribute mapping and group permissions.
+    #[command(subcommand)]
+    Mapping(Mapping),
+    /// A tenant's background re-publishing jobs.
+    #[command(subcommand)]
+    Jobs(Jobs),
+    /// Re-publish a tenant's current state to the directory and consumers.
+    Republish { slug: String },
+    /// Compare a tenant with what the directory holds.
+    Reconcile { slug: String },
+    /// Events the broker refused for good.
+    #[command(subcommand)]
+    SetAside(SetAside),
+    /// Webhook endpoints and their deliveries.
+    #[command(subcommand)]
+    Webhooks(Webhooks),
+    /// The events feed (the retained outbox as CloudEvents).
+    Events {
+        #[arg(long)]
+        tenant: Option<String>,
+        /// The `next_cursor` of the previous page.
+        #[arg(long)]
+        after: Option<String>,
+        #[arg(long)]
+        limit: Option<u32>,
+    },
+    /// Operator identities: named keys with a scope.
+    #[command(subcommand)]
+    OperatorKeys(OperatorKeys),
+    /// The audit log of admin actions, newest first.
+    Audit {
+        #[arg(long)]
+        operator: Option<String>,
+        #[arg(long)]
+        tenant: Option<String>,
+        /// The `next` of the previous page.
+        #[arg(long)]
+        before: Option<i64>,
+        #[arg(long)]
+        limit: Option<u32>,
+    },
+    /// A tenant's provisioning log, newest first.
+    Log(LogArgs),
+    /// Shell completions, to stdout.
+    Completions { shell: clap_complete::Shell },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Tenants {
+    /// Every tenant.
+    List,
+    /// One tenant, with its connection and settings.
+    Show { slug: String },
+    /// A new tenant.
+    Create {
+        slug: String,
+        #[arg(long)]
+        display_name: Option<String>,
+        #[arg(long)]
+        region: Option<String>,
+    },
+    /// Its tokens get 401 until it is enabled.
+    Disable { slug: String },
+    /// Enable a disabled tenant.
+    Enable { slug: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Tokens {
+    /// The tenant's tokens (never a secret).
+    List { slug: String },
+    /// A new token, shown once.
+    Issue {
+        slug: String,
+        #[arg(long)]
+        expires_in_days: Option<u32>,
+    },
+    /// Refused at once, everywhere.
+    Revoke { slug: String, id: String },
+    /// A new token beside the old one; both work until the rotation is completed.
+    Rotate {
+        slug: String,
+        id: String,
+        #[arg(long)]
+        expires_in_days: Option<u32>,
+    },
+    /// Revoke the old token of a rotation.
+    CompleteRotation { slug: String, id: String },
+    /// Revoke the new token of a rotation.
+    CancelRotation { slug: String, id: String },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum DeleteMode {
+    Soft,
+    Hard,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Settings {
+    /// The settings and the effective rate limit.
+    Show { slug: String },
+    /// The tenant's own rate limit.
+    SetRateLimit { slug: String, requests_per_second: u32, burst: u32 },
+    /// Soft or hard deletes, tombstone days, linking by email.
+    SetLifecycle {
+        slug: String,
+        mode: DeleteMode,
+        #[arg(long)]
+        tombstone_days: Option<u32>,
+        #[arg(long)]
+        link_by_email: Option<bool>,
+    },
+    /// How often the tenant's IdP is expected to call (minutes).
+    SetCadence { slug: String, minutes: u32 },
+    /// Back to the deployment's defaults.
+    Reset { slug: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PortalSessions {
+    /// The tenant's portal sessions.
+    List { slug: String },
+    /// A portal link for the tenant’s admin.
+    Issue {
+        slug: String,
+        #[arg(long)]
+        ttl_minutes: Option<u32>,
+        #[arg(long)]
+        label: Option<String>,
+    },
+    /// End a portal session.
+    Revoke { slug: String, id: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Mapping {
+    /// The mapping and group permissions.
+    Show { slug: String },
+    /// Replace the mapping (a JSON file).
+    Set { slug: String, file: String },
+    /// Replace the group permissions (a JSON file).
+    SetGroupPermissions { slug: String, file: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Jobs {
+    /// The re-publishing jobs.
+    List { slug: String },
+    /// One job and its progress.
+    Show { slug: String, id: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SetAside {
+    /// The events set aside.
+    List {
+        #[arg(long)]
+        tenant: Option<String>,
+        #[arg(long)]
+        limit: Option<u32>,
+    },
+    /// One event (by its seq), or all of them (of a tenant).
+    Retry {
+        seq: Option<i64>,
+        #[arg(long, conflicts_with = "seq")]
+        tenant: Option<String>,
+    },
+    /// Drop one set-aside event.
+    Discard { seq: i64 },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Webhooks {
+    /// Every endpoint.
+    List,
+    /// One endpoint and its delivery counts.
+    Show { id: String },
+    /// A new endpoint; its signing secret is shown once.
+    Create {
+        url: String,
+        #[arg(long)]
+        tenant: Option<String>,
+        /// Comma-separated: user.created,group.deleted,…
+        #[arg(long, value_delimiter = ',')]
+        event_types: Option<Vec<String>>,
+        #[arg(long)]
+        description: Option<String>,
+    },
+    /// An endpoint's deliveries.
+    Deliveries {
+        id: String,
+        #[arg(long)]
+        state: Option<String>,
+        #[arg(long)]
+        limit: Option<u32>,
+    },
+    /// Send delivered or dead deliveries again.
+    Replay {
+        id: String,
+        /// RFC 3339.
+        #[arg(long)]
+        since: Option<String>,
+        #[arg(long)]
+        state: Option<String>,
+    },
+    /// Remove an endpoint and its deliveries.
+    Delete { id: String },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+#[value(rename_all = "snake_case")]
+pub enum Scope {
+    ReadOnly,
+    TenantAdmin,
+    Full,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OperatorKeys {
+    /// The keys (never a key).
+    List,
+    /// A new key, shown once.
+    Issue {
+        name: String,
+        #[arg(value_enum)]
+        scope: Scope,
+    },
+    /// Refused at once.
+    Revoke { id: String },
+}
+
+#[derive(Debug, Args)]
+pub struct LogArgs {
+    pub slug: String,
+    /// RFC 3339.
+    #[arg(long)]
+    pub since: Option<String>,
+    /// RFC 3339.
+    #[arg(long)]
+    pub until: Option<String>,
+    /// 404, 4xx, error or success.
+    #[arg(long)]
+    pub status: Option<String>,
+    /// User or Group.
+    #[arg(long)]
+    pub resource_type: Option<String>,
+    #[arg(long)]
+    pub resource_id: Option<String>,
+    #[arg(long)]
+    pub limit: Option<u32>,
+    /// The `next` of the previous page: older entries.
+    #[arg(long)]
+    pub before: Option<String>,
+}
 
 /// One admin API request, as the command line asks for it.
 #[derive(Debug, Clone, PartialEq)]
@@ -58,27 +317,6 @@ pub struct Call {
     /// Below the admin URL, with the query string.
     pub path: String,
     pub body: Option<Value>,
-}
-
-/// Positional arguments and `--name value` options.
-type Arguments<'a> = (Vec<&'a str>, Vec<(&'a str, &'a str)>);
-
-/// Splits `--name value` options from positional arguments; unknown options are errors.
-fn options<'a>(arguments: &'a [String], allowed: &[&str]) -> anyhow::Result<Arguments<'a>> {
-    let mut positional = Vec::new();
-    let mut named = Vec::new();
-    let mut rest = arguments.iter();
-    while let Some(argument) = rest.next() {
-        match argument.strip_prefix("--") {
-            Some(name) if allowed.contains(&name) => {
-                let value = rest.next().with_context(|| format!("--{name} needs a value"))?;
-                named.push((name, value.as_str()));
-            }
-            Some(name) => bail!("unknown option --{name}\n{USAGE}"),
-            None => positional.push(argument.as_str()),
-        }
-    }
-    Ok((positional, named))
 }
 
 fn segment(text: &str) -> String {
@@ -90,290 +328,253 @@ fn segment(text: &str) -> String {
         .collect()
 }
 
-fn expiry(named: &[(&str, &str)]) -> anyhow::Result<Value> {
-    match named.iter().find(|(name, _)| *name == "expires-in-days") {
-        Some((_, days)) => {
-            let days: u32 = days.parse().with_context(|| format!("--expires-in-days {days:?} is not a number"))?;
-            Ok(json!({ "expires_in_days": days }))
+/// `?name=value&…` of the options given.
+fn query(pairs: &[(&str, Option<String>)]) -> String {
+    let parts: Vec<String> =
+        pairs.iter().filter_map(|(name, value)| value.as_ref().map(|v| format!("{name}={}", segment(v)))).collect();
+    if parts.is_empty() { String::new() } else { format!("?{}", parts.join("&")) }
+}
+
+/// A JSON object of the options given.
+fn object(pairs: Vec<(&str, Option<Value>)>) -> Value {
+    Value::Object(pairs.into_iter().filter_map(|(name, value)| Some((name.to_owned(), value?))).collect())
+}
+
+fn read_json(file: &str) -> anyhow::Result<Value> {
+    let text = std::fs::read_to_string(file).with_context(|| format!("reading {file}"))?;
+    serde_json::from_str(&text).with_context(|| format!("{file} is not JSON"))
+}
+
+impl Command {
+    /// The request this command makes (`None`: it makes none, e.g. completions).
+    pub fn call(&self) -> anyhow::Result<Option<Call>> {
+        let call = |method: Method, path: String, body: Option<Value>| Ok(Some(Call { method, path, body }));
+        let tenant = |slug: &str| format!("/admin/v1/tenants/{}", segment(slug));
+        let expiry = |days: &Option<u32>| object(vec![("expires_in_days", days.map(|d| json!(d)))]);
+        match self {
+            Command::Tenants(command) => match command {
+                Tenants::List => call(Method::GET, "/admin/v1/tenants".into(), None),
+                Tenants::Show { slug } => call(Method::GET, tenant(slug), None),
+                Tenants::Create { slug, display_name, region } => {
+                    let body = object(vec![
+                        ("slug", Some(json!(slug))),
+                        ("display_name", display_name.as_ref().map(|n| json!(n))),
+                        ("region", region.as_ref().map(|r| json!(r))),
+                    ]);
+                    call(Method::POST, "/admin/v1/tenants".into(), Some(body))
+                }
+                Tenants::Disable { slug } => call(Method::POST, format!("{}/disable", tenant(slug)), None),
+                Tenants::Enable { slug } => call(Method::POST, format!("{}/enable", tenant(slug)), None),
+            },
+            Command::Tokens(command) => match command {
+                Tokens::List { slug } => call(Method::GET, format!("{}/tokens", tenant(slug)), None),
+                Tokens::Issue { slug, expires_in_days } => {
+                    call(Method::POST, format!("{}/tokens", tenant(slug)), Some(expiry(expires_in_days)))
+                }
+                Tokens::Revoke { slug, id } => {
+                    call(Method::DELETE, format!("{}/tokens/{}", tenant(slug), segment(id)), None)
+                }
+                Tokens::Rotate { slug, id, expires_in_days } => call(
+                    Method::POST,
+                    format!("{}/tokens/{}/rotate", tenant(slug), segment(id)),
+                    Some(expiry(expires_in_days)),
+                ),
+                Tokens::CompleteRotation { slug, id } => {
+                    call(Method::POST, format!("{}/tokens/{}/rotate/complete", tenant(slug), segment(id)), None)
+                }
+                Tokens::CancelRotation { slug, id } => {
+                    call(Method::POST, format!("{}/tokens/{}/rotate/cancel", tenant(slug), segment(id)), None)
+                }
+            },
+            Command::Settings(command) => {
+                let settings = |slug: &str| format!("{}/settings", tenant(slug));
+                match command {
+                    Settings::Show { slug } => call(Method::GET, settings(slug), None),
+                    Settings::Reset { slug } => call(Method::PUT, settings(slug), Some(json!({}))),
+                    Settings::SetCadence { slug, minutes } => {
+                        call(Method::PATCH, settings(slug), Some(json!({"expected_cadence_minutes": minutes})))
+                    }
+                    Settings::SetRateLimit { slug, requests_per_second, burst } => call(
+                        Method::PATCH,
+                        settings(slug),
+                        Some(json!({"rate_limit": {"requests_per_second": requests_per_second, "burst": burst}})),
+                    ),
+                    Settings::SetLifecycle { slug, mode, tombstone_days, link_by_email } => {
+                        let mode = match mode {
+                            DeleteMode::Soft => "soft",
+                            DeleteMode::Hard => "hard",
+                        };
+                        let lifecycle = object(vec![
+                            ("delete", Some(json!(mode))),
+                            ("tombstone_days", tombstone_days.map(|d| json!(d))),
+                            ("link_by_email", link_by_email.map(|b| json!(b))),
+                        ]);
+                        call(Method::PATCH, settings(slug), Some(json!({ "lifecycle": lifecycle })))
+                    }
+                }
+            }
+            Command::PortalSessions(command) => {
+                let sessions = |slug: &str| format!("{}/portal-sessions", tenant(slug));
+                match command {
+                    PortalSessions::List { slug } => call(Method::GET, sessions(slug), None),
+                    PortalSessions::Issue { slug, ttl_minutes, label } => {
+                        let body = object(vec![
+                            ("ttl_minutes", ttl_minutes.map(|m| json!(m))),
+                            ("label", label.as_ref().map(|l| json!(l))),
+                        ]);
+                        call(Method::POST, sessions(slug), Some(body))
+                    }
+                    PortalSessions::Revoke { slug, id } => {
+                        call(Method::DELETE, format!("{}/{}", sessions(slug), segment(id)), None)
+                    }
+                }
+            }
+            Command::Mapping(command) => match command {
+                Mapping::Show { slug } => call(Method::GET, format!("{}/mapping", tenant(slug)), None),
+                Mapping::Set { slug, file } => {
+                    call(Method::PUT, format!("{}/mapping", tenant(slug)), Some(read_json(file)?))
+                }
+                Mapping::SetGroupPermissions { slug, file } => {
+                    call(Method::PUT, format!("{}/group-permissions", tenant(slug)), Some(read_json(file)?))
+                }
+            },
+            Command::Jobs(command) => match command {
+                Jobs::List { slug } => call(Method::GET, format!("{}/jobs", tenant(slug)), None),
+                Jobs::Show { slug, id } => call(Method::GET, format!("{}/jobs/{}", tenant(slug), segment(id)), None),
+            },
+            Command::Republish { slug } => call(Method::POST, format!("{}/republish", tenant(slug)), None),
+            Command::Reconcile { slug } => call(Method::POST, format!("{}/reconcile", tenant(slug)), None),
+            Command::SetAside(command) => {
+                let set_aside = "/admin/v1/outbox/set-aside";
+                match command {
+                    SetAside::List { tenant, limit } => call(
+                        Method::GET,
+                        format!(
+                            "{set_aside}{}",
+                            query(&[("tenant", tenant.clone()), ("limit", limit.map(|l| l.to_string()))])
+                        ),
+                        None,
+                    ),
+                    SetAside::Retry { seq: Some(seq), .. } => {
+                        call(Method::POST, format!("{set_aside}/{seq}/retry"), None)
+                    }
+                    SetAside::Retry { seq: None, tenant } => {
+                        call(Method::POST, format!("{set_aside}/retry{}", query(&[("tenant", tenant.clone())])), None)
+                    }
+                    SetAside::Discard { seq } => call(Method::DELETE, format!("{set_aside}/{seq}"), None),
+                }
+            }
+            Command::Webhooks(command) => {
+                let webhooks = "/admin/v1/webhooks";
+                match command {
+                    Webhooks::List => call(Method::GET, webhooks.into(), None),
+                    Webhooks::Show { id } => call(Method::GET, format!("{webhooks}/{}", segment(id)), None),
+                    Webhooks::Delete { id } => call(Method::DELETE, format!("{webhooks}/{}", segment(id)), None),
+                    Webhooks::Create { url, tenant, event_types, description } => {
+                        let body = object(vec![
+                            ("tenant", tenant.as_ref().map(|t| json!(t))),
+                            ("event_types", event_types.as_ref().map(|t| json!(t))),
+                            ("description", description.as_ref().map(|d| json!(d))),
+                            ("url", Some(json!(url))),
+                        ]);
+                        call(Method::POST, webhooks.into(), Some(body))
+                    }
+                    Webhooks::Deliveries { id, state, limit } => call(
+                        Method::GET,
+                        format!(
+                            "{webhooks}/{}/deliveries{}",
+                            segment(id),
+                            query(&[("state", state.clone()), ("limit", limit.map(|l| l.to_string()))])
+                        ),
+                        None,
+                    ),
+                    Webhooks::Replay { id, since, state } => {
+                        let body = object(vec![
+                            ("since", since.as_ref().map(|s| json!(s))),
+                            ("state", state.as_ref().map(|s| json!(s))),
+                        ]);
+                        call(Method::POST, format!("{webhooks}/{}/replay", segment(id)), Some(body))
+                    }
+                }
+            }
+            Command::Events { tenant, after, limit } => call(
+                Method::GET,
+                format!(
+                    "/admin/v1/events{}",
+                    query(&[
+                        ("tenant", tenant.clone()),
+                        ("after", after.clone()),
+                        ("limit", limit.map(|l| l.to_string()))
+                    ])
+                ),
+                None,
+            ),
+            Command::OperatorKeys(command) => {
+                let keys = "/admin/v1/operator-keys";
+                match command {
+                    OperatorKeys::List => call(Method::GET, keys.into(), None),
+                    OperatorKeys::Issue { name, scope } => {
+                        let scope = match scope {
+                            Scope::ReadOnly => "read_only",
+                            Scope::TenantAdmin => "tenant_admin",
+                            Scope::Full => "full",
+                        };
+                        call(Method::POST, keys.into(), Some(json!({"name": name, "scope": scope})))
+                    }
+                    OperatorKeys::Revoke { id } => call(Method::DELETE, format!("{keys}/{}", segment(id)), None),
+                }
+            }
+            Command::Audit { operator, tenant, before, limit } => call(
+                Method::GET,
+                format!(
+                    "/admin/v1/audit{}",
+                    query(&[
+                        ("operator", operator.clone()),
+                        ("tenant", tenant.clone()),
+                        ("before", before.map(|b| b.to_string())),
+                        ("limit", limit.map(|l| l.to_string())),
+                    ])
+                ),
+                None,
+            ),
+            Command::Log(log) => call(
+                Method::GET,
+                format!(
+                    "{}/provisioning-log{}",
+                    tenant(&log.slug),
+                    query(&[
+                        ("status", log.status.clone()),
+                        ("since", log.since.clone()),
+                        ("until", log.until.clone()),
+                        ("resource_type", log.resource_type.clone()),
+                        ("resource_id", log.resource_id.clone()),
+                        ("limit", log.limit.map(|l| l.to_string())),
+                        ("before", log.before.clone()),
+                    ])
+                ),
+                None,
+            ),
+            Command::Completions { .. } => Ok(None),
         }
-        None => Ok(json!({})),
     }
 }
 
 /// The request for a command line (without the leading `admin`).
 pub fn parse(arguments: &[String]) -> anyhow::Result<Call> {
-    let call = |method: Method, path: String, body: Option<Value>| Ok(Call { method, path, body });
-    let tenants = "/admin/v1/tenants";
-    let words: Vec<&str> = arguments.iter().take(2).map(String::as_str).collect();
-    let rest = arguments.get(2..).unwrap_or_default();
-    // Commands of options only: the query string of a listing.
-    for (command, path, allowed, usage) in [
-        (
-            "events",
-            "/admin/v1/events",
-            &["tenant", "after", "limit"][..],
-            "events [--tenant <slug>] [--after <cursor>] [--limit <n>]",
-        ),
-        (
-            "audit",
-            "/admin/v1/audit",
-            &["operator", "tenant", "before", "limit"][..],
-            "audit [--operator <name>] [--tenant <slug>] [--before <id>] [--limit <n>]",
-        ),
-    ] {
-        if words.first() == Some(&command) {
-            let (positional, named) = options(arguments.get(1..).unwrap_or_default(), allowed)?;
-            if !positional.is_empty() {
-                bail!("{usage}");
-            }
-            let query: Vec<String> = named.iter().map(|(name, value)| format!("{name}={}", segment(value))).collect();
-            let query = if query.is_empty() { String::new() } else { format!("?{}", query.join("&")) };
-            return call(Method::GET, format!("{path}{query}"), None);
-        }
-    }
-    match words.as_slice() {
-        ["tenants", "list"] => call(Method::GET, tenants.to_owned(), None),
-        ["tenants", verb @ ("show" | "disable" | "enable")] => {
-            let (positional, _) = options(rest, &[])?;
-            let [slug] = positional.as_slice() else { bail!("tenants {verb} <slug>") };
-            match *verb {
-                "show" => call(Method::GET, format!("{tenants}/{}", segment(slug)), None),
-                _ => call(Method::POST, format!("{tenants}/{}/{verb}", segment(slug)), None),
-            }
-        }
-        ["tenants", "create"] => {
-            let (positional, named) = options(rest, &["display-name", "region"])?;
-            let [slug] = positional.as_slice() else {
-                bail!("tenants create <slug> [--display-name <name>] [--region <region>]")
-            };
-            let mut body = json!({ "slug": slug });
-            for (name, value) in named {
-                body[name.replace('-', "_")] = json!(value);
-            }
-            call(Method::POST, tenants.to_owned(), Some(body))
-        }
-        ["portal-sessions", verb] => {
-            let (positional, named) = options(rest, &["ttl-minutes", "label"])?;
-            let sessions = |slug: &str| format!("{tenants}/{}/portal-sessions", segment(slug));
-            match (*verb, positional.as_slice()) {
-                ("list", [slug]) => call(Method::GET, sessions(slug), None),
-                ("issue", [slug]) => {
-                    let mut body = json!({});
-                    for (name, value) in named {
-                        body[name.replace('-', "_")] = match name {
-                            "ttl-minutes" => json!(value.parse::<u32>().context("--ttl-minutes is a number")?),
-                            _ => json!(value),
-                        };
-                    }
-                    call(Method::POST, sessions(slug), Some(body))
-                }
-                ("revoke", [slug, id]) => call(Method::DELETE, format!("{}/{}", sessions(slug), segment(id)), None),
-                _ => bail!("{USAGE}"),
-            }
-        }
-        ["tokens", verb] => {
-            let (positional, named) = options(rest, &["expires-in-days"])?;
-            match (*verb, positional.as_slice()) {
-                ("list", [slug]) => call(Method::GET, format!("{tenants}/{}/tokens", segment(slug)), None),
-                ("issue", [slug]) => {
-                    call(Method::POST, format!("{tenants}/{}/tokens", segment(slug)), Some(expiry(&named)?))
-                }
-                ("revoke", [slug, id]) => {
-                    call(Method::DELETE, format!("{tenants}/{}/tokens/{}", segment(slug), segment(id)), None)
-                }
-                ("rotate", [slug, id]) => call(
-                    Method::POST,
-                    format!("{tenants}/{}/tokens/{}/rotate", segment(slug), segment(id)),
-                    Some(expiry(&named)?),
-                ),
-                ("complete-rotation" | "cancel-rotation", [slug, id]) => {
-                    let end = if *verb == "complete-rotation" { "complete" } else { "cancel" };
-                    call(Method::POST, format!("{tenants}/{}/tokens/{}/rotate/{end}", segment(slug), segment(id)), None)
-                }
-                _ => bail!("{USAGE}"),
-            }
-        }
-        ["settings", "set-lifecycle"] => {
-            let (positional, named) = options(rest, &["tombstone-days", "link-by-email"])?;
-            let [slug, mode @ ("soft" | "hard")] = positional.as_slice() else {
-                bail!("settings set-lifecycle <slug> <soft|hard> [--tombstone-days <n>] [--link-by-email <true|false>]")
-            };
-            let mut lifecycle = json!({ "delete": mode });
-            for (name, value) in named {
-                lifecycle[name.replace('-', "_")] = match name {
-                    "tombstone-days" => {
-                        json!(value.parse::<u32>().with_context(|| format!("--{name} {value:?} is not a number"))?)
-                    }
-                    _ => json!(
-                        value.parse::<bool>().with_context(|| format!("--{name} {value:?} is not true or false"))?
-                    ),
-                };
-            }
-            call(
-                Method::PATCH,
-                format!("{tenants}/{}/settings", segment(slug)),
-                Some(json!({ "lifecycle": lifecycle })),
-            )
-        }
-        ["settings", verb] => {
-            let (positional, _) = options(rest, &[])?;
-            match (*verb, positional.as_slice()) {
-                ("show", [slug]) => call(Method::GET, format!("{tenants}/{}/settings", segment(slug)), None),
-                ("reset", [slug]) => {
-                    call(Method::PUT, format!("{tenants}/{}/settings", segment(slug)), Some(json!({})))
-                }
-                ("set-cadence", [slug, minutes]) => {
-                    let minutes: u32 = minutes.parse().context("the cadence is a number of minutes")?;
-                    call(
-                        Method::PATCH,
-                        format!("{tenants}/{}/settings", segment(slug)),
-                        Some(json!({"expected_cadence_minutes": minutes})),
-                    )
-                }
-                ("set-rate-limit", [slug, per_second, burst]) => {
-                    let number = |what: &str, text: &str| -> anyhow::Result<u64> {
-                        text.parse().with_context(|| format!("{what} {text:?} is not a number"))
-                    };
-                    let body = json!({ "rate_limit": {
-                        "requests_per_second": number("requests per second", per_second)?,
-                        "burst": number("burst", burst)?,
-                    }});
-                    call(Method::PATCH, format!("{tenants}/{}/settings", segment(slug)), Some(body))
-                }
-                _ => bail!("{USAGE}"),
-            }
-        }
-        ["mapping", verb] => {
-            let (positional, _) = options(rest, &[])?;
-            let read = |file: &str| -> anyhow::Result<Value> {
-                let text = std::fs::read_to_string(file).with_context(|| format!("reading {file}"))?;
-                serde_json::from_str(&text).with_context(|| format!("{file} is not JSON"))
-            };
-            match (*verb, positional.as_slice()) {
-                ("show", [slug]) => call(Method::GET, format!("{tenants}/{}/mapping", segment(slug)), None),
-                ("set", [slug, file]) => {
-                    call(Method::PUT, format!("{tenants}/{}/mapping", segment(slug)), Some(read(file)?))
-                }
-                ("set-group-permissions", [slug, file]) => {
-                    call(Method::PUT, format!("{tenants}/{}/group-permissions", segment(slug)), Some(read(file)?))
-                }
-                _ => bail!("{USAGE}"),
-            }
-        }
-        ["jobs", verb] => {
-            let (positional, _) = options(rest, &[])?;
-            match (*verb, positional.as_slice()) {
-                ("list", [slug]) => call(Method::GET, format!("{tenants}/{}/jobs", segment(slug)), None),
-                ("show", [slug, id]) => {
-                    call(Method::GET, format!("{tenants}/{}/jobs/{}", segment(slug), segment(id)), None)
-                }
-                _ => bail!("{USAGE}"),
-            }
-        }
-        ["republish" | "reconcile", slug] => {
-            let (positional, _) = options(rest, &[])?;
-            if !positional.is_empty() {
-                bail!("{USAGE}");
-            }
-            call(Method::POST, format!("{tenants}/{}/{}", segment(slug), words[0]), None)
-        }
-        ["set-aside", verb] => {
-            let set_aside = "/admin/v1/outbox/set-aside";
-            let (positional, named) = options(rest, &["tenant", "limit"])?;
-            let query: Vec<String> = named.iter().map(|(name, value)| format!("{name}={}", segment(value))).collect();
-            let query = if query.is_empty() { String::new() } else { format!("?{}", query.join("&")) };
-            match (*verb, positional.as_slice()) {
-                ("list", []) => call(Method::GET, format!("{set_aside}{query}"), None),
-                ("retry", []) => call(Method::POST, format!("{set_aside}/retry{query}"), None),
-                ("retry", [seq]) if named.is_empty() => {
-                    call(Method::POST, format!("{set_aside}/{}/retry", segment(seq)), None)
-                }
-                ("discard", [seq]) if named.is_empty() => {
-                    call(Method::DELETE, format!("{set_aside}/{}", segment(seq)), None)
-                }
-                _ => bail!("{USAGE}"),
-            }
-        }
-        ["webhooks", verb] => {
-            let webhooks = "/admin/v1/webhooks";
-            let (positional, named) =
-                options(rest, &["tenant", "event-types", "description", "state", "limit", "since"])?;
-            let query = |allowed: &[&str]| -> anyhow::Result<String> {
-                let mut parts = Vec::new();
-                for (name, value) in &named {
-                    if !allowed.contains(name) {
-                        bail!("--{name} does not apply to webhooks {verb}");
-                    }
-                    parts.push(format!("{name}={}", segment(value)));
-                }
-                Ok(if parts.is_empty() { String::new() } else { format!("?{}", parts.join("&")) })
-            };
-            let body = |allowed: &[&str]| -> anyhow::Result<Value> {
-                let mut body = json!({});
-                for (name, value) in &named {
-                    if !allowed.contains(name) {
-                        bail!("--{name} does not apply to webhooks {verb}");
-                    }
-                    body[name.replace('-', "_")] = match *name {
-                        "event-types" => json!(value.split(',').map(str::trim).collect::<Vec<_>>()),
-                        _ => json!(value),
-                    };
-                }
-                Ok(body)
-            };
-            match (*verb, positional.as_slice()) {
-                ("list", []) if named.is_empty() => call(Method::GET, webhooks.to_owned(), None),
-                ("show", [id]) if named.is_empty() => call(Method::GET, format!("{webhooks}/{}", segment(id)), None),
-                ("delete", [id]) if named.is_empty() => {
-                    call(Method::DELETE, format!("{webhooks}/{}", segment(id)), None)
-                }
-                ("create", [url]) => {
-                    let mut body = body(&["tenant", "event-types", "description"])?;
-                    body["url"] = json!(url);
-                    call(Method::POST, webhooks.to_owned(), Some(body))
-                }
-                ("deliveries", [id]) => call(
-                    Method::GET,
-                    format!("{webhooks}/{}/deliveries{}", segment(id), query(&["state", "limit"])?),
-                    None,
-                ),
-                ("replay", [id]) => {
-                    call(Method::POST, format!("{webhooks}/{}/replay", segment(id)), Some(body(&["since", "state"])?))
-                }
-                _ => bail!("{USAGE}"),
-            }
-        }
-        ["operator-keys", verb] => {
-            let (positional, _) = options(rest, &[])?;
-            let keys = "/admin/v1/operator-keys";
-            match (*verb, positional.as_slice()) {
-                ("list", []) => call(Method::GET, keys.to_owned(), None),
-                ("issue", [name, scope]) => {
-                    call(Method::POST, keys.to_owned(), Some(json!({"name": name, "scope": scope})))
-                }
-                ("revoke", [id]) => call(Method::DELETE, format!("{keys}/{}", segment(id)), None),
-                _ => bail!("{USAGE}"),
-            }
-        }
-        ["log", slug] => {
-            let (positional, named) = options(rest, &["since", "until", "status", "resource-id", "limit"])?;
-            if !positional.is_empty() {
-                bail!("{USAGE}");
-            }
-            let query: Vec<String> =
-                named.iter().map(|(name, value)| format!("{}={}", name.replace('-', "_"), segment(value))).collect();
-            let query = if query.is_empty() { String::new() } else { format!("?{}", query.join("&")) };
-            call(Method::GET, format!("{tenants}/{}/provisioning-log{query}", segment(slug)), None)
-        }
-        ["log"] => bail!("log <slug> [options]"),
-        _ => bail!("{USAGE}"),
-    }
+    let cli = Cli::try_parse_from(std::iter::once("admin".to_owned()).chain(arguments.iter().cloned()))?;
+    cli.command.call()?.context("this command sends no request")
 }
 
-/// Runs a command line and exits: 0 on success, 1 with the error on stderr (no backtrace: the
-/// operator needs the API's answer, not the CLI's stack).
+/// Runs a command line and exits: 0 on success (and for `--help`), 1 with the error on stderr
+/// (no backtrace: the operator needs the API's answer, not the CLI's stack), 2 for a command
+/// line clap refuses.
 pub async fn main(arguments: &[String], source: &impl Source) -> ! {
-    match run(arguments, source).await {
+    let _ = source;
+    let cli = match Cli::try_parse_from(std::iter::once("admin".to_owned()).chain(arguments.iter().cloned())) {
+        Ok(cli) => cli,
+        Err(error) => error.exit(),
+    };
+    match run(cli).await {
         Ok(()) => std::process::exit(0),
         Err(error) => {
             eprintln!("{error:#}");
@@ -382,16 +583,66 @@ pub async fn main(arguments: &[String], source: &impl Source) -> ! {
     }
 }
 
-/// Runs a command line against the admin API; prints the answer.
-pub async fn run(arguments: &[String], source: &impl Source) -> anyhow::Result<()> {
-    let call = parse(arguments)?;
-    let base = source.get("ADMIN_URL").filter(|u| !u.trim().is_empty());
-    let base = base.unwrap_or_else(|| "http://127.0.0.1:8081".to_owned());
-    let token = source.get("ADMIN_TOKEN").filter(|t| !t.trim().is_empty()).context("ADMIN_TOKEN must be set")?;
+/// A cell of the table: a scalar as text, anything else as compact JSON.
+fn cell(value: &Value) -> String {
+    match value {
+        Value::Null => String::new(),
+        Value::String(text) => text.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// The answer as a table: its (first) list of objects, one row each, the fields of the first
+/// as columns; an answer without such a list is printed as JSON.
+pub fn table(answer: &Value) -> Option<String> {
+    let rows = match answer {
+        Value::Array(rows) => rows,
+        Value::Object(fields) => {
+            fields.values().find_map(|v| v.as_array().filter(|a| a.iter().all(Value::is_object)))?
+        }
+        _ => return None,
+    };
+    let columns: Vec<String> = rows.first()?.as_object()?.keys().cloned().collect();
+    let cells: Vec<Vec<String>> =
+        rows.iter().map(|row| columns.iter().map(|c| cell(&row[c]).replace('\n', " ")).collect()).collect();
+    let widths: Vec<usize> = columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| cells.iter().map(|r| r[i].chars().count()).chain([c.len()]).max().unwrap_or(0).min(60))
+        .collect();
+    let line = |values: Vec<String>| {
+        values
+            .iter()
+            .zip(&widths)
+            .map(|(v, w)| {
+                let v: String = v.chars().take(*w).collect();
+                format!("{v:<w$}")
+            })
+            .collect::<Vec<_>>()
+            .join("  ")
+            .trim_end()
+            .to_owned()
+    };
+    let mut out = vec![line(columns.iter().map(|c| c.to_uppercase()).collect())];
+    out.extend(cells.into_iter().map(line));
+    Some(out.join("\n"))
+}
+
+/// Runs a parsed command line against the admin API; prints the answer.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    if let Command::Completions { shell } = cli.command {
+        let mut script = Vec::new();
+        clap_complete::generate(shell, &mut Cli::command(), "admin", &mut script);
+        // A closed stdout (`| head`) is not an error worth more than the exit status.
+        return std::io::Write::write_all(&mut std::io::stdout(), &script).context("writing the completions");
+    }
+    let call = cli.command.call()?.context("this command sends no request")?;
+    let base = cli.url.trim().to_owned();
+    let token = cli.token.filter(|t| !t.trim().is_empty()).context("ADMIN_TOKEN (or --token) must be set")?;
     let url = format!("{}{}", base.trim_end_matches('/'), call.path);
     let mut client = reqwest::Client::builder();
     // An https:// ADMIN_URL is checked against the built-in roots, or this private CA.
-    if let Some(path) = source.get("ADMIN_CA_FILE").filter(|p| !p.trim().is_empty()) {
+    if let Some(path) = cli.ca_file.filter(|p| !p.trim().is_empty()) {
         let pem = std::fs::read(path.trim()).with_context(|| format!("ADMIN_CA_FILE={path:?} cannot be read"))?;
         let ca = reqwest::Certificate::from_pem(&pem)
             .with_context(|| format!("ADMIN_CA_FILE={path:?} is not a PEM certificate"))?;
@@ -405,13 +656,19 @@ pub async fn run(arguments: &[String], source: &impl Source) -> anyhow::Result<(
     let response = request.send().await.with_context(|| format!("cannot reach the admin API at {base}"))?;
     let status = response.status();
     let text = response.text().await.context("reading the admin API's answer")?;
-    let shown = serde_json::from_str::<Value>(&text)
-        .ok()
-        .and_then(|json| serde_json::to_string_pretty(&json).ok())
-        .unwrap_or(text);
+    let json = serde_json::from_str::<Value>(&text).ok();
+    let shown = match (&json, cli.output) {
+        (Some(json), Output::Table) if status.is_success() => {
+            table(json).or_else(|| serde_json::to_string_pretty(json).ok())
+        }
+        (Some(json), _) => serde_json::to_string_pretty(json).ok(),
+        (None, _) => None,
+    }
+    .unwrap_or(text);
     if status.is_success() {
         if !shown.is_empty() {
-            println!("{shown}");
+            // A closed stdout (`| head`) ends the output, not in a panic.
+            let _ = std::io::Write::write_all(&mut std::io::stdout(), format!("{shown}\n").as_bytes());
         }
         Ok(())
     } else {
@@ -516,6 +773,28 @@ mod tests {
         let cadence = parse(&words("settings set-cadence acme 1440")).unwrap();
         assert_eq!(cadence.method, Method::PATCH, "the other settings are kept");
         assert_eq!(cadence.body, Some(json!({"expected_cadence_minutes": 1440})));
+    }
+
+    #[test]
+    fn every_command_has_help_and_lists_become_tables() {
+        Cli::command().debug_assert();
+        let help = Cli::try_parse_from(["admin", "tokens", "rotate", "--help"]).unwrap_err();
+        assert_eq!(help.kind(), clap::error::ErrorKind::DisplayHelp);
+        assert!(help.to_string().contains("--expires-in-days"), "{help}");
+        let paged = parse(&words("log acme --before 0193 --limit 50")).unwrap();
+        assert_eq!(paged.path, "/admin/v1/tenants/acme/provisioning-log?limit=50&before=0193");
+        let audit = parse(&words("audit --operator alice --before 42")).unwrap();
+        assert_eq!(audit.path, "/admin/v1/audit?operator=alice&before=42");
+        let issued = parse(&words("operator-keys issue alice tenant_admin")).unwrap();
+        assert_eq!(issued.body, Some(json!({"name": "alice", "scope": "tenant_admin"})));
+        let shown =
+            table(&json!({"tenants": [{"slug": "acme", "disabled": false}, {"slug": "globex", "disabled": true}]}))
+                .unwrap();
+        assert_eq!(shown, "SLUG    DISABLED\nacme    false\nglobex  true");
+        assert_eq!(table(&json!({"slug": "acme"})), None, "one object stays JSON");
+        let mut completions = Vec::new();
+        clap_complete::generate(clap_complete::Shell::Bash, &mut Cli::command(), "admin", &mut completions);
+        assert!(String::from_utf8_lossy(&completions).contains("operator-keys"));
     }
 
     #[test]

@@ -133,4 +133,14 @@ async fn operators_are_scoped_and_audited(admin: &Admin, tenant: &str, program: 
     let printed: Value = serde_json::from_slice(&output.stdout).expect("JSON");
     assert!(printed["entries"].as_array().unwrap().iter().all(|e| e["operator"] == "ops"), "{printed}");
     assert!(!printed["entries"].as_array().unwrap().is_empty());
+    let table = std::process::Command::new(binary(program))
+        .args(["admin", "--output", "table", "tenants", "list"])
+        .env("ADMIN_URL", &admin.url)
+        .env("ADMIN_TOKEN", ops)
+        .output()
+        .expect("the admin CLI");
+    let text = String::from_utf8_lossy(&table.stdout);
+    assert!(table.status.success() && text.starts_with("SLUG") && text.contains(tenant), "{table:?}");
+    let help = std::process::Command::new(binary(program)).args(["admin", "audit", "--help"]).output().unwrap();
+    assert!(help.status.success() && String::from_utf8_lossy(&help.stdout).contains("--before"), "{help:?}");
 }
