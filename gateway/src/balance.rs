@@ -58,20 +58,28 @@ pub fn channel(
     interval: Duration,
 ) -> anyhow::Result<Channel> {
     let runtime = tokio::runtime::Handle::try_current().context("balancing needs the Tokio runtime")?;
+    // The settings are checked now, not at the first tick: TLS files for an http:// URL, say.
+    for target in &targets {
+        endpoint_of(target, SocketAddr::from(([127, 0, 0, 1], target.port)))?;
+    }
     let (channel, changes) = Channel::balance_channel::<SocketAddr>(64);
     runtime.spawn(async move {
         let mut serving: BTreeSet<SocketAddr> = BTreeSet::new();
+        // Each target's addresses as last resolved: a failed lookup (a DNS blip) keeps them.
+        let mut resolved: Vec<Vec<SocketAddr>> = vec![Vec::new(); targets.len()];
         let mut ticker = tokio::time::interval(interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             ticker.tick().await;
             let mut found: BTreeMap<SocketAddr, Endpoint> = BTreeMap::new();
-            for target in &targets {
-                let Ok(addresses) = tokio::net::lookup_host((target.host.as_str(), target.port)).await else {
-                    tracing::warn!(host = %target.host, "provisioning-core's address does not resolve");
-                    continue;
-                };
-                for address in addresses {
+            for (target, known) in targets.iter().zip(resolved.iter_mut()) {
+                match tokio::net::lookup_host((target.host.as_str(), target.port)).await {
+                    Ok(addresses) => *known = addresses.collect(),
+                    Err(error) => {
+                        tracing::warn!(host = %target.host, error = %error, "provisioning-core's address does not resolve; keeping the last ones");
+                    }
+                }
+                for address in known.iter().copied() {
                     match endpoint_of(target, address) {
                         Ok(endpoint) => {
                             found.insert(address, endpoint);
@@ -84,11 +92,18 @@ pub fn channel(
             for (address, endpoint) in &found {
                 if is_serving(endpoint.clone(), interval).await {
                     now_serving.insert(*address);
-                    if !serving.contains(address) {
-                        tracing::info!(%address, "a provisioning-core replica joins the balanced set");
-                        if changes.send(Change::Insert(*address, endpoint.clone())).await.is_err() {
-                            return;
-                        }
+                }
+            }
+            // None serving (every core down or draining at once): keep them all in the set, so that
+            // requests fail at once with 503 instead of waiting for a replica that may not come.
+            if now_serving.is_empty() {
+                now_serving = found.keys().copied().collect();
+            }
+            for (address, endpoint) in &found {
+                if now_serving.contains(address) && !serving.contains(address) {
+                    tracing::info!(%address, "a provisioning-core replica joins the balanced set");
+                    if changes.send(Change::Insert(*address, endpoint.clone())).await.is_err() {
+                        return;
                     }
                 }
             }

@@ -174,17 +174,11 @@ impl Core {
     /// Serves until `shutdown` resolves; then the relay finishes its batch and stops.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let shutdown = shutdown.shared();
-        let relay = self.relay.map(|relay| tokio::spawn(relay.run(shutdown.clone())));
-        let log_writer = tokio::spawn(self.log_writer.run(shutdown.clone()));
-        let admin = tokio::spawn(self.admin.run(shutdown.clone()));
-        let purge = tokio::spawn(self.purge.run(shutdown.clone()));
-        let republisher = tokio::spawn(self.republisher.run(shutdown.clone()));
-        let webhooks = tokio::spawn(self.webhooks.run(shutdown.clone()));
         let (health, health_service) = tonic_health::server::health_reporter();
         health.set_serving::<ProvisioningServer<ProvisioningService>>().await;
-        tracing::info!(address = %self.address, tls = self.tls.is_some(), "provisioning-core serving gRPC");
-        // Asked to stop: NOT_SERVING first, for the drain, while requests are still served.
-        let grpc_stop = {
+        // Asked to stop: NOT_SERVING first, for the drain, while requests are still served (and
+        // logged, published, their webhooks sent); then everything stops.
+        let drained = {
             let (shutdown, health, drain) = (shutdown.clone(), health.clone(), self.drain);
             async move {
                 shutdown.await;
@@ -195,7 +189,15 @@ impl Core {
                     tokio::time::sleep(drain).await;
                 }
             }
-        };
+        }
+        .shared();
+        let relay = self.relay.map(|relay| tokio::spawn(relay.run(drained.clone())));
+        let log_writer = tokio::spawn(self.log_writer.run(drained.clone()));
+        let admin = tokio::spawn(self.admin.run(drained.clone()));
+        let purge = tokio::spawn(self.purge.run(drained.clone()));
+        let republisher = tokio::spawn(self.republisher.run(drained.clone()));
+        let webhooks = tokio::spawn(self.webhooks.run(drained.clone()));
+        tracing::info!(address = %self.address, tls = self.tls.is_some(), "provisioning-core serving gRPC");
         let served = platform::tls::server_builder(self.tls.as_ref())?
             .trace_fn(|request| platform::telemetry::rpc_span("provisioning-core", request))
             .add_service(health_service)
@@ -206,7 +208,7 @@ impl Core {
             )
             .serve_with_incoming_shutdown(
                 tonic::transport::server::TcpIncoming::from(self.listener).with_nodelay(Some(true)),
-                grpc_stop,
+                drained,
             )
             .await
             .context("gRPC server failed");

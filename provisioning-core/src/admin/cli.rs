@@ -234,6 +234,8 @@ pub enum Webhooks {
     Show { id: String },
     /// A new endpoint; its signing secret is shown once.
     Create {
+        /// The endpoint's URL (its own id: the global `--url` is the admin API's).
+        #[arg(id = "endpoint_url", value_name = "URL")]
         url: String,
         #[arg(long)]
         tenant: Option<String>,
@@ -473,7 +475,10 @@ impl Command {
                     Webhooks::Create { url, tenant, event_types, description } => {
                         let body = object(vec![
                             ("tenant", tenant.as_ref().map(|t| json!(t))),
-                            ("event_types", event_types.as_ref().map(|t| json!(t))),
+                            (
+                                "event_types",
+                                event_types.as_ref().map(|t| json!(t.iter().map(|t| t.trim()).collect::<Vec<_>>())),
+                            ),
                             ("description", description.as_ref().map(|d| json!(d))),
                             ("url", Some(json!(url))),
                         ]);
@@ -773,6 +778,28 @@ mod tests {
         let cadence = parse(&words("settings set-cadence acme 1440")).unwrap();
         assert_eq!(cadence.method, Method::PATCH, "the other settings are kept");
         assert_eq!(cadence.body, Some(json!({"expected_cadence_minutes": 1440})));
+    }
+
+    /// A positional named like a global option must not take its place: the webhook's URL is
+    /// not where the admin credential goes.
+    #[test]
+    fn a_webhook_url_is_not_the_admin_url() {
+        let cli = Cli::try_parse_from([
+            "admin",
+            "--url",
+            "http://admin.internal:8081",
+            "webhooks",
+            "create",
+            "https://hooks.example.com/x",
+            "--event-types",
+            "user.created, group.deleted",
+        ])
+        .unwrap();
+        assert_eq!(cli.url, "http://admin.internal:8081");
+        let call = cli.command.call().unwrap().unwrap();
+        assert_eq!(call.body.unwrap()["url"], "https://hooks.example.com/x");
+        let default = Cli::try_parse_from(["admin", "webhooks", "create", "https://hooks.example.com/x"]).unwrap();
+        assert_ne!(default.url, "https://hooks.example.com/x");
     }
 
     #[test]

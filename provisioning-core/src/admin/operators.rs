@@ -59,7 +59,7 @@ async fn identify(admin: &web::Data<Admin>, request: &HttpRequest) -> Result<Ide
         return Ok(Identity { name: ADMIN_TOKEN_NAME.to_owned(), key_id: None, scope: Scope::Full });
     }
     let hash = hex::encode(digest);
-    let found = admin.store(move |store| store.write(|conn| operators::authenticate(conn, &hash))).await?;
+    let found = admin.store(move |store| operators::authenticate(store, &hash)).await?;
     match found {
         Some(key) => Ok(Identity { scope: key.scope(), name: key.name, key_id: Some(key.id) }),
         None => Err(AdminError::new(
@@ -76,7 +76,10 @@ pub(super) async fn authorize(request: HttpRequest) -> Result<Identity, AdminErr
         request.app_data::<web::Data<Admin>>().cloned().ok_or_else(|| AdminError::new(500, "admin state missing"))?;
     let identity = identify(&admin, &request).await?;
     request.extensions_mut().insert(identity.clone());
-    let needed = required_scope(request.method(), request.path());
+    // The route's own pattern (as routed, after percent-decoding): a path spelt otherwise, as
+    // `/admin/v1/%6Fperator-keys`, needs the scope of the route it reaches.
+    let route = request.match_pattern().unwrap_or_else(|| percent_decode(request.path()));
+    let needed = required_scope(request.method(), &route);
     if identity.scope < needed {
         return Err(AdminError::new(
             403,
@@ -85,7 +88,7 @@ pub(super) async fn authorize(request: HttpRequest) -> Result<Identity, AdminErr
                 identity.name,
                 identity.scope.as_str(),
                 request.method(),
-                request.path(),
+                route,
                 needed.as_str()
             ),
         ));
@@ -96,8 +99,7 @@ pub(super) async fn authorize(request: HttpRequest) -> Result<Identity, AdminErr
 /// The tenant a path is about (`/admin/v1/tenants/<slug>/…`).
 fn tenant_of(path: &str) -> Option<String> {
     let rest = path.strip_prefix("/admin/v1/tenants/")?;
-    let slug = rest.split('/').next().filter(|s| !s.is_empty())?;
-    Some(percent_decode(slug))
+    rest.split('/').next().filter(|s| !s.is_empty()).map(str::to_owned)
 }
 
 fn percent_decode(text: &str) -> String {
@@ -125,7 +127,8 @@ pub(super) async fn audit(
     request: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let mutating = !matches!(*request.method(), Method::GET | Method::HEAD) && request.path().starts_with("/admin/v1/");
+    // Every method that may change something, whatever the path says (it is routed decoded).
+    let mutating = !matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS);
     let admin = request.app_data::<web::Data<Admin>>().cloned();
     let (method, path) = (request.method().to_string(), request.path().to_owned());
     let response = next.call(request).await?;
@@ -138,7 +141,7 @@ pub(super) async fn audit(
                     Some(identity) => (identity.name.as_str(), identity.key_id.as_deref()),
                     None => ("(unauthenticated)", None),
                 };
-                let tenant = tenant_of(&path);
+                let tenant = tenant_of(&percent_decode(&path));
                 store.write(|conn| {
                     operators::record(
                         conn,
@@ -275,7 +278,8 @@ mod tests {
         assert_eq!(required_scope(&Method::POST, "/admin/v1/webhooks"), Scope::Full);
         assert_eq!(required_scope(&Method::GET, "/admin/v1/operator-keys"), Scope::Full);
         assert!(Scope::ReadOnly < Scope::TenantAdmin && Scope::TenantAdmin < Scope::Full);
-        assert_eq!(tenant_of("/admin/v1/tenants/ac%20me/tokens"), Some("ac me".to_owned()));
+        assert_eq!(tenant_of(&percent_decode("/admin/v1/tenants/ac%20me/tokens")), Some("ac me".to_owned()));
+        assert_eq!(percent_decode("/admin/v1/%6Fperator-keys"), "/admin/v1/operator-keys");
         assert_eq!(tenant_of("/admin/v1/tenants"), None);
         assert_eq!(tenant_of("/admin/v1/webhooks/x"), None);
     }

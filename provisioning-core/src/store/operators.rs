@@ -112,20 +112,26 @@ pub fn revoke(conn: &mut DbConnection, id: &str) -> Result<OperatorKey, CoreErro
     find(conn, id)
 }
 
-/// The live key with this hash, marked used (at most once a minute, to spare writes).
-pub fn authenticate(conn: &mut DbConnection, key_sha256: &str) -> Result<Option<OperatorKey>, CoreError> {
-    let found: Option<OperatorKey> = operator_keys::table
-        .filter(operator_keys::key_sha256.eq(key_sha256))
-        .filter(operator_keys::revoked_at.is_null())
-        .select(OperatorKey::as_select())
-        .first(conn)
-        .optional()?;
+/// The live key with this hash, marked used (at most once a minute, to spare writes). A read
+/// first: an unknown credential costs no write.
+pub fn authenticate(store: &crate::store::Store, key_sha256: &str) -> Result<Option<OperatorKey>, CoreError> {
+    let found: Option<OperatorKey> = store.read(|conn| {
+        Ok(operator_keys::table
+            .filter(operator_keys::key_sha256.eq(key_sha256))
+            .filter(operator_keys::revoked_at.is_null())
+            .select(OperatorKey::as_select())
+            .first(conn)
+            .optional()?)
+    })?;
     if let Some(key) = &found {
         let now = now_micros();
         if key.last_used_at.is_none_or(|at| now - at > 60_000_000) {
-            diesel::update(operator_keys::table.find(&key.id))
-                .set(operator_keys::last_used_at.eq(now))
-                .execute(conn)?;
+            store.write(|conn| {
+                diesel::update(operator_keys::table.find(&key.id))
+                    .set(operator_keys::last_used_at.eq(now))
+                    .execute(conn)?;
+                Ok(())
+            })?;
         }
     }
     Ok(found)
