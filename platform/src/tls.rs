@@ -122,6 +122,18 @@ impl ClientTls {
         })
     }
 
+    /// The private CA (else the built-in roots) and the client certificate, when set.
+    fn config(&self) -> ClientTlsConfig {
+        let tls = match &self.ca {
+            Some(ca) => ClientTlsConfig::new().ca_certificate(Certificate::from_pem(ca)),
+            None => ClientTlsConfig::new().with_webpki_roots(),
+        };
+        match &self.identity {
+            Some(identity) => tls.identity(identity.identity()),
+            None => tls,
+        }
+    }
+
     /// An endpoint of one address of `host` (a replica behind a headless Service): TLS when
     /// `scheme` is `https`, the certificate checked against `host`.
     pub fn endpoint_at(
@@ -135,14 +147,7 @@ impl ClientTls {
         if scheme != "https" {
             return Ok(endpoint);
         }
-        let mut tls = match &self.ca {
-            Some(ca) => ClientTlsConfig::new().ca_certificate(Certificate::from_pem(ca)),
-            None => ClientTlsConfig::new().with_webpki_roots(),
-        };
-        if let Some(identity) = &self.identity {
-            tls = tls.identity(identity.identity());
-        }
-        endpoint.tls_config(tls.domain_name(host)).with_context(|| format!("TLS for {setting} at {address}"))
+        endpoint.tls_config(self.config().domain_name(host)).with_context(|| format!("TLS for {setting} at {address}"))
     }
 
     /// An endpoint of `url` (named by `setting` in errors): TLS when it is `https://`.
@@ -155,14 +160,7 @@ impl ClientTls {
             }
             return Ok(endpoint);
         }
-        let mut tls = match &self.ca {
-            Some(ca) => ClientTlsConfig::new().ca_certificate(Certificate::from_pem(ca)),
-            None => ClientTlsConfig::new().with_webpki_roots(),
-        };
-        if let Some(identity) = &self.identity {
-            tls = tls.identity(identity.identity());
-        }
-        endpoint.tls_config(tls).with_context(|| format!("TLS for {setting}={url:?}"))
+        endpoint.tls_config(self.config()).with_context(|| format!("TLS for {setting}={url:?}"))
     }
 }
 
