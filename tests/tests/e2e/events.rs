@@ -15,6 +15,19 @@ use serde_json::json;
 
 use crate::support::{Cluster, ClusterOptions, eventually, required_env};
 
+/// A consumer of `topic` from its beginning, in a group of its own.
+fn reader(topic: &str) -> StreamConsumer {
+    let consumer: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", required_env("KAFKA_BOOTSTRAP_SERVERS"))
+        .set("group.id", format!("reader-{}", uuid::Uuid::new_v4().simple()))
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .create()
+        .unwrap();
+    consumer.subscribe(&[topic]).unwrap();
+    consumer
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_change_is_a_cloudevent_keyed_by_tenant_and_resource() {
     let cluster = Cluster::start().await;
@@ -30,14 +43,7 @@ async fn every_change_is_a_cloudevent_keyed_by_tenant_and_resource() {
     assert_eq!(client.set_active(&id, false).await, StatusCode::OK);
     assert_eq!(client.scim(Method::DELETE, &format!("/Users/{id}"), None).await.0, StatusCode::NO_CONTENT);
 
-    let consumer: StreamConsumer = ClientConfig::new()
-        .set("bootstrap.servers", required_env("KAFKA_BOOTSTRAP_SERVERS"))
-        .set("group.id", format!("reader-{}", uuid::Uuid::new_v4().simple()))
-        .set("auto.offset.reset", "earliest")
-        .set("enable.auto.commit", "false")
-        .create()
-        .unwrap();
-    consumer.subscribe(&[cluster.topic.as_str()]).unwrap();
+    let consumer = reader(&cluster.topic);
 
     let mut seen = Vec::new();
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
@@ -149,14 +155,7 @@ async fn json_events_on_kafka_reach_the_directory_and_a_python_consumer() {
     assert_eq!(status, StatusCode::OK, "{feed}");
     let feed: Vec<serde_json::Value> = feed["events"].as_array().unwrap().clone();
     assert_eq!(feed.len(), 3, "{feed:?}");
-    let consumer: StreamConsumer = ClientConfig::new()
-        .set("bootstrap.servers", required_env("KAFKA_BOOTSTRAP_SERVERS"))
-        .set("group.id", format!("reader-{}", uuid::Uuid::new_v4().simple()))
-        .set("auto.offset.reset", "earliest")
-        .set("enable.auto.commit", "false")
-        .create()
-        .unwrap();
-    consumer.subscribe(&[cluster.topic.as_str()]).unwrap();
+    let consumer = reader(&cluster.topic);
     let mut seen = 0;
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     while seen < feed.len() {
