@@ -11,8 +11,20 @@ use tokio::net::TcpListener;
 
 use crate::Directory;
 use crate::config::DirectoryConfig;
+#[cfg(feature = "kafka")]
 use crate::consumer::EventConsumer;
 use crate::grpc::DirectoryService;
+
+/// Built without the `kafka` feature: there is never a consumer.
+#[cfg(not(feature = "kafka"))]
+enum EventConsumer {}
+
+#[cfg(not(feature = "kafka"))]
+impl EventConsumer {
+    async fn run(self, _shutdown: impl Future<Output = ()>) {
+        match self {}
+    }
+}
 
 /// What readiness reports besides the database.
 struct Health {
@@ -76,7 +88,13 @@ impl DirectoryApp {
         }
         let broker = crate::observe::BrokerState::default();
         let consumer = match &config.kafka {
+            #[cfg(feature = "kafka")]
             Some(kafka) => Some(EventConsumer::new(kafka, directory.clone(), broker.clone())?),
+            #[cfg(not(feature = "kafka"))]
+            Some(_) => anyhow::bail!(
+                "KAFKA_BOOTSTRAP_SERVERS is set, but this build of directory-store has no Kafka support \
+                 (build it with the `kafka` cargo feature, the default)"
+            ),
             None => None,
         };
         let health = actix_web::web::Data::new(Health { broker, uses_broker: config.kafka.is_some() });

@@ -12,11 +12,16 @@ use diesel::prelude::*;
 use platform::db::{DbConnection, now_micros};
 use proto::change_event::Record;
 use proto::{Account, ChangeEvent, ResourceKind, Team};
+#[cfg(feature = "kafka")]
 use scim_events::kafka::Received;
-use scim_events::offsets::{Consumed, OffsetStore, consume_in};
+use scim_events::offsets::OffsetStore;
+#[cfg(feature = "kafka")]
+use scim_events::offsets::{Consumed, consume_in};
 use scim_events::versions::is_newer;
 
-use crate::dead_letter::{self, Position};
+use crate::dead_letter;
+#[cfg(feature = "kafka")]
+use crate::dead_letter::Position;
 use crate::error::DirectoryError;
 use crate::records::{Origin, email_key};
 use crate::schema::{accounts, consumed_offsets, memberships, teams};
@@ -82,6 +87,7 @@ impl OffsetStore<DbConnection> for ConsumedOffsets {
     }
 }
 
+#[cfg(feature = "kafka")]
 fn outcome(consumed: Consumed<Applied>) -> Applied {
     match consumed {
         Consumed::Done(applied) => applied,
@@ -92,6 +98,7 @@ fn outcome(consumed: Consumed<Applied>) -> Applied {
 /// Applies one Kafka message (protobuf or JSON, as its `content-type` says) and records its
 /// offset, in the caller's transaction. A payload that is not a change event is recorded as a
 /// dead letter instead.
+#[cfg(feature = "kafka")]
 pub fn apply_message(conn: &mut DbConnection, message: &Received) -> Result<Applied, DirectoryError> {
     let position = Position::new(&message.topic, message.partition, message.offset);
     let consumed = consume_in(&ConsumedOffsets, conn, message.position(), |conn| match message.decode() {
@@ -115,6 +122,7 @@ pub fn apply_message(conn: &mut DbConnection, message: &Received) -> Result<Appl
 
 /// Records a poison message as a dead letter instead of applying it, and its offset, in the
 /// caller's transaction.
+#[cfg(feature = "kafka")]
 pub fn set_aside_message(conn: &mut DbConnection, message: &Received, reason: &str) -> Result<Applied, DirectoryError> {
     let position = Position::new(&message.topic, message.partition, message.offset);
     let decoded = scim_events::identify(&message.attributes, &message.payload);

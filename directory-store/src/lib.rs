@@ -7,6 +7,7 @@
 pub mod app;
 pub mod apply;
 pub mod config;
+#[cfg(feature = "kafka")]
 pub mod consumer;
 pub mod credentials;
 pub mod dead_letter;

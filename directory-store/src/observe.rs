@@ -8,7 +8,9 @@ use std::sync::LazyLock;
 use std::sync::atomic::{AtomicU8, Ordering};
 
 use prometheus::{IntCounterVec, IntGauge, IntGaugeVec};
+#[cfg(feature = "kafka")]
 use rdkafka::Message;
+#[cfg(feature = "kafka")]
 use rdkafka::message::Headers;
 
 use crate::Directory;
@@ -88,6 +90,7 @@ pub fn scrape(directory: &Directory) -> String {
 }
 
 /// The consumer span of one message.
+#[cfg(feature = "kafka")]
 pub fn process_span<M: Message>(message: &M) -> tracing::Span {
     let topic = message.topic().to_owned();
     let span = tracing::info_span!(

@@ -16,7 +16,6 @@ use tokio::sync::Notify;
 use crate::admin::AdminServer;
 use crate::config::CoreConfig;
 use crate::error::CoreError;
-use crate::kafka::KafkaSink;
 use crate::provisioning_log::{LogWriter, ProvisioningLog};
 use crate::relay::{EventSink, Relay};
 use crate::service::ProvisioningService;
@@ -45,6 +44,9 @@ struct Purge {
     every: std::time::Duration,
     /// Published events older than this leave the outbox (`OUTBOX_RETENTION_DAYS`).
     outbox_retention: std::time::Duration,
+    /// Admin audit entries older than this are deleted (`ADMIN_AUDIT_RETENTION_DAYS`; `None`:
+    /// kept for ever).
+    audit_retention: Option<std::time::Duration>,
 }
 
 impl Purge {
@@ -70,6 +72,7 @@ impl Purge {
                         Err(error) => tracing::error!(error = %error, "purge task failed"),
                     }
                     self.prune_outbox().await;
+                    self.prune_audit().await;
                 }
             }
         }
@@ -80,13 +83,36 @@ impl Purge {
     /// Deletes published events past the retention, in bounded transactions.
     async fn prune_outbox(&self) {
         let cutoff = platform::db::now_micros() - i64::try_from(self.outbox_retention.as_micros()).unwrap_or(i64::MAX);
+        self.prune_in_batches("published events past the outbox retention", move |conn| {
+            crate::store::outbox::prune_published(conn, cutoff, PRUNE_BATCH)
+        })
+        .await;
+    }
+
+    /// Deletes admin audit entries past their retention, in bounded transactions.
+    async fn prune_audit(&self) {
+        let Some(retention) = self.audit_retention else { return };
+        let cutoff = platform::db::now_micros() - i64::try_from(retention.as_micros()).unwrap_or(i64::MAX);
+        self.prune_in_batches("admin audit entries past their retention", move |conn| {
+            crate::store::operators::prune_audit(conn, cutoff, PRUNE_BATCH)
+        })
+        .await;
+    }
+
+    /// Runs `batch` (which deletes at most [`PRUNE_BATCH`] rows) in a transaction of its own
+    /// until it deletes fewer, and logs what it deleted.
+    async fn prune_in_batches(
+        &self,
+        what: &'static str,
+        batch: impl Fn(&mut platform::db::DbConnection) -> Result<usize, crate::error::CoreError> + Send + 'static,
+    ) {
         let store = self.store.clone();
         let pruned = tokio::task::spawn_blocking(move || {
             let mut total = 0;
             loop {
-                let pruned = store.write(|conn| crate::store::outbox::prune_published(conn, cutoff, 5_000))?;
+                let pruned = store.write(&batch)?;
                 total += pruned;
-                if pruned < 5_000 {
+                if pruned < PRUNE_BATCH as usize {
                     return Ok::<_, crate::error::CoreError>(total);
                 }
             }
@@ -94,12 +120,15 @@ impl Purge {
         .await;
         match pruned {
             Ok(Ok(0)) => {}
-            Ok(Ok(count)) => tracing::info!(count, "deleted published events past the outbox retention"),
-            Ok(Err(error)) => tracing::error!(error = %error, "pruning the outbox failed"),
-            Err(error) => tracing::error!(error = %error, "outbox pruning task failed"),
+            Ok(Ok(count)) => tracing::info!(count, "deleted {what}"),
+            Ok(Err(error)) => tracing::error!(error = %error, "deleting {what} failed"),
+            Err(error) => tracing::error!(error = %error, "the task deleting {what} failed"),
         }
     }
 }
+
+/// Rows one pruning transaction deletes at most.
+const PRUNE_BATCH: i64 = 5_000;
 
 impl Core {
     /// Binds the gRPC listener and prepares the relay: to `sink` when given (standalone),
@@ -107,7 +136,13 @@ impl Core {
     pub async fn build(config: &CoreConfig, store: Store, sink: Option<Arc<dyn EventSink>>) -> anyhow::Result<Self> {
         let sink: Option<Arc<dyn EventSink>> = match (sink, &config.kafka) {
             (Some(sink), _) => Some(sink),
-            (None, Some(kafka)) => Some(Arc::new(KafkaSink::new(kafka)?)),
+            #[cfg(feature = "kafka")]
+            (None, Some(kafka)) => Some(Arc::new(crate::kafka::KafkaSink::new(kafka)?)),
+            #[cfg(not(feature = "kafka"))]
+            (None, Some(_)) => anyhow::bail!(
+                "KAFKA_BOOTSTRAP_SERVERS is set, but this build of provisioning-core has no Kafka support \
+                 (build it with the `kafka` cargo feature, the default)"
+            ),
             (None, None) => {
                 tracing::warn!("no KAFKA_BOOTSTRAP_SERVERS: events stay in the outbox until a relay runs");
                 None
@@ -139,6 +174,8 @@ impl Core {
             outbox_retention: std::time::Duration::from_secs(
                 u64::from(config.safeguards.outbox_retention_days) * 86_400,
             ),
+            audit_retention: (config.admin.audit_retention_days > 0)
+                .then(|| std::time::Duration::from_secs(u64::from(config.admin.audit_retention_days) * 86_400)),
         };
         let republisher = crate::republish::Republisher {
             store: store.clone(),

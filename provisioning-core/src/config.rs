@@ -155,6 +155,67 @@ pub struct AdminConfig {
     /// `https://scim.example.com/portal/`), for the links the admin API hands out; by default
     /// `http://<PORTAL_HTTP_ADDR>/portal/`.
     pub portal_url: Option<String>,
+    /// `ADMIN_AUDIT_RETENTION_DAYS`, default 365: audit entries older than this are deleted by
+    /// the hourly purge; 0 keeps them for ever.
+    pub audit_retention_days: u32,
+    /// Operator SSO (`ADMIN_OIDC_ISSUER` and the settings beside it): unset, none.
+    pub oidc: Option<OidcConfig>,
+}
+
+/// Operator SSO with OpenID Connect tokens (see `admin::oidc`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OidcConfig {
+    /// `ADMIN_OIDC_ISSUER`: the tokens' `iss`, e.g. `https://login.microsoftonline.com/<tenant id>/v2.0`.
+    pub issuer: String,
+    /// `ADMIN_OIDC_AUDIENCE` (required with the issuer): the tokens' `aud`, e.g. the app's client id.
+    pub audience: String,
+    /// `ADMIN_OIDC_JWKS_URL`: the issuer's keys; by default the `jwks_uri` of its discovery
+    /// document (`<issuer>/.well-known/openid-configuration`).
+    pub jwks_url: Option<String>,
+    /// `ADMIN_OIDC_ROLES_CLAIM`, default `roles`.
+    pub roles_claim: String,
+    /// `ADMIN_OIDC_NAME_CLAIM`, default `preferred_username` (else `sub`): the name in the audit log.
+    pub name_claim: String,
+    /// `ADMIN_OIDC_ROLE_SCOPES` (required with the issuer): `role=scope,…`.
+    pub role_scopes: Vec<(String, crate::store::operators::Scope)>,
+}
+
+impl OidcConfig {
+    pub fn from_source(source: &impl Source) -> anyhow::Result<Option<Self>> {
+        let Some(issuer) = source.get("ADMIN_OIDC_ISSUER").map(|i| i.trim().to_owned()).filter(|i| !i.is_empty())
+        else {
+            return Ok(None);
+        };
+        let audience = source.require("ADMIN_OIDC_AUDIENCE").context("ADMIN_OIDC_ISSUER is set")?.trim().to_owned();
+        let mut role_scopes = Vec::new();
+        for pair in source.require("ADMIN_OIDC_ROLE_SCOPES").context("ADMIN_OIDC_ISSUER is set")?.split(',') {
+            let pair = pair.trim();
+            if pair.is_empty() {
+                continue;
+            }
+            let parsed = pair.split_once('=').and_then(|(role, scope)| {
+                Some((role.trim().to_owned(), crate::store::operators::Scope::parse(scope.trim())?))
+                    .filter(|(role, _)| !role.is_empty())
+            });
+            let Some(parsed) = parsed else {
+                anyhow::bail!(
+                    "ADMIN_OIDC_ROLE_SCOPES: '{pair}' is not role=scope with a scope read_only, tenant_admin or full"
+                );
+            };
+            role_scopes.push(parsed);
+        }
+        let setting = |key: &str, default: &str| {
+            source.get(key).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()).unwrap_or_else(|| default.to_owned())
+        };
+        Ok(Some(Self {
+            issuer,
+            audience,
+            jwks_url: source.get("ADMIN_OIDC_JWKS_URL").map(|u| u.trim().to_owned()).filter(|u| !u.is_empty()),
+            roles_claim: setting("ADMIN_OIDC_ROLES_CLAIM", "roles"),
+            name_claim: setting("ADMIN_OIDC_NAME_CLAIM", "preferred_username"),
+            role_scopes,
+        }))
+    }
 }
 
 impl std::fmt::Debug for AdminConfig {
@@ -165,6 +226,8 @@ impl std::fmt::Debug for AdminConfig {
             .field("region_tenant_urls", &self.region_tenant_urls)
             .field("portal_addr", &self.portal_addr)
             .field("portal_url", &self.portal_url)
+            .field("audit_retention_days", &self.audit_retention_days)
+            .field("oidc", &self.oidc)
             .finish()
     }
 }
@@ -181,6 +244,8 @@ impl AdminConfig {
                 .map(|a| a.trim().parse().with_context(|| format!("PORTAL_HTTP_ADDR={a:?} is not a socket address")))
                 .transpose()?,
             portal_url: source.get("PORTAL_PUBLIC_URL").map(|u| u.trim().to_owned()).filter(|u| !u.is_empty()),
+            audit_retention_days: source.parse_or("ADMIN_AUDIT_RETENTION_DAYS", 365)?,
+            oidc: OidcConfig::from_source(source)?,
         })
     }
 }
@@ -327,6 +392,25 @@ impl KafkaConfig {
 mod tests {
     use super::*;
     use std::collections::HashMap;
+
+    #[test]
+    fn sso_settings_are_parsed_and_checked() {
+        use crate::store::operators::Scope;
+        let none: HashMap<&str, &str> = HashMap::new();
+        assert_eq!(OidcConfig::from_source(&none).unwrap(), None);
+        let mut source: HashMap<&str, &str> = HashMap::from([
+            ("ADMIN_OIDC_ISSUER", "https://idp.example/"),
+            ("ADMIN_OIDC_AUDIENCE", "scim-admin"),
+            ("ADMIN_OIDC_ROLE_SCOPES", "readers=read_only, ops = full,"),
+        ]);
+        let config = OidcConfig::from_source(&source).unwrap().unwrap();
+        assert_eq!(config.role_scopes, [("readers".to_owned(), Scope::ReadOnly), ("ops".to_owned(), Scope::Full)]);
+        assert_eq!((config.roles_claim.as_str(), config.name_claim.as_str()), ("roles", "preferred_username"));
+        source.insert("ADMIN_OIDC_ROLE_SCOPES", "readers=admin");
+        assert!(OidcConfig::from_source(&source).unwrap_err().to_string().contains("'readers=admin'"));
+        source.remove("ADMIN_OIDC_AUDIENCE");
+        assert!(OidcConfig::from_source(&source).is_err(), "an issuer without an audience");
+    }
 
     #[test]
     fn minimal_config_has_defaults() {

@@ -10,6 +10,7 @@ mod conversions;
 pub mod error;
 pub mod events;
 pub mod events_json;
+#[cfg(feature = "kafka")]
 pub mod kafka;
 pub mod leadership;
 pub mod linking;

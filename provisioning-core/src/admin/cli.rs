@@ -57,6 +57,9 @@ pub enum Command {
     /// A tenant's attribute mapping and group permissions.
     #[command(subcommand)]
     Mapping(Mapping),
+    /// A tenant's schema extensions (RFC 7643 §7): list, show, declare, remove.
+    #[command(subcommand)]
+    Schemas(Schemas),
     /// A tenant's background re-publishing jobs.
     #[command(subcommand)]
     Jobs(Jobs),
@@ -197,6 +200,30 @@ pub enum Mapping {
     Set { slug: String, file: String },
     /// Replace the group permissions (a JSON file).
     SetGroupPermissions { slug: String, file: String },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum SchemaResource {
+    User,
+    Group,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Schemas {
+    /// The tenant's declared extensions.
+    List { slug: String },
+    /// One extension, by its id (its URN).
+    Show { slug: String, id: String },
+    /// Declare an extension, or replace the one with the same id (a JSON file in RFC 7643 §7 form).
+    Declare {
+        slug: String,
+        /// User or Group.
+        #[arg(value_enum, ignore_case = true)]
+        resource_type: SchemaResource,
+        file: String,
+    },
+    /// Remove an extension (refused while users or groups hold its attributes).
+    Remove { slug: String, id: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -440,6 +467,24 @@ impl Command {
                     call(Method::PUT, format!("{}/group-permissions", tenant(slug)), Some(read_json(file)?))
                 }
             },
+            Command::Schemas(command) => {
+                let schemas = |slug: &str| format!("{}/schemas", tenant(slug));
+                match command {
+                    Schemas::List { slug } => call(Method::GET, schemas(slug), None),
+                    Schemas::Show { slug, id } => call(Method::GET, format!("{}/{}", schemas(slug), segment(id)), None),
+                    Schemas::Declare { slug, resource_type, file } => {
+                        let resource_type = match resource_type {
+                            SchemaResource::User => "User",
+                            SchemaResource::Group => "Group",
+                        };
+                        let body = json!({"resource_type": resource_type, "definition": read_json(file)?});
+                        call(Method::POST, schemas(slug), Some(body))
+                    }
+                    Schemas::Remove { slug, id } => {
+                        call(Method::DELETE, format!("{}/{}", schemas(slug), segment(id)), None)
+                    }
+                }
+            }
             Command::Jobs(command) => match command {
                 Jobs::List { slug } => call(Method::GET, format!("{}/jobs", tenant(slug)), None),
                 Jobs::Show { slug, id } => call(Method::GET, format!("{}/jobs/{}", tenant(slug), segment(id)), None),
@@ -778,6 +823,23 @@ mod tests {
         let cadence = parse(&words("settings set-cadence acme 1440")).unwrap();
         assert_eq!(cadence.method, Method::PATCH, "the other settings are kept");
         assert_eq!(cadence.body, Some(json!({"expected_cadence_minutes": 1440})));
+    }
+
+    #[test]
+    fn schema_commands_go_through_the_admin_api() {
+        let urn = "urn:example:params:scim:schemas:extension:badge:2.0:User";
+        let file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(file.path(), json!({"id": urn, "attributes": []}).to_string()).unwrap();
+        let declare = parse(&words(&format!("schemas declare acme user {}", file.path().display()))).unwrap();
+        assert_eq!((declare.method, declare.path.as_str()), (Method::POST, "/admin/v1/tenants/acme/schemas"));
+        assert_eq!(declare.body, Some(json!({"resource_type": "User", "definition": {"id": urn, "attributes": []}})));
+        let remove = parse(&words(&format!("schemas remove acme {urn}"))).unwrap();
+        let escaped = "urn%3Aexample%3Aparams%3Ascim%3Aschemas%3Aextension%3Abadge%3A2.0%3AUser";
+        assert_eq!(remove.path, format!("/admin/v1/tenants/acme/schemas/{escaped}"));
+        assert_eq!(remove.method, Method::DELETE);
+        assert_eq!(parse(&words("schemas list acme")).unwrap().path, "/admin/v1/tenants/acme/schemas");
+        assert!(parse(&words("schemas declare acme Role x.json")).is_err(), "neither User nor Group");
+        assert!(parse(&words("schemas declare acme User /nonexistent.json")).is_err(), "an unreadable file");
     }
 
     /// A positional named like a global option must not take its place: the webhook's URL is

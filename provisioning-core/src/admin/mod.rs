@@ -5,9 +5,11 @@
 
 pub mod cli;
 mod events;
+mod oidc;
 mod operators;
 mod portal_api;
 mod repair;
+mod schemas;
 mod webhooks;
 
 use std::future::Future;
@@ -55,6 +57,8 @@ struct Admin {
     outbox_retention_days: u32,
     /// `WEBHOOK_ALLOW_PRIVATE_TARGETS`: endpoints on non-public addresses are accepted.
     allow_private_webhooks: bool,
+    /// Operator SSO (`ADMIN_OIDC_ISSUER`): OpenID Connect tokens as admin credentials.
+    oidc: Option<oidc::Verifier>,
 }
 
 impl Admin {
@@ -955,6 +959,14 @@ fn routes(config: &mut web::ServiceConfig) {
             .service(resource("/{slug}/republish").route(web::post().to(repair::republish)))
             .service(resource("/{slug}/reconcile").route(web::post().to(repair::reconcile)))
             .service(resource("/{slug}/jobs/{id}").route(web::get().to(get_job)))
+            .service(
+                resource("/{slug}/schemas").route(web::get().to(schemas::list)).route(web::post().to(schemas::declare)),
+            )
+            .service(
+                resource("/{slug}/schemas/{id}")
+                    .route(web::get().to(schemas::get))
+                    .route(web::delete().to(schemas::remove)),
+            )
             .service(resource("/{slug}/mapping").route(web::get().to(get_mapping)).route(web::put().to(put_mapping)))
             .service(
                 resource("/{slug}/group-permissions")
@@ -1023,6 +1035,7 @@ impl AdminServer {
             naming: config.webhooks.naming.clone(),
             outbox_retention_days: config.safeguards.outbox_retention_days,
             allow_private_webhooks: config.webhooks.allow_private_targets,
+            oidc: config.admin.oidc.clone().map(oidc::Verifier::new).transpose()?,
         });
         if admin.credential.is_none() {
             tracing::warn!("ADMIN_TOKEN is not set: the admin API admits operator keys only");

@@ -44,7 +44,8 @@ pub(super) fn required_scope(method: &Method, path: &str) -> Scope {
     }
 }
 
-/// The caller of `request`: `ADMIN_TOKEN` or a live operator key; 401 otherwise.
+/// The caller of `request`: `ADMIN_TOKEN`, an SSO token (`oidc`) or a live operator key; 401
+/// otherwise.
 async fn identify(admin: &web::Data<Admin>, request: &HttpRequest) -> Result<Identity, AdminError> {
     let presented = request
         .headers()
@@ -58,10 +59,36 @@ async fn identify(admin: &web::Data<Admin>, request: &HttpRequest) -> Result<Ide
     if admin.credential.as_ref().is_some_and(|expected| bool::from(digest.ct_eq(expected))) {
         return Ok(Identity { name: ADMIN_TOKEN_NAME.to_owned(), key_id: None, scope: Scope::Full });
     }
+    if let Some(verifier) = &admin.oidc
+        && super::oidc::looks_like_jwt(presented)
+    {
+        let (identity, refusal) = verifier.verify(presented).await?;
+        return match refusal {
+            None => Ok(identity),
+            Some(detail) => {
+                // Refused, but the audit log names who it was.
+                request.extensions_mut().insert(identity);
+                Err(AdminError::new(403, detail))
+            }
+        };
+    }
     let hash = hex::encode(digest);
     let found = admin.store(move |store| operators::authenticate(store, &hash)).await?;
     match found {
-        Some(key) => Ok(Identity { scope: key.scope(), name: key.name, key_id: Some(key.id) }),
+        Some(key) if key.revoked_at.is_none() => {
+            Ok(Identity { scope: key.scope(), name: key.name, key_id: Some(key.id) })
+        }
+        Some(key) => {
+            let detail = format!(
+                "operator key '{}' ({}) was revoked at {}",
+                key.name,
+                key.id,
+                key.revoked_at.and_then(time).unwrap_or_default()
+            );
+            // Refused, but the audit log names whose key it was.
+            request.extensions_mut().insert(Identity { scope: key.scope(), name: key.name, key_id: Some(key.id) });
+            Err(AdminError::new(401, detail))
+        }
         None => Err(AdminError::new(
             401,
             "the admin credential is not valid: not ADMIN_TOKEN nor a live operator key (a SCIM token is not one)",

@@ -10,11 +10,12 @@ use crate::error::CoreError;
 use crate::schema::{admin_audit, operator_keys};
 use platform::db::{DbConnection, now_micros};
 
-/// What a key may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+/// What a key may do (by default, the least).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Scope {
     /// Read anything (GET), change nothing.
+    #[default]
     ReadOnly,
     /// Read anything; change tenants (tokens, settings, mappings, portal sessions, repairs).
     TenantAdmin,
@@ -112,18 +113,18 @@ pub fn revoke(conn: &mut DbConnection, id: &str) -> Result<OperatorKey, CoreErro
     find(conn, id)
 }
 
-/// The live key with this hash, marked used (at most once a minute, to spare writes). A read
-/// first: an unknown credential costs no write.
+/// The key with this hash, live or revoked (the caller refuses a revoked one, and the audit log
+/// names whose it was); a live one is marked used (at most once a minute, to spare writes). A
+/// read first: an unknown credential costs no write.
 pub fn authenticate(store: &crate::store::Store, key_sha256: &str) -> Result<Option<OperatorKey>, CoreError> {
     let found: Option<OperatorKey> = store.read(|conn| {
         Ok(operator_keys::table
             .filter(operator_keys::key_sha256.eq(key_sha256))
-            .filter(operator_keys::revoked_at.is_null())
             .select(OperatorKey::as_select())
             .first(conn)
             .optional()?)
     })?;
-    if let Some(key) = &found {
+    if let Some(key) = found.as_ref().filter(|key| key.revoked_at.is_none()) {
         let now = now_micros();
         if key.last_used_at.is_none_or(|at| now - at > 60_000_000) {
             store.write(|conn| {
@@ -176,6 +177,20 @@ pub fn record(conn: &mut DbConnection, entry: &NewAuditEntry<'_>) -> Result<(), 
         ))
         .execute(conn)?;
     Ok(())
+}
+
+/// Deletes up to `limit` of the oldest entries written before `cutoff`; how many it deleted.
+pub fn prune_audit(conn: &mut DbConnection, cutoff: i64, limit: i64) -> Result<usize, CoreError> {
+    let due: Vec<i64> = admin_audit::table
+        .filter(admin_audit::at.lt(cutoff))
+        .order(admin_audit::id.asc())
+        .limit(limit)
+        .select(admin_audit::id)
+        .load(conn)?;
+    if due.is_empty() {
+        return Ok(0);
+    }
+    Ok(diesel::delete(admin_audit::table.filter(admin_audit::id.eq_any(&due))).execute(conn)?)
 }
 
 /// The newest entries first, of one operator and/or tenant, before entry id `before`.

@@ -3,6 +3,7 @@
 // Test support code: a failed expectation is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod admin;
 mod agreement;
 mod context;
 mod feed;

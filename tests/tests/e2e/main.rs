@@ -29,6 +29,7 @@ mod protocol;
 mod provisioning_log;
 mod receiver;
 mod repair;
+mod sso;
 mod support;
 mod tls;
 mod webhooks;

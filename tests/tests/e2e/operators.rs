@@ -103,7 +103,15 @@ async fn operators_are_scoped_and_audited(admin: &Admin, tenant: &str, program: 
     assert_eq!(status, StatusCode::OK, "{revoked}");
     assert!(revoked["revoked_at"].is_string());
     assert_eq!(admin.call_as(reader, Method::GET, "/admin/v1/tenants", None).await.0, StatusCode::UNAUTHORIZED);
-    assert_eq!(admin.call_as(reader, Method::POST, &tokens, Some(json!({}))).await.0, StatusCode::UNAUTHORIZED);
+    let (status, refused) = admin.call_as(reader, Method::POST, &tokens, Some(json!({}))).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(
+        refused["detail"].as_str().unwrap().contains("'reader'")
+            && refused["detail"].as_str().unwrap().contains("revoked"),
+        "{refused}"
+    );
+    let (status, _) = admin.call_as("opkey_nobody", Method::POST, &tokens, Some(json!({}))).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
 
     // The audit log: every change, allowed or refused, with who and the result; reads are not in it.
     let (status, audit) = admin.call_as(ops, Method::GET, "/admin/v1/audit?limit=1000", None).await;
@@ -119,7 +127,10 @@ async fn operators_are_scoped_and_audited(admin: &Admin, tenant: &str, program: 
     assert!(has("reader", "POST", &tokens, 403), "{entries:?}");
     assert!(has("tenant-admin", "POST", "/admin/v1/webhooks", 403), "{entries:?}");
     assert!(has("ops", "DELETE", &format!("/admin/v1/operator-keys/{}", keys["reader"].1), 200), "{entries:?}");
-    assert!(has("(unauthenticated)", "POST", &tokens, 401), "the revoked key's attempt: {entries:?}");
+    assert!(has("reader", "POST", &tokens, 401), "the revoked key's attempt, named: {entries:?}");
+    let attempt = entries.iter().find(|e| e["operator"] == "reader" && e["status"] == 401).unwrap();
+    assert_eq!(attempt["key_id"], keys["reader"].1, "{attempt}");
+    assert!(has("(unauthenticated)", "POST", &tokens, 401), "an unknown credential's attempt: {entries:?}");
     assert!(
         has("tenant-admin", "POST", &format!("/%61dmin/v1/tenants/{tenant}/tokens"), 201),
         "a change through an escaped path is audited too: {entries:?}"

@@ -194,9 +194,10 @@ async fn discovery_tells_what_the_server_does() {
     assert_eq!((status, error["status"].as_str()), (StatusCode::NOT_FOUND, Some("404")));
 }
 
-/// A tenant declares a custom extension (with the `declare-schema` command): its types are
-/// validated on write, its immutable attribute kept, its attributes filtered with their type,
-/// and discovery lists it for that tenant.
+/// A tenant declares a custom extension (with `admin schemas declare`, over the admin API): its
+/// types are validated on write, its immutable attribute kept, its attributes filtered with
+/// their type, and discovery lists it for that tenant. The admin API lists and removes
+/// extensions, and refuses to remove one that users still hold attributes of.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_declared_extension_drives_validation_filters_and_discovery() {
     let cluster = crate::support::Cluster::start().await;
@@ -212,13 +213,28 @@ async fn a_declared_extension_drives_validation_filters_and_discovery() {
     });
     let file = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(file.path(), schema.to_string()).unwrap();
-    let output = std::process::Command::new(crate::support::binary("provisioning-core"))
+    let admin_cli = |args: &[&str]| {
+        std::process::Command::new(crate::support::binary("provisioning-core"))
+            .arg("admin")
+            .args(args)
+            .env_clear()
+            .env("ADMIN_URL", &cluster.admin.url)
+            .env("ADMIN_TOKEN", &cluster.admin.token)
+            .output()
+            .unwrap()
+    };
+    let output = admin_cli(&["schemas", "declare", "acme", "User", file.path().to_str().unwrap()]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let declared: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!((declared["id"].as_str(), declared["resource_type"].as_str()), (Some(urn), Some("User")), "{declared}");
+    let old = std::process::Command::new(crate::support::binary("provisioning-core"))
         .args(["declare-schema", "acme", "User", file.path().to_str().unwrap()])
         .env_clear()
         .env("DATABASE_URL", &cluster.core_database.url)
         .output()
         .unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(!old.status.success());
+    assert!(String::from_utf8_lossy(&old.stderr).contains("admin schemas declare"), "the old command says the new one");
 
     let badge = |number: Value, level: i64| json!({"number": number, "level": level, "issued": "2026-01-02T03:04:05Z"});
     let (status, low) = client
@@ -255,6 +271,47 @@ async fn a_declared_extension_drives_validation_filters_and_discovery() {
     let anonymous: Value =
         reqwest::get(format!("{}/Schemas", client.endpoints.scim)).await.unwrap().json().await.unwrap();
     assert_eq!(anonymous["totalResults"], 3, "without a token, only the RFC schemas");
+
+    // Listed, shown and removed through the admin API.
+    let admin = &cluster.admin;
+    let room = "urn:example:params:scim:schemas:extension:room_1:2.0:Group";
+    let definition = json!({"id": room, "name": "Room", "attributes": [{"name": "floor", "type": "integer"}]});
+    let declare = |tenant: &'static str, resource_type: &'static str, definition: Value| async move {
+        let body = json!({"resource_type": resource_type, "definition": definition});
+        admin.call(Method::POST, &format!("/admin/v1/tenants/{tenant}/schemas"), Some(body)).await
+    };
+    let (status, body) = declare("acme", "Group", definition.clone()).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, _) = declare("acme", "Group", definition.clone()).await;
+    assert_eq!(status, StatusCode::OK, "a redeclaration replaces");
+    let (status, error) = declare("acme", "Group", json!({"id": "urn:ietf:params:scim:schemas:core:2.0:Group"})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "a built-in schema is not redeclared: {error}");
+    let (status, error) = declare("nobody", "User", definition).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{error}");
+    let (_, listed) = admin.call(Method::GET, "/admin/v1/tenants/acme/schemas", None).await;
+    let ids: Vec<&str> = listed["schemas"].as_array().unwrap().iter().map(|s| s["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, [urn, room], "{listed}");
+    let (_, shown) = admin.call(Method::GET, &format!("/admin/v1/tenants/acme/schemas/{room}"), None).await;
+    assert_eq!(shown["definition"]["attributes"][0]["name"], "floor", "{shown}");
+
+    let (status, error) = admin.call(Method::DELETE, &format!("/admin/v1/tenants/acme/schemas/{urn}"), None).await;
+    assert_eq!(status, StatusCode::CONFLICT, "two users hold badge attributes: {error}");
+    assert!(error["detail"].as_str().unwrap().starts_with("2 User(s)"), "{error}");
+    let output = admin_cli(&["schemas", "remove", "acme", room]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let (status, _) = admin.call(Method::DELETE, &format!("/admin/v1/tenants/acme/schemas/{room}"), None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "already removed");
+    let (_, schemas) = client.scim(Method::GET, "/Schemas", None).await;
+    let ids: Vec<&str> = schemas["Resources"].as_array().unwrap().iter().map(|s| s["id"].as_str().unwrap()).collect();
+    assert!(ids.contains(&urn) && !ids.contains(&room), "discovery follows the removal: {ids:?}");
+    let (_, audit) = admin.call(Method::GET, "/admin/v1/audit?tenant=acme", None).await;
+    let audited = audit["entries"].as_array().unwrap();
+    assert!(
+        audited
+            .iter()
+            .any(|e| e["method"] == "DELETE" && e["path"].as_str().unwrap().contains("room_1") && e["status"] == 204),
+        "{audit}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
