@@ -19,7 +19,8 @@ cd "$ROOT"
 log "licences, bans and sources pass (deny.toml)"
 # The embedded default builds without librdkafka (provisioning-core's and directory-store's
 # `kafka` feature stays off for standalone alone): `cargo run --release` compiles no Kafka C code.
-if cargo tree --locked -p standalone -e normal,build --prefix none | grep -q '^rdkafka'; then
+tree="$(cargo tree --locked -p standalone -e normal,build --prefix none)"
+if grep -q '^rdkafka' <<<"$tree"; then
   log "standalone depends on rdkafka: a crate turns on the kafka feature of provisioning-core or directory-store"
   cargo tree --locked -p standalone -e normal,build -i rdkafka-sys >&2 || true
   exit 1

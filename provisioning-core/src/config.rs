@@ -180,12 +180,26 @@ pub struct OidcConfig {
     pub role_scopes: Vec<(String, crate::store::operators::Scope)>,
 }
 
+/// The SSO issuer's documents are fetched over https; plain http only on the loopback (a local
+/// IdP, tests).
+pub fn check_oidc_url(what: &str, url: &str) -> anyhow::Result<()> {
+    let parsed = reqwest::Url::parse(url).with_context(|| format!("{what} '{url}' is not a URL"))?;
+    let host = parsed.host_str().unwrap_or_default().trim_start_matches('[').trim_end_matches(']');
+    let loopback = host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+    anyhow::ensure!(
+        parsed.scheme() == "https" || (parsed.scheme() == "http" && loopback),
+        "{what} '{url}' must be https (plain http only on the loopback)"
+    );
+    Ok(())
+}
+
 impl OidcConfig {
     pub fn from_source(source: &impl Source) -> anyhow::Result<Option<Self>> {
         let Some(issuer) = source.get("ADMIN_OIDC_ISSUER").map(|i| i.trim().to_owned()).filter(|i| !i.is_empty())
         else {
             return Ok(None);
         };
+        check_oidc_url("ADMIN_OIDC_ISSUER", &issuer)?;
         let audience = source.require("ADMIN_OIDC_AUDIENCE").context("ADMIN_OIDC_ISSUER is set")?.trim().to_owned();
         let mut role_scopes = Vec::new();
         for pair in source.require("ADMIN_OIDC_ROLE_SCOPES").context("ADMIN_OIDC_ISSUER is set")?.split(',') {
@@ -204,13 +218,18 @@ impl OidcConfig {
             };
             role_scopes.push(parsed);
         }
+        anyhow::ensure!(!role_scopes.is_empty(), "ADMIN_OIDC_ROLE_SCOPES maps no role to a scope");
+        let jwks_url = source.get("ADMIN_OIDC_JWKS_URL").map(|u| u.trim().to_owned()).filter(|u| !u.is_empty());
+        if let Some(url) = &jwks_url {
+            check_oidc_url("ADMIN_OIDC_JWKS_URL", url)?;
+        }
         let setting = |key: &str, default: &str| {
             source.get(key).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()).unwrap_or_else(|| default.to_owned())
         };
         Ok(Some(Self {
             issuer,
             audience,
-            jwks_url: source.get("ADMIN_OIDC_JWKS_URL").map(|u| u.trim().to_owned()).filter(|u| !u.is_empty()),
+            jwks_url,
             roles_claim: setting("ADMIN_OIDC_ROLES_CLAIM", "roles"),
             name_claim: setting("ADMIN_OIDC_NAME_CLAIM", "preferred_username"),
             role_scopes,
@@ -406,6 +425,11 @@ mod tests {
         let config = OidcConfig::from_source(&source).unwrap().unwrap();
         assert_eq!(config.role_scopes, [("readers".to_owned(), Scope::ReadOnly), ("ops".to_owned(), Scope::Full)]);
         assert_eq!((config.roles_claim.as_str(), config.name_claim.as_str()), ("roles", "preferred_username"));
+        source.insert("ADMIN_OIDC_ROLE_SCOPES", ",");
+        assert!(OidcConfig::from_source(&source).is_err(), "no role mapped");
+        source.insert("ADMIN_OIDC_ISSUER", "http://idp.example");
+        assert!(OidcConfig::from_source(&source).unwrap_err().to_string().contains("https"));
+        source.insert("ADMIN_OIDC_ISSUER", "https://idp.example/");
         source.insert("ADMIN_OIDC_ROLE_SCOPES", "readers=admin");
         assert!(OidcConfig::from_source(&source).unwrap_err().to_string().contains("'readers=admin'"));
         source.remove("ADMIN_OIDC_AUDIENCE");

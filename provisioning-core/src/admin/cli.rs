@@ -838,7 +838,8 @@ mod tests {
         assert_eq!(remove.path, format!("/admin/v1/tenants/acme/schemas/{escaped}"));
         assert_eq!(remove.method, Method::DELETE);
         assert_eq!(parse(&words("schemas list acme")).unwrap().path, "/admin/v1/tenants/acme/schemas");
-        assert!(parse(&words("schemas declare acme Role x.json")).is_err(), "neither User nor Group");
+        let role = format!("schemas declare acme Role {}", file.path().display());
+        assert!(parse(&words(&role)).is_err(), "neither User nor Group");
         assert!(parse(&words("schemas declare acme User /nonexistent.json")).is_err(), "an unreadable file");
     }
 

@@ -43,7 +43,10 @@ pub fn looks_like_jwt(credential: &str) -> bool {
 
 struct Keys {
     set: JwkSet,
+    /// When the keys held were fetched.
     fetched: Option<Instant>,
+    /// When a fetch was last tried.
+    attempted: Option<Instant>,
 }
 
 pub struct Verifier {
@@ -72,8 +75,12 @@ fn rejected(error: jsonwebtoken::errors::Error) -> AdminError {
 
 impl Verifier {
     pub fn new(config: OidcConfig) -> anyhow::Result<Self> {
-        let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build()?;
-        Ok(Self { config, http, keys: Mutex::new(Keys { set: JwkSet { keys: Vec::new() }, fetched: None }) })
+        let http = reqwest::Client::builder().timeout(Duration::from_secs(5)).build()?;
+        Ok(Self {
+            config,
+            http,
+            keys: Mutex::new(Keys { set: JwkSet { keys: Vec::new() }, fetched: None, attempted: None }),
+        })
     }
 
     /// The operator a valid token names, with the scope its roles give (`None`: no role maps to
@@ -120,23 +127,35 @@ impl Verifier {
     }
 
     /// The issuer's key `kid`: from the keys held, else from the keys fetched again (the IdP
-    /// rotated them), at most every [`REFETCH_AFTER`].
+    /// rotated them). Fetches are tried at most every [`REFETCH_AFTER`], failed or not, and
+    /// without holding the lock: an IdP that is down or slow delays no other sign-in, and
+    /// tokens naming made-up keys cost at most one fetch per interval.
     async fn key(&self, kid: &str) -> Result<Jwk, AdminError> {
-        let mut keys = self.keys.lock().await;
-        let fresh = keys.fetched.is_some_and(|at| at.elapsed() < KEYS_MAX_AGE);
-        if fresh && let Some(jwk) = keys.set.find(kid) {
-            return Ok(jwk.clone());
-        }
-        if keys.fetched.is_none_or(|at| at.elapsed() >= REFETCH_AFTER) {
-            match self.fetch().await {
-                Ok(set) => *keys = Keys { set, fetched: Some(Instant::now()) },
-                Err(error) => {
-                    tracing::error!(error = format!("{error:#}"), "fetching the SSO issuer's keys failed");
-                    if keys.fetched.is_none() {
-                        return Err(AdminError::new(503, "the SSO issuer's keys cannot be fetched; try again"));
-                    }
-                }
+        let due = {
+            let mut keys = self.keys.lock().await;
+            let fresh = keys.fetched.is_some_and(|at| at.elapsed() < KEYS_MAX_AGE);
+            if fresh && let Some(jwk) = keys.set.find(kid) {
+                return Ok(jwk.clone());
             }
+            let due = keys.attempted.is_none_or(|at| at.elapsed() >= REFETCH_AFTER);
+            if due {
+                keys.attempted = Some(Instant::now());
+            }
+            due
+        };
+        if due {
+            match self.fetch().await {
+                Ok(set) => {
+                    let mut keys = self.keys.lock().await;
+                    keys.set = set;
+                    keys.fetched = Some(Instant::now());
+                }
+                Err(error) => tracing::error!(error = format!("{error:#}"), "fetching the SSO issuer's keys failed"),
+            }
+        }
+        let keys = self.keys.lock().await;
+        if keys.fetched.is_none() {
+            return Err(AdminError::new(503, "the SSO issuer's keys cannot be fetched yet; try again"));
         }
         keys.set.find(kid).cloned().ok_or_else(|| unauthorized(format!("the issuer publishes no key {kid}")))
     }
@@ -149,7 +168,15 @@ impl Verifier {
                 let discovery =
                     format!("{}/.well-known/openid-configuration", self.config.issuer.trim_end_matches('/'));
                 let document: Value = self.http.get(&discovery).send().await?.error_for_status()?.json().await?;
-                document["jwks_uri"].as_str().with_context(|| format!("{discovery} names no jwks_uri"))?.to_owned()
+                // OpenID Connect Discovery §4.3: the document is the issuer's own.
+                let issuer = document["issuer"].as_str().unwrap_or_default();
+                anyhow::ensure!(
+                    issuer == self.config.issuer,
+                    "{discovery} is the document of issuer '{issuer}', not of ADMIN_OIDC_ISSUER"
+                );
+                let url = document["jwks_uri"].as_str().with_context(|| format!("{discovery} names no jwks_uri"))?;
+                crate::config::check_oidc_url("the discovery document's jwks_uri", url)?;
+                url.to_owned()
             }
         };
         let set: JwkSet = self.http.get(&url).send().await?.error_for_status()?.json().await?;

@@ -58,10 +58,16 @@ pub fn find(conn: &mut DbConnection, tenant: &TenantId, id: &str) -> Result<Opti
     Ok(list(conn, tenant)?.into_iter().find(|declared| declared.id == id))
 }
 
-/// `LIKE` pattern of a JSON object key as serde_json writes it (quoted and escaped), with `%`,
-/// `_` and `\` escaped (escape character `\`).
+diesel::define_sql_function! {
+    /// ASCII lowercase on both backends (PostgreSQL's also folds other letters).
+    #[sql_name = "lower"]
+    fn ascii_lower(text: diesel::sql_types::Text) -> diesel::sql_types::Text;
+}
+
+/// `LIKE` pattern of a JSON object key as serde_json writes it (quoted and escaped), in ASCII
+/// lowercase, with `%`, `_` and `\` escaped (escape character `\`).
 fn key_pattern(key: &str) -> String {
-    let spelt = Value::String(key.to_owned()).to_string();
+    let spelt = Value::String(key.to_ascii_lowercase()).to_string();
     let mut pattern = String::from("%");
     for c in spelt.chars() {
         if matches!(c, '%' | '_' | '\\') {
@@ -74,44 +80,55 @@ fn key_pattern(key: &str) -> String {
 }
 
 /// How many of the tenant's users or groups hold attributes of extension `id`: their stored
-/// attributes are JSON objects with the extension's URN as a key.
+/// attributes are JSON objects with the extension's URN as a key, in whatever case the IdP
+/// wrote it (URNs compare ignoring case).
 pub fn holders(conn: &mut DbConnection, tenant: &TenantId, kind: ResourceType, id: &str) -> Result<i64, CoreError> {
     let pattern = key_pattern(id);
     let count = match kind {
         ResourceType::User => scim_users::table
             .filter(scim_users::tenant_id.eq(tenant.as_str()))
-            .filter(scim_users::attributes.like(&pattern).escape('\\'))
+            .filter(ascii_lower(scim_users::attributes).like(&pattern).escape('\\'))
             .count()
             .get_result(conn)?,
         ResourceType::Group => scim_groups::table
             .filter(scim_groups::tenant_id.eq(tenant.as_str()))
-            .filter(scim_groups::attributes.like(&pattern).escape('\\'))
+            .filter(ascii_lower(scim_groups::attributes).like(&pattern).escape('\\'))
             .count()
             .get_result(conn)?,
     };
     Ok(count)
 }
 
+/// 409 when users or groups (`kind`) of the tenant hold attributes of extension `id`.
+fn refuse_if_held(
+    conn: &mut DbConnection,
+    tenant: &TenantId,
+    kind: ResourceType,
+    id: &str,
+    advice: &str,
+) -> Result<(), CoreError> {
+    let holding = holders(conn, tenant, kind, id)?;
+    if holding == 0 {
+        return Ok(());
+    }
+    Err(ScimError::new(
+        409,
+        None,
+        format!("{holding} {}(s) of tenant '{}' hold attributes of {id}; {advice}", kind.name(), tenant.as_str()),
+    )
+    .into())
+}
+
 /// Removes extension `id` from the tenant: `Ok(None)` when it has none by that id, 409 when
 /// users or groups still hold its attributes (they would keep data no schema describes, and
 /// the IdP's next write of them would be refused); else the removed extension.
 pub fn remove(conn: &mut DbConnection, tenant: &TenantId, id: &str) -> Result<Option<Declared>, CoreError> {
+    // SCIM writes take the tenant's row for share: none commits a holder after the count.
+    super::tenants::lock_tenant(conn, tenant.as_str())?;
     let Some(found) = find(conn, tenant, id)? else {
         return Ok(None);
     };
-    let holding = holders(conn, tenant, found.resource_type, id)?;
-    if holding > 0 {
-        return Err(ScimError::new(
-            409,
-            None,
-            format!(
-                "{holding} {}(s) of tenant '{}' hold attributes of {id}; remove them from those resources first",
-                found.resource_type.name(),
-                tenant.as_str()
-            ),
-        )
-        .into());
-    }
+    refuse_if_held(conn, tenant, found.resource_type, id, "remove them from those resources first")?;
     diesel::delete(
         tenant_schemas::table.filter(tenant_schemas::tenant_id.eq(tenant.as_str())).filter(tenant_schemas::id.eq(id)),
     )
@@ -143,6 +160,13 @@ pub fn declare(
         .ok_or_else(|| ScimError::invalid_value(format!("resource type '{resource}' is neither User nor Group")))?;
     let schema = SchemaDef::from_json(definition)?;
     let id = schema.id.clone();
+    super::tenants::lock_tenant(conn, tenant.as_str())?;
+    if let Some(earlier) = find(conn, tenant, &id)?
+        && earlier.resource_type != kind
+    {
+        let advice = format!("it cannot move to {}s while they do", kind.name());
+        refuse_if_held(conn, tenant, earlier.resource_type, &id, &advice)?;
+    }
     let replaced = diesel::delete(
         tenant_schemas::table.filter(tenant_schemas::tenant_id.eq(tenant.as_str())).filter(tenant_schemas::id.eq(&id)),
     )

@@ -3,7 +3,7 @@
 //! audit log past its retention.
 
 use diesel::prelude::*;
-use provisioning_core::schema::admin_audit;
+use provisioning_core::schema::{admin_audit, scim_users};
 use provisioning_core::store::operators::{self, NewAuditEntry};
 use provisioning_core::store::{Store, schemas};
 use scim::ResourceType;
@@ -48,16 +48,22 @@ fn an_extension_is_removed_only_when_no_resource_holds_it(store: &Store) {
     assert!(refused.detail.starts_with("1 User(s)"), "{}", refused.detail);
     assert_eq!(store.read(|conn| schemas::list(conn, &acme)).unwrap().len(), 1, "still declared");
 
-    store
-        .write(|conn| {
-            diesel::delete(
-                provisioning_core::schema::scim_users::table
-                    .filter(provisioning_core::schema::scim_users::id.eq(&holder.id)),
-            )
-            .execute(conn)?;
-            Ok(())
-        })
-        .unwrap();
+    let delete_user = |id: &str| {
+        store
+            .write(|conn| {
+                diesel::delete(scim_users::table.filter(scim_users::id.eq(id))).execute(conn)?;
+                Ok(())
+            })
+            .unwrap();
+    };
+    delete_user(&holder.id);
+    // The IdP may spell the URN in another case (they compare ignoring it): still a holder.
+    let shouty = create_user(store, &acme, json!({"userName": "shouty", (urn.to_ascii_uppercase()): {"level": 3}}));
+    assert_eq!(store.read(|conn| schemas::holders(conn, &acme, ResourceType::User, urn)).unwrap(), 1);
+    assert_eq!(scim_error(store.write(|conn| schemas::remove(conn, &acme, urn))).status, 409);
+    let moved = scim_error(store.write(|conn| schemas::declare(conn, &acme, "Group", &definition)));
+    assert_eq!(moved.status, 409, "not moved to groups while users hold it: {}", moved.detail);
+    delete_user(&shouty.id);
     let removed = store.write(|conn| schemas::remove(conn, &acme, urn)).unwrap().expect("removed");
     assert_eq!(removed.id, urn);
     assert!(store.read(|conn| schemas::list(conn, &acme)).unwrap().is_empty());

@@ -2,8 +2,9 @@
 //! provider. The IdP is mocked (it is outside the system): a discovery document and a JWKS
 //! served by the test, tokens signed with a P-256 key made in the test. Checked: the role
 //! decides the scope, the audit log names the operator, and an expired token, another audience,
-//! another issuer, a forged signature, a symmetric algorithm or a token without a mapped role is
-//! refused; a key the IdP rotates in is fetched when a token first names it.
+//! another issuer, a forged signature, a symmetric algorithm, a token not valid yet, a key
+//! published for another algorithm or a token without a mapped role is refused; a key the IdP
+//! rotates in is fetched when a token first names it.
 
 use std::sync::{Arc, Mutex};
 
@@ -82,7 +83,11 @@ fn now() -> i64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn operators_sign_in_with_the_organisations_identity_provider() {
     let first = SigningKey::new("key-1");
-    let jwks = Arc::new(Mutex::new(json!({"keys": [first.jwk]})));
+    // A key published for another algorithm than the one its tokens say.
+    let mislabelled = SigningKey::new("key-3");
+    let mut mislabelled_jwk = mislabelled.jwk.clone();
+    mislabelled_jwk["alg"] = json!("ES384");
+    let jwks = Arc::new(Mutex::new(json!({"keys": [first.jwk, mislabelled_jwk]})));
     let issuer = start_idp(jwks.clone());
     let standalone = Standalone::start_with(vec![
         ("ADMIN_OIDC_ISSUER", issuer.clone()),
@@ -121,6 +126,8 @@ async fn operators_sign_in_with_the_organisations_identity_provider() {
     audience["aud"] = json!("another-app");
     let mut other_issuer = claims("alice@example.com", &["scim-tenants"]);
     other_issuer["iss"] = json!("https://evil.example");
+    let mut early = claims("alice@example.com", &["scim-tenants"]);
+    early["nbf"] = json!(now() + 3600);
     let forger = SigningKey::new("key-1");
     let mut symmetric = Header::new(Algorithm::HS256);
     symmetric.kid = Some("key-1".into());
@@ -136,6 +143,12 @@ async fn operators_sign_in_with_the_organisations_identity_provider() {
         ("another issuer", first.sign(&other_issuer), "issuer"),
         ("forged", forger.sign(&claims("alice@example.com", &["scim-tenants"])), "signature"),
         ("symmetric", hs256, "not accepted"),
+        ("not valid yet", first.sign(&early), "not valid yet"),
+        (
+            "a key of another algorithm",
+            mislabelled.sign(&claims("alice@example.com", &["scim-tenants"])),
+            "is for ES384",
+        ),
     ] {
         let (status, refused) = admin.call_as(&token, Method::POST, "/admin/v1/tenants/sso/tokens", None).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{case}: {refused}");
