@@ -28,6 +28,21 @@ pub(super) struct Identity {
     pub scope: Scope,
 }
 
+/// Who the audit log names for a request, kept in the request's extensions: the caller as
+/// identified, allowed or refused. It carries no scope, so it can never stand for an
+/// authenticated caller.
+#[derive(Debug, Clone)]
+struct Audited {
+    name: String,
+    key_id: Option<String>,
+}
+
+impl Audited {
+    fn of(identity: &Identity) -> Self {
+        Self { name: identity.name.clone(), key_id: identity.key_id.clone() }
+    }
+}
+
 /// The name `ADMIN_TOKEN` has in the audit log.
 pub const ADMIN_TOKEN_NAME: &str = "ADMIN_TOKEN";
 
@@ -67,7 +82,7 @@ async fn identify(admin: &web::Data<Admin>, request: &HttpRequest) -> Result<Ide
             None => Ok(identity),
             Some(detail) => {
                 // Refused, but the audit log names who it was.
-                request.extensions_mut().insert(identity);
+                request.extensions_mut().insert(Audited::of(&identity));
                 Err(AdminError::new(403, detail))
             }
         };
@@ -86,7 +101,7 @@ async fn identify(admin: &web::Data<Admin>, request: &HttpRequest) -> Result<Ide
                 key.revoked_at.and_then(time).unwrap_or_default()
             );
             // Refused, but the audit log names whose key it was.
-            request.extensions_mut().insert(Identity { scope: key.scope(), name: key.name, key_id: Some(key.id) });
+            request.extensions_mut().insert(Audited { name: key.name, key_id: Some(key.id) });
             Err(AdminError::new(401, detail))
         }
         None => Err(AdminError::new(
@@ -102,7 +117,7 @@ pub(super) async fn authorize(request: HttpRequest) -> Result<Identity, AdminErr
     let admin =
         request.app_data::<web::Data<Admin>>().cloned().ok_or_else(|| AdminError::new(500, "admin state missing"))?;
     let identity = identify(&admin, &request).await?;
-    request.extensions_mut().insert(identity.clone());
+    request.extensions_mut().insert(Audited::of(&identity));
     // The route's own pattern (as routed, after percent-decoding): a path spelt otherwise, as
     // `/admin/v1/%6Fperator-keys`, needs the scope of the route it reaches. (Handlers are only
     // reached through a route, so there is always one.)
@@ -137,7 +152,7 @@ pub(super) async fn audit(
     let (method, path) = (request.method().to_string(), request.path().to_owned());
     let response = next.call(request).await?;
     if let (true, Some(admin)) = (mutating, admin) {
-        let identity = response.request().extensions().get::<Identity>().cloned();
+        let identity = response.request().extensions().get::<Audited>().cloned();
         // The tenant as routed (`/admin/v1/tenants/{slug}/…`, decoded by the router).
         let tenant = response.request().match_info().get("slug").map(str::to_owned);
         let status = i32::from(response.status().as_u16());

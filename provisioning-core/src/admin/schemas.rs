@@ -69,8 +69,8 @@ pub(super) async fn declare(
     let tenant = TenantId(slug.into_inner());
     let (declared, replaced) = admin
         .store(move |store| {
+            // `declare` takes the tenant's row first: 404 for an unknown tenant.
             store.write(|conn| {
-                tenants::get_tenant(conn, tenant.as_str())?;
                 let (id, replaced) =
                     schemas::declare(conn, &tenant, &declaration.resource_type, &declaration.definition)?;
                 Ok((schemas::find(conn, &tenant, &id)?, replaced))
@@ -88,10 +88,8 @@ pub(super) async fn remove(_: Operator, admin: web::Data<Admin>, path: web::Path
     let tenant = TenantId(slug);
     let removed = admin
         .store(move |store| {
-            store.write(|conn| {
-                tenants::get_tenant(conn, tenant.as_str())?;
-                schemas::remove(conn, &tenant, &id)
-            })
+            // `remove` takes the tenant's row first: 404 for an unknown tenant.
+            store.write(|conn| schemas::remove(conn, &tenant, &id))
         })
         .await?;
     let removed = removed.ok_or_else(|| AdminError::new(404, "the tenant declared no extension with this id"))?;

@@ -156,11 +156,11 @@ pub fn declare(
     resource: &str,
     definition: &Value,
 ) -> Result<(String, bool), CoreError> {
+    super::tenants::lock_tenant(conn, tenant.as_str())?;
     let kind = resource_type(resource)
         .ok_or_else(|| ScimError::invalid_value(format!("resource type '{resource}' is neither User nor Group")))?;
     let schema = SchemaDef::from_json(definition)?;
     let id = schema.id.clone();
-    super::tenants::lock_tenant(conn, tenant.as_str())?;
     if let Some(earlier) = find(conn, tenant, &id)?
         && earlier.resource_type != kind
     {
